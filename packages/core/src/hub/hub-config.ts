@@ -1,0 +1,67 @@
+import type { AnySchema } from '@concord/schema/contract'
+import type { AccessRule, Authorizer } from '../ports/authorizer.js'
+import type { Clock } from '../ports/clock.js'
+import type { Persistence } from '../ports/persistence.js'
+import type { Transport } from '../ports/transport.js'
+import type { UpdateOp } from '../ports/update-registry.js'
+import type { Duration } from '../util/duration.js'
+
+/** One store a hub hosts. */
+export interface StoreConfig {
+  /** The schema of the store's values. */
+  readonly schema: AnySchema
+  /** Default expiry of every write that carries none (S4.1). */
+  readonly expiry?: Duration
+  /** How late an expiry may fire (S4.3). Default 100 ms. */
+  readonly expiryTolerance?: Duration
+  /** User update operations, beside the built-in ones (S3.5). */
+  readonly ops?: Readonly<Record<string, UpdateOp>>
+  /** Where this store lives, if not in the hub's default persistence. */
+  readonly persistence?: Persistence
+  /** Largest encoded value in bytes. Default 1 MiB (and at most a quarter of the transport's frame limit). */
+  readonly maxValueSize?: number
+  /** Bounds of the mutation log kept for resuming clones (S6.3). Defaults: 100 000 mutations, 64 MiB. */
+  readonly log?: { readonly maxMutations?: number; readonly maxBytes?: number }
+}
+
+/** A topic prefix whose events carry a typed payload (S7.4). */
+export interface TopicConfig {
+  readonly schema: AnySchema
+}
+
+/** Everything `createHub` needs. */
+export interface HubConfig {
+  readonly transport: Transport
+  /** The address to listen on, in the transport's form (`memory://hub`, `tcp://127.0.0.1:7420`). */
+  readonly listen: string
+  /** Where masters persist. Default: in memory (lost when the process ends). */
+  readonly persistence?: Persistence
+  /** The stores this hub is master of, by name. */
+  readonly stores?: Readonly<Record<string, StoreConfig>>
+  /** Payload schemas by topic prefix. */
+  readonly topics?: Readonly<Record<string, TopicConfig>>
+  /** Who may do what (S8.2). Default: everyone everything. */
+  readonly authorizer?: Authorizer
+  /** Access rules, a shorthand for `authorizer: rulesAuthorizer(access)`. */
+  readonly access?: readonly AccessRule[]
+  readonly clock?: Clock
+  /** Heartbeat period (S6.2). Default 1 s. Peers silent for 3 periods are dropped. */
+  readonly heartbeat?: Duration
+  readonly limits?: HubLimits
+}
+
+/** Bounds a hub keeps (all optional). */
+export interface HubLimits {
+  /** Largest snapshot chunk, in value bytes. Default 256 KiB (and at most half a frame). */
+  readonly snapshotChunkBytes?: number
+  /** Most entries in one snapshot chunk. Default 4096. */
+  readonly snapshotChunkEntries?: number
+  /** Snapshot chunks in flight to one clone. Default 4. */
+  readonly snapshotWindow?: number
+  /** Write outcomes remembered per node, to answer resent writes. Default 65 536. */
+  readonly writeResultsPerNode?: number
+  /** Nodes remembered after they left. Default 4096. */
+  readonly rememberedNodes?: number
+  /** Distinct event topics numbered for loss detection. Default 65 536. */
+  readonly eventTopics?: number
+}

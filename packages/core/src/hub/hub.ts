@@ -1,0 +1,862 @@
+import { type Schema, schemasCompatible } from '@concord/schema/contract'
+import {
+  ClosedError,
+  type ConcordError,
+  ConflictError,
+  ForbiddenError,
+  isConcordError,
+  ProtocolError,
+  SchemaMismatchError,
+  UnavailableError,
+  UnknownStoreError,
+  ValidationError,
+  type WireError,
+} from '../errors.js'
+import { updateRegistry } from '../ops.js'
+import { type Action, type Authorizer, allowAll, rulesAuthorizer, topicMatches } from '../ports/authorizer.js'
+import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
+import type { Persistence, SnapshotCursor } from '../ports/persistence.js'
+import type { HubEndpoint, PeerInfo } from '../ports/transport.js'
+import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
+import {
+  type HubMessage,
+  type Message,
+  MessageType,
+  MutationKind,
+  type NodeMessage,
+  type Open,
+  type Publish,
+  type Subscribe,
+  type Write,
+} from '../protocol/messages.js'
+import { toMillis } from '../util/duration.js'
+import { randomId } from '../util/ids.js'
+import { checkName, Topics } from '../util/names.js'
+import type { HubConfig, StoreConfig } from './hub-config.js'
+import { Master, type MasterConfig, type Settlement } from './master.js'
+import { count, type HubMetrics, newHubMetrics } from './metrics.js'
+import type { CommittedBatch } from './mutation-log.js'
+
+const MESSAGE_OVERHEAD = 24
+
+interface OpenState {
+  readonly store: string
+  readonly prefix: string
+  cursor: SnapshotCursor | undefined
+  credits: number
+}
+
+interface PeerState {
+  readonly info: PeerInfo
+  nodeId: string | undefined
+  groups: readonly string[]
+  lastSeen: number
+  readonly opens: Map<number, OpenState>
+  /** Wire messages waiting for this turn's flush. */
+  outbox: unknown[]
+  outboxBytes: number
+  readonly allowed: Map<string, boolean>
+}
+
+type WriteResult = { seq: number; applied: boolean } | WireError
+
+interface NodeState {
+  peerId: string | undefined
+  lastWriteId: number
+  /** The lowest write id whose outcome may still be in `results`. */
+  oldestResult: number
+  /** Outcomes of recent writes, for writes resent after a reconnect. `undefined` = not settled yet. */
+  readonly results: Map<number, WriteResult | undefined>
+}
+
+/** Where a store's master lives once started. */
+interface StoreState {
+  readonly config: MasterConfig
+  readonly master: Master
+  /** Prefix views with open clones, and how many. */
+  readonly views: Map<string, number>
+}
+
+/**
+ * A hub: hosts the masters of its stores and routes events (see docs/ARCHITECTURE.md).
+ * Build one with `createHub`; it is listening once that resolves.
+ */
+export class Hub implements AsyncDisposable {
+  /** Random per start: nodes tell a restarted hub from a reconnect by it. */
+  readonly instance = randomId()
+  readonly metrics: HubMetrics = newHubMetrics()
+  readonly #stores = new Map<string, StoreState>()
+  readonly #peers = new Map<string, PeerState>()
+  readonly #nodes = new Map<string, NodeState>()
+  readonly #dirty = new Set<PeerState>()
+  readonly #eventTopics = new Map<string, { stream: number; seq: number }>()
+  #nextStream = 1
+  #flushScheduled = false
+  #endpoint: HubEndpoint | undefined
+  #heartbeatTimer: TimerHandle | undefined
+  #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
+  #closing: Promise<void> | undefined
+  readonly #clock: Clock
+  readonly #authorizer: Authorizer
+  readonly #heartbeatMs: number
+  readonly #maxFrame: number
+  readonly #chunkBytes: number
+  readonly #chunkEntries: number
+  readonly #window: number
+  readonly #resultsPerNode: number
+  readonly #rememberedNodes: number
+  readonly #maxEventTopics: number
+  readonly #topicSchemas: [string, Schema][]
+
+  constructor(readonly config: HubConfig) {
+    this.#clock = config.clock ?? systemClock
+    this.#authorizer = config.authorizer ?? (config.access ? rulesAuthorizer(config.access) : allowAll)
+    this.#heartbeatMs = toMillis(config.heartbeat ?? 1000)
+    this.#maxFrame = config.transport.capabilities.maxFrameSize
+    const limits = config.limits ?? {}
+    this.#chunkBytes = Math.min(limits.snapshotChunkBytes ?? 256 * 1024, Math.floor(this.#maxFrame / 2))
+    this.#chunkEntries = limits.snapshotChunkEntries ?? 4096
+    this.#window = limits.snapshotWindow ?? 4
+    this.#resultsPerNode = limits.writeResultsPerNode ?? 65_536
+    this.#rememberedNodes = limits.rememberedNodes ?? 4096
+    this.#maxEventTopics = limits.eventTopics ?? 65_536
+    this.#topicSchemas = Object.entries(config.topics ?? {}).map(([prefix, topic]) => [prefix, topic.schema])
+    for (const name of Object.keys(config.stores ?? {})) checkName('store', name)
+  }
+
+  /** The address nodes connect to. */
+  get address(): string {
+    if (this.#endpoint === undefined) throw new ClosedError('the hub is not listening')
+    return this.#endpoint.address
+  }
+
+  /** The names of the stores this hub is master of. */
+  get storeNames(): string[] {
+    return [...this.#stores.keys()]
+  }
+
+  /** The master of `store`, for inspection (tests, tools). */
+  master(store: string): Master | undefined {
+    return this.#stores.get(store)?.master
+  }
+
+  /** Opens every store's persistence, recovers, expires what fell due, then listens. */
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.#state !== 'new') throw new Error('a hub starts once')
+    this.#state = 'open'
+    const defaultPersistence = this.config.persistence
+    try {
+      for (const [name, store] of Object.entries(this.config.stores ?? {})) {
+        const persistence = store.persistence ?? defaultPersistence
+        if (persistence === undefined) throw new TypeError(`store '${name}' has no persistence`)
+        await this.#startStore(name, store, persistence, signal)
+      }
+      this.#endpoint = await this.config.transport.listen(
+        this.config.listen,
+        {
+          peerJoined: (peer) => this.#peerJoined(peer),
+          peerLeft: (peer) => this.#peerLeft(peer),
+          frame: (peer, frame) => this.#onFrame(peer, frame),
+          authorizeSubscription: (peer, topic) => this.#authorizeSubscription(peer, topic),
+          refused: (_peer, error) => count(this.metrics.refused, error.code),
+        },
+        { signal },
+      )
+    } catch (error) {
+      await this.close()
+      throw error
+    }
+    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+  }
+
+  async #startStore(
+    name: string,
+    store: StoreConfig,
+    persistence: Persistence,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const frameValueLimit = Math.floor(this.#maxFrame / 4)
+    const config: MasterConfig = {
+      name,
+      schema: store.schema,
+      expiry: store.expiry === undefined ? undefined : toMillis(store.expiry),
+      ops: updateRegistry(store.ops),
+      maxValueSize: Math.min(store.maxValueSize ?? 1024 * 1024, frameValueLimit),
+      expiryTolerance: toMillis(store.expiryTolerance ?? 100),
+      logMaxMutations: store.log?.maxMutations ?? 100_000,
+      logMaxBytes: store.log?.maxBytes ?? 64 * 1024 * 1024,
+    }
+    const backend = await persistence.open(name, {
+      fingerprint: store.schema.fingerprint,
+      compatible: (stored) => schemasCompatible(store.schema, stored),
+      signal,
+    })
+    const master = await Master.start(config, backend, this.#clock, {
+      committed: (m, batch) => this.#broadcastBatch(m, batch),
+      settled: (_m, settlements, error) => this.#settle(settlements, error),
+    })
+    this.#stores.set(name, { config, master, views: new Map() })
+  }
+
+  /** Stops listening, commits what is pending, closes every store. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    this.#state = 'closing'
+    if (this.#heartbeatTimer !== undefined) this.#clock.clearTimeout(this.#heartbeatTimer)
+    for (const store of this.#stores.values()) await store.master.drain()
+    this.#flush()
+    await this.#endpoint?.close()
+    for (const peer of this.#peers.values()) this.#dropPeerState(peer)
+    this.#peers.clear()
+    for (const store of this.#stores.values()) await store.master.close()
+    this.#state = 'closed'
+  }
+
+  /**
+   * Stops at once without committing or answering anything more: what a crash does. For
+   * tests with the in-memory transport and persistence; the transport endpoint is left to
+   * the test's fault injector (`faults.killHub`).
+   */
+  abort(): void {
+    this.#state = 'closed'
+    this.#closing ??= Promise.resolve()
+    if (this.#heartbeatTimer !== undefined) this.#clock.clearTimeout(this.#heartbeatTimer)
+    for (const store of this.#stores.values()) store.master.abort()
+    for (const peer of this.#peers.values()) this.#dropPeerState(peer)
+    this.#peers.clear()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  // ---- peers -------------------------------------------------------------------------------
+
+  #peerJoined(info: PeerInfo): void {
+    if (this.#state !== 'open') return
+    this.#peers.set(info.id, {
+      info,
+      nodeId: undefined,
+      groups: [],
+      lastSeen: this.#clock.now(),
+      opens: new Map(),
+      outbox: [],
+      outboxBytes: 0,
+      allowed: new Map(),
+    })
+  }
+
+  #peerLeft(info: PeerInfo): void {
+    const peer = this.#peers.get(info.id)
+    if (peer === undefined) return
+    this.#peers.delete(info.id)
+    this.#dropPeerState(peer)
+  }
+
+  #dropPeerState(peer: PeerState): void {
+    for (const open of peer.opens.values()) this.#closeOpen(open)
+    peer.opens.clear()
+    this.#dirty.delete(peer)
+    if (peer.nodeId !== undefined) {
+      const node = this.#nodes.get(peer.nodeId)
+      if (node?.peerId === peer.info.id) node.peerId = undefined
+    }
+  }
+
+  #closeOpen(open: OpenState): void {
+    open.cursor?.close()
+    open.cursor = undefined
+    if (open.prefix === '') return
+    const views = this.#stores.get(open.store)?.views
+    const n = (views?.get(open.prefix) ?? 0) - 1
+    if (n > 0) views?.set(open.prefix, n)
+    else views?.delete(open.prefix)
+  }
+
+  #allowed(peer: PeerState, action: Action, store: string): boolean {
+    const key = `${action}|${store}`
+    let allowed = peer.allowed.get(key)
+    if (allowed === undefined) {
+      allowed = this.#authorizer.authorize(peer.info.identity, action, { store })
+      peer.allowed.set(key, allowed)
+    }
+    return allowed
+  }
+
+  #authorizeSubscription(info: PeerInfo, topic: string): boolean {
+    if (this.#state !== 'open') return false
+    const identity = info.identity
+    if (topic === Topics.hub) return true
+    const kind = topic.slice(0, 2)
+    const rest = topic.slice(2)
+    if (kind === 's|' || kind === 'v|') {
+      const store = rest.slice(0, rest.indexOf('|'))
+      return this.#stores.has(store) && this.#authorizer.authorize(identity, 'read', { store })
+    }
+    if (kind === 'e|') return this.#authorizer.authorize(identity, 'subscribe', { topic: rest })
+    if (kind === 'g|') {
+      const bar = rest.indexOf('|')
+      return bar > 0 && this.#authorizer.authorize(identity, 'subscribe', { topic: rest.slice(bar + 1) })
+    }
+    return false
+  }
+
+  // ---- frames in ---------------------------------------------------------------------------
+
+  #onFrame(info: PeerInfo, frame: Uint8Array): void {
+    const peer = this.#peers.get(info.id)
+    if (peer === undefined || this.#state !== 'open') return
+    this.metrics.framesIn++
+    peer.lastSeen = this.#clock.now()
+    let messages: Message[]
+    try {
+      messages = decodeFrame(frame, this.#maxFrame)
+    } catch (error) {
+      this.#refuse(peer, 0, null, error as ConcordError)
+      return
+    }
+    for (const message of messages) {
+      if (message.type >= MessageType.WELCOME) {
+        this.#refuse(
+          peer,
+          message.type,
+          null,
+          new ProtocolError(`message type ${message.type} is not for a hub`),
+        )
+        continue
+      }
+      if (message.type !== MessageType.HELLO && peer.nodeId === undefined) {
+        this.#refuse(peer, message.type, null, new ProtocolError('HELLO must come first on a link'))
+        continue
+      }
+      this.#handle(peer, message as NodeMessage)
+    }
+  }
+
+  #refuse(peer: PeerState, reqKind: number, reqId: number | null, error: ConcordError): void {
+    count(this.metrics.refused, error.code)
+    this.#queue(peer, {
+      type: MessageType.ERROR,
+      reqKind,
+      reqId,
+      code: error.code,
+      message: error.message,
+      details: null,
+    })
+  }
+
+  #handle(peer: PeerState, message: NodeMessage): void {
+    switch (message.type) {
+      case MessageType.HELLO:
+        return this.#hello(peer, message.nodeId, message.groups)
+      case MessageType.OPEN:
+        return this.#open(peer, message)
+      case MessageType.SNAPSHOT_CREDIT: {
+        const open = peer.opens.get(message.openId)
+        if (open === undefined) return
+        open.credits += Math.min(message.credits, this.#window)
+        return this.#pumpSnapshot(peer, message.openId, open)
+      }
+      case MessageType.CLOSE_STORE: {
+        const open = peer.opens.get(message.openId)
+        if (open === undefined) return
+        peer.opens.delete(message.openId)
+        return this.#closeOpen(open)
+      }
+      case MessageType.WRITE:
+        return this.#write(peer, message)
+      case MessageType.PUBLISH:
+        return this.#publish(peer, message)
+      case MessageType.SUBSCRIBE:
+        return this.#subscribe(peer, message)
+      case MessageType.PING:
+        return this.#queue(peer, { type: MessageType.PONG, nonce: message.nonce })
+      case MessageType.BYE:
+        return this.#endpoint?.disconnect(peer.info.id, 'bye')
+    }
+  }
+
+  #hello(peer: PeerState, nodeId: string, groups: readonly string[]): void {
+    try {
+      for (const group of groups) checkName('group', group)
+    } catch (error) {
+      return this.#refuse(peer, MessageType.HELLO, null, new ProtocolError((error as Error).message))
+    }
+    peer.nodeId = nodeId
+    peer.groups = groups
+    let node = this.#nodes.get(nodeId)
+    if (node === undefined) {
+      node = { peerId: undefined, lastWriteId: 0, oldestResult: 1, results: new Map() }
+      this.#nodes.set(nodeId, node)
+      this.#forgetOldNodes()
+    } else {
+      // Most recently seen last, so the oldest are forgotten first.
+      this.#nodes.delete(nodeId)
+      this.#nodes.set(nodeId, node)
+    }
+    node.peerId = peer.info.id
+    this.#queue(peer, {
+      type: MessageType.WELCOME,
+      version: 1,
+      hubInstance: this.instance,
+      heartbeatMs: this.#heartbeatMs,
+      maxFrameSize: this.#maxFrame,
+    })
+  }
+
+  #forgetOldNodes(): void {
+    if (this.#nodes.size <= this.#rememberedNodes) return
+    for (const [id, node] of this.#nodes) {
+      if (this.#nodes.size <= this.#rememberedNodes) break
+      if (node.peerId === undefined) this.#nodes.delete(id)
+    }
+  }
+
+  // ---- stores ------------------------------------------------------------------------------
+
+  #open(peer: PeerState, message: Open): void {
+    const fail = (error: ConcordError) => this.#refuse(peer, MessageType.OPEN, message.openId, error)
+    const store = this.#stores.get(message.store)
+    if (store === undefined) return fail(new UnknownStoreError(message.store))
+    if (!this.#allowed(peer, 'read', message.store)) {
+      return fail(new ForbiddenError(`'${peer.info.identity}' may not read store '${message.store}'`))
+    }
+    const schema = store.config.schema
+    if (!schemasCompatible(schema, message.fingerprint)) {
+      return fail(
+        new SchemaMismatchError(
+          schema.fingerprint,
+          message.fingerprint,
+          `store '${message.store}': the master's schema (${schema.fingerprint}) and the clone's (${message.fingerprint}) differ`,
+        ),
+      )
+    }
+    const previous = peer.opens.get(message.openId)
+    if (previous !== undefined) this.#closeOpen(previous)
+    const open: OpenState = {
+      store: message.store,
+      prefix: message.prefix,
+      cursor: undefined,
+      credits: this.#window,
+    }
+    peer.opens.set(message.openId, open)
+    if (open.prefix !== '') store.views.set(open.prefix, (store.views.get(open.prefix) ?? 0) + 1)
+    const master = store.master
+    const replay =
+      message.resumeEpoch === master.epoch && message.resumeSeq <= master.committedSeq
+        ? master.log.since(message.resumeSeq)
+        : undefined
+    const base = {
+      type: MessageType.OPENED,
+      openId: message.openId,
+      epoch: master.epoch,
+      fingerprint: schema.fingerprint,
+    }
+    if (replay !== undefined) {
+      this.metrics.resumes++
+      this.#queue(peer, { ...base, mode: 1, fromSeq: message.resumeSeq })
+      for (const batch of replay) {
+        for (const muts of this.#splitMutations(batch.muts, open.prefix)) {
+          this.#queue(peer, {
+            type: MessageType.MUTATIONS,
+            store: message.store,
+            epoch: master.epoch,
+            from: muts.from ?? batch.from,
+            to: muts.to ?? batch.to,
+            muts: muts.list,
+          })
+        }
+      }
+      this.#queue(peer, { type: MessageType.SYNC_END, openId: message.openId, seq: master.committedSeq })
+      return
+    }
+    this.metrics.snapshots++
+    const { cursor, fromSeq } = master.snapshot(open.prefix)
+    open.cursor = cursor
+    this.#queue(peer, { ...base, mode: 0, fromSeq })
+    this.#pumpSnapshot(peer, message.openId, open)
+  }
+
+  /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
+  #pumpSnapshot(peer: PeerState, openId: number, open: OpenState): void {
+    while (open.cursor !== undefined && open.credits > 0) {
+      const rows = open.cursor.next(this.#chunkEntries, this.#chunkBytes)
+      if (rows.length === 0) {
+        open.cursor.close()
+        open.cursor = undefined
+        const master = this.#stores.get(open.store)!.master
+        this.#queue(peer, { type: MessageType.SYNC_END, openId, seq: master.committedSeq })
+        break
+      }
+      open.credits--
+      const entries: (string | Uint8Array | number)[] = []
+      for (const [key, entry] of rows) entries.push(key, entry.value, entry.seq)
+      this.#queue(peer, { type: MessageType.SNAPSHOT_CHUNK, openId, entries })
+    }
+  }
+
+  #write(peer: PeerState, message: Write): void {
+    const node = this.#nodes.get(peer.nodeId!)!
+    if (message.writeId <= node.lastWriteId) {
+      this.metrics.duplicateWrites++
+      if (!node.results.has(message.writeId)) {
+        return this.#writeError(
+          peer,
+          message.writeId,
+          new UnavailableError(
+            'a resent write whose outcome the hub no longer remembers; it may or may not have been applied',
+          ),
+        )
+      }
+      const result = node.results.get(message.writeId)
+      if (result === undefined) return // still pending: its ack goes to the node's current link
+      if ('code' in result)
+        return this.#queue(peer, { type: MessageType.WRITE_ERR, writeId: message.writeId, ...toErr(result) })
+      return this.#queue(peer, { type: MessageType.WRITE_ACK, writeId: message.writeId, ...result })
+    }
+    node.lastWriteId = message.writeId
+    const store = this.#stores.get(message.store)
+    let error: ConcordError | undefined
+    if (store === undefined) error = new UnknownStoreError(message.store)
+    else if (!this.#allowed(peer, 'write', message.store)) {
+      error = new ForbiddenError(`'${peer.info.identity}' may not write store '${message.store}'`)
+    } else {
+      this.#remember(node, message.writeId, undefined)
+      try {
+        store.master.apply(message, {
+          peerId: peer.info.id,
+          nodeId: peer.nodeId!,
+          writeId: message.writeId,
+          identity: peer.info.identity,
+        })
+        return
+      } catch (caught) {
+        error = isConcordError(caught)
+          ? caught
+          : new ProtocolError(`write failed: ${String(caught)}`, { cause: caught })
+      }
+    }
+    this.#remember(node, message.writeId, wireError(error))
+    this.#writeError(peer, message.writeId, error)
+  }
+
+  #writeError(peer: PeerState, writeId: number, error: ConcordError): void {
+    count(this.metrics.writeErrors, error.code)
+    this.#queue(peer, { type: MessageType.WRITE_ERR, writeId, ...toErr(wireError(error)) })
+  }
+
+  #remember(node: NodeState, writeId: number, result: WriteResult | undefined): void {
+    node.results.set(writeId, result)
+    // A node's write ids grow by one per write: forget by id, never by iterating the map
+    // (whose front fills with holes as entries are deleted).
+    while (node.oldestResult <= writeId - this.#resultsPerNode) node.results.delete(node.oldestResult++)
+  }
+
+  #settle(settlements: readonly Settlement[], error?: ConcordError): void {
+    const wire = error === undefined ? undefined : wireError(error)
+    if (error !== undefined) count(this.metrics.writeErrors, error.code)
+    for (const settlement of settlements) {
+      const { origin } = settlement
+      const node = this.#nodes.get(origin.nodeId)
+      const result = wire ?? { seq: settlement.seq, applied: settlement.applied }
+      if (node === undefined) continue
+      if (node.results.has(origin.writeId)) node.results.set(origin.writeId, result)
+      const peer = node.peerId === undefined ? undefined : this.#peers.get(node.peerId)
+      if (peer === undefined) continue
+      if (wire !== undefined)
+        this.#queue(peer, { type: MessageType.WRITE_ERR, writeId: origin.writeId, ...toErr(wire) })
+      else
+        this.#queue(peer, {
+          type: MessageType.WRITE_ACK,
+          writeId: origin.writeId,
+          seq: settlement.seq,
+          applied: settlement.applied,
+        })
+    }
+  }
+
+  #broadcastBatch(master: Master, batch: CommittedBatch): void {
+    this.metrics.commits++
+    this.metrics.mutations += batch.muts.length / 4
+    const endpoint = this.#endpoint
+    if (endpoint === undefined) return
+    const store = this.#stores.get(master.name)
+    const send = (topic: string, prefix: string) => {
+      for (const part of this.#splitMutations(batch.muts, prefix)) {
+        const frame = encodeFrame([
+          {
+            type: MessageType.MUTATIONS,
+            store: master.name,
+            epoch: master.epoch,
+            from: part.from ?? batch.from,
+            to: part.to ?? batch.to,
+            muts: part.list,
+          },
+        ])
+        endpoint.broadcast(topic, frame)
+        this.metrics.broadcasts++
+      }
+    }
+    send(Topics.store(master.name), '')
+    for (const prefix of store?.views.keys() ?? []) send(Topics.view(master.name, prefix), prefix)
+  }
+
+  /**
+   * Mutations of a batch in frames under the size limit, optionally only those in a prefix
+   * view (a clear is in every view). Parts after the first start where the previous ended;
+   * `from`/`to` undefined mean the batch's own.
+   */
+  #splitMutations(
+    muts: readonly (number | string | Uint8Array | null)[],
+    prefix: string,
+  ): { from: number | undefined; to: number | undefined; list: (number | string | Uint8Array | null)[] }[] {
+    const limit = this.#maxFrame - 1024
+    const parts: {
+      from: number | undefined
+      to: number | undefined
+      list: (number | string | Uint8Array | null)[]
+    }[] = []
+    let list: (number | string | Uint8Array | null)[] = []
+    let bytes = 0
+    let from: number | undefined
+    for (let i = 0; i < muts.length; i += 4) {
+      const key = muts[i + 2] as string
+      if (prefix !== '' && muts[i + 1] !== MutationKind.CLEAR && !key.startsWith(prefix)) continue
+      const value = muts[i + 3] as Uint8Array | null
+      const size = MESSAGE_OVERHEAD + key.length * 3 + (value?.byteLength ?? 0)
+      if (bytes + size > limit && list.length > 0) {
+        const to = list[list.length - 4] as number
+        parts.push({ from, to, list })
+        from = to
+        list = []
+        bytes = 0
+      }
+      list.push(muts[i]!, muts[i + 1]!, key, value)
+      bytes += size
+    }
+    parts.push({ from, to: undefined, list })
+    return parts
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  #topicSchema(topic: string): Schema | undefined {
+    let best: [string, Schema] | undefined
+    for (const entry of this.#topicSchemas) {
+      if (topicMatches(entry[0], topic) && (best === undefined || entry[0].length > best[0].length))
+        best = entry
+    }
+    return best?.[1]
+  }
+
+  #publish(peer: PeerState, message: Publish): void {
+    const fail = (error: ConcordError) => {
+      this.metrics.eventsRefused++
+      this.#refuse(peer, MessageType.PUBLISH, message.pubId, error)
+    }
+    if (message.topic.includes('|')) return fail(new ProtocolError(`topic '${message.topic}' holds '|'`))
+    if (message.group !== null && !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/.test(message.group)) {
+      return fail(new ProtocolError(`invalid group name '${message.group}'`))
+    }
+    if (!this.#authorizer.authorize(peer.info.identity, 'publish', { topic: message.topic })) {
+      return fail(new ForbiddenError(`'${peer.info.identity}' may not publish on '${message.topic}'`))
+    }
+    const schema = this.#topicSchema(message.topic)
+    if (schema !== undefined) {
+      try {
+        schema.decode(message.payload)
+      } catch (cause) {
+        return fail(
+          new ValidationError(
+            [{ path: '', code: 'type', message: `payload does not decode: ${(cause as Error).message}` }],
+            {
+              cause,
+              context: `event on '${message.topic}'`,
+            },
+          ),
+        )
+      }
+    }
+    let numbering = this.#eventTopics.get(message.topic)
+    if (numbering === undefined) {
+      numbering = { stream: this.#nextStream++, seq: 0 }
+      if (this.#eventTopics.size >= this.#maxEventTopics) {
+        this.#eventTopics.delete(this.#eventTopics.keys().next().value as string)
+      }
+      this.#eventTopics.set(message.topic, numbering)
+    }
+    numbering.seq++
+    const frame = encodeFrame([
+      {
+        type: MessageType.EVENT,
+        topic: message.topic,
+        group: message.group,
+        stream: numbering.stream,
+        seq: numbering.seq,
+        payload: message.payload,
+      },
+    ])
+    const topic =
+      message.group === null ? Topics.event(message.topic) : Topics.groupEvent(message.group, message.topic)
+    this.#endpoint?.broadcast(topic, frame)
+    this.metrics.broadcasts++
+    this.metrics.events++
+    this.#queue(peer, { type: MessageType.PUBLISH_ACK, pubId: message.pubId })
+  }
+
+  #subscribe(peer: PeerState, message: Subscribe): void {
+    const fail = (error: ConcordError) => this.#refuse(peer, MessageType.SUBSCRIBE, message.reqId, error)
+    if (!this.#authorizer.authorize(peer.info.identity, 'subscribe', { topic: message.prefix })) {
+      return fail(new ForbiddenError(`'${peer.info.identity}' may not subscribe to '${message.prefix}'`))
+    }
+    const schema = this.#topicSchema(message.prefix)
+    if (
+      schema !== undefined &&
+      message.fingerprint !== null &&
+      !schemasCompatible(schema, message.fingerprint)
+    ) {
+      return fail(
+        new SchemaMismatchError(
+          schema.fingerprint,
+          message.fingerprint,
+          `topic '${message.prefix}': the hub's payload schema (${schema.fingerprint}) and the subscriber's (${message.fingerprint}) differ`,
+        ),
+      )
+    }
+    this.#queue(peer, { type: MessageType.SUBSCRIBED, reqId: message.reqId })
+  }
+
+  // ---- heartbeats --------------------------------------------------------------------------
+
+  #heartbeat(): void {
+    if (this.#state !== 'open') return
+    const endpoint = this.#endpoint
+    if (endpoint !== undefined) {
+      endpoint.broadcast(
+        Topics.hub,
+        encodeFrame([{ type: MessageType.HUB_BEAT, hubInstance: this.instance }]),
+      )
+      for (const [name, store] of this.#stores) {
+        const frame = encodeFrame([
+          {
+            type: MessageType.HEARTBEAT,
+            store: name,
+            epoch: store.master.epoch,
+            seq: store.master.committedSeq,
+          },
+        ])
+        endpoint.broadcast(Topics.store(name), frame)
+        for (const prefix of store.views.keys()) endpoint.broadcast(Topics.view(name, prefix), frame)
+      }
+      const deadline = this.#clock.now() - 3 * this.#heartbeatMs
+      for (const peer of this.#peers.values()) {
+        if (peer.lastSeen < deadline) {
+          this.metrics.peerTimeouts++
+          endpoint.disconnect(peer.info.id, 'heartbeat timeout')
+        }
+      }
+    }
+    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+  }
+
+  // ---- frames out --------------------------------------------------------------------------
+
+  #queue(peer: PeerState, message: HubMessage): void {
+    const wire = toWire(message)
+    peer.outbox.push(wire)
+    peer.outboxBytes += estimateSize(message)
+    this.#dirty.add(peer)
+    if (peer.outboxBytes > this.#maxFrame / 2) {
+      this.#flushPeer(peer)
+      return
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(() => this.#flush())
+    }
+  }
+
+  /** Sends every peer's queued messages, one frame per peer per turn where they fit. */
+  #flush(): void {
+    this.#flushScheduled = false
+    for (const peer of this.#dirty) this.#flushPeer(peer)
+    this.#dirty.clear()
+  }
+
+  #flushPeer(peer: PeerState): void {
+    const outbox = peer.outbox
+    if (outbox.length === 0) return
+    peer.outbox = []
+    peer.outboxBytes = 0
+    const endpoint = this.#endpoint
+    if (endpoint === undefined || !this.#peers.has(peer.info.id)) return
+    let start = 0
+    let bytes = 0
+    const sendRange = (end: number): boolean => {
+      if (end <= start) return true
+      this.metrics.framesOut++
+      const ok = endpoint.send(peer.info.id, encodeWireFrame(outbox.slice(start, end)))
+      start = end
+      bytes = 0
+      return ok
+    }
+    for (let i = 0; i < outbox.length; i++) {
+      const size = wireSize(outbox[i] as unknown[])
+      if (bytes + size > this.#maxFrame - 1024 && !sendRange(i)) return this.#overflowed(peer)
+      bytes += size
+    }
+    if (!sendRange(outbox.length)) this.#overflowed(peer)
+  }
+
+  /** A peer's queue is full: it lost a unicast frame, so it must reconnect and resync (S6.5). */
+  #overflowed(peer: PeerState): void {
+    this.metrics.peerQueueOverflows++
+    this.#endpoint?.disconnect(peer.info.id, 'queue overflow')
+  }
+}
+
+function wireError(error: ConcordError): WireError {
+  const out: { code: string; message: string; issues?: WireError['issues']; actualSeq?: number } = {
+    code: error.code,
+    message: error.message,
+  }
+  if (error instanceof ValidationError) out.issues = error.issues
+  if (error instanceof ConflictError && error.actualSeq !== undefined) out.actualSeq = error.actualSeq
+  return out
+}
+
+function toErr(error: WireError): { code: string; message: string; details: unknown } {
+  const details =
+    error.issues !== undefined
+      ? { issues: error.issues }
+      : error.actualSeq !== undefined
+        ? { actualSeq: error.actualSeq }
+        : null
+  return { code: error.code, message: error.message, details }
+}
+
+function estimateSize(message: HubMessage): number {
+  switch (message.type) {
+    case MessageType.SNAPSHOT_CHUNK:
+    case MessageType.MUTATIONS:
+      return wireSize(toWire(message))
+    default:
+      return 64
+  }
+}
+
+/** Bytes a wire message takes, about (an upper bound for strings, exact for binaries). */
+function wireSize(wire: readonly unknown[]): number {
+  let size = 8
+  for (const item of wire) {
+    if (typeof item === 'string') size += 5 + item.length * 3
+    else if (item instanceof Uint8Array) size += 5 + item.byteLength
+    else if (Array.isArray(item)) size += wireSize(item)
+    else size += 9
+  }
+  return size
+}

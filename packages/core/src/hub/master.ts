@@ -1,0 +1,433 @@
+import type { Schema } from '@concord/schema/contract'
+import {
+  type ConcordError,
+  ConflictError,
+  DecodeError,
+  isConcordError,
+  PersistenceError,
+  TooLargeError,
+  UnknownOperationError,
+  UpdateError,
+  ValidationError,
+} from '../errors.js'
+import type { Clock, TimerHandle } from '../ports/clock.js'
+import type { CommitOp, SnapshotCursor, StoreBackend, StoredEntry } from '../ports/persistence.js'
+import { REMOVE, UNCHANGED, type UpdateRegistry } from '../ports/update-registry.js'
+import { decodeDelta } from '../protocol/dynamic.js'
+import { MutationKind, type Write, WriteKind } from '../protocol/messages.js'
+import { randomId } from '../util/ids.js'
+import { ExpiryHeap } from './expiry-heap.js'
+import { type CommittedBatch, MutationLog } from './mutation-log.js'
+
+/** The settled configuration of one master (see `StoreConfig` for the user-facing form). */
+export interface MasterConfig {
+  readonly name: string
+  readonly schema: Schema
+  /** Default expiry in ms, or undefined for none (S4.1). */
+  readonly expiry: number | undefined
+  readonly ops: UpdateRegistry
+  readonly maxValueSize: number
+  /** How late an expiry may be, in ms (S4.3). */
+  readonly expiryTolerance: number
+  readonly logMaxMutations: number
+  readonly logMaxBytes: number
+}
+
+/** Who is waiting for a write's outcome. */
+export interface WriteOrigin {
+  readonly peerId: string
+  readonly nodeId: string
+  readonly writeId: number
+  readonly identity: string
+}
+
+/** A write's outcome, delivered once its batch committed (or failed). */
+export interface Settlement {
+  readonly origin: WriteOrigin
+  readonly seq: number
+  readonly applied: boolean
+}
+
+/** What a master tells its hub. */
+export interface MasterHooks {
+  /** A batch committed: broadcast it. Called before `settled` for the same batch. */
+  committed(master: Master, batch: CommittedBatch): void
+  /** Writes of a batch settled: ack them, or reject them all with `error`. */
+  settled(master: Master, settlements: readonly Settlement[], error?: ConcordError): void
+}
+
+/** A deleted key in the overlay of uncommitted changes. */
+interface Tombstone {
+  readonly deleted: true
+  readonly seq: number
+}
+
+interface Batch {
+  readonly from: number
+  to: number
+  readonly ops: CommitOp[]
+  readonly muts: (number | string | Uint8Array | null)[]
+  readonly settlements: Settlement[]
+  bytes: number
+}
+
+const NO_DEADLINE = -1
+
+/**
+ * The authoritative copy of one store (S3.2): validates and applies writes in arrival order,
+ * numbers them, group-commits them once per event-loop turn, and only then hands them to the
+ * hub to broadcast and acknowledge. Only the master expires entries (S4.3), from an indexed
+ * heap (S4.5).
+ *
+ * Reads go through an overlay of applied-but-uncommitted changes, then the backend; so a
+ * store may live on disk (LMDB, SQLite) and never be held in memory whole.
+ */
+export class Master {
+  readonly epoch = randomId()
+  /** Seq of the last applied mutation (committed or not). */
+  lastSeq: number
+  /** Seq of the last committed (and broadcast) mutation. */
+  committedSeq: number
+  readonly log: MutationLog
+  /** Mutations refused or rolled back because persistence failed. */
+  persistenceFailures = 0
+  readonly #overlay = new Map<string, StoredEntry | Tombstone>()
+  /** A clear not committed yet hides every committed entry. */
+  #clearedAt = 0
+  readonly #heap = new ExpiryHeap()
+  #batch: Batch | undefined
+  #flushScheduled = false
+  #committing: Promise<void> | undefined
+  #timer: TimerHandle | undefined
+  #timerAt = Number.POSITIVE_INFINITY
+  #closed = false
+
+  private constructor(
+    readonly config: MasterConfig,
+    readonly backend: StoreBackend,
+    readonly clock: Clock,
+    readonly hooks: MasterHooks,
+  ) {
+    this.lastSeq = backend.recovered.lastSeq
+    this.committedSeq = this.lastSeq
+    this.log = new MutationLog(this.lastSeq, config.logMaxMutations, config.logMaxBytes)
+  }
+
+  /**
+   * Starts a master on an opened backend: records the new epoch, rebuilds the expiry heap,
+   * and expires (and commits) what fell due while it was down — before any clone is served (S4.4).
+   */
+  static async start(
+    config: MasterConfig,
+    backend: StoreBackend,
+    clock: Clock,
+    hooks: MasterHooks,
+  ): Promise<Master> {
+    const master = new Master(config, backend, clock, hooks)
+    await backend.beginEpoch({ epoch: master.epoch, startSeq: master.lastSeq, at: clock.now() })
+    master.#heap.load(backend.deadlines())
+    master.#expireDue()
+    await master.drain()
+    master.#armTimer()
+    return master
+  }
+
+  get name(): string {
+    return this.config.name
+  }
+
+  /** The current entry of `key`, committed or not. */
+  get(key: string): StoredEntry | undefined {
+    const pending = this.#overlay.get(key)
+    if (pending !== undefined) return 'deleted' in pending ? undefined : pending
+    if (this.#clearedAt > this.committedSeq) return undefined
+    return this.backend.get(key)
+  }
+
+  /** A cursor over committed entries; the snapshot it yields is completed by mutations after `committedSeq`. */
+  snapshot(prefix: string): { cursor: SnapshotCursor; fromSeq: number } {
+    return { cursor: this.backend.snapshot(prefix), fromSeq: this.committedSeq }
+  }
+
+  /**
+   * Applies a write (S3.2-S3.6) or throws the typed error that refuses it (S3.3), in which
+   * case nothing changed. The outcome of an accepted write reaches `hooks.settled` after commit.
+   */
+  apply(write: Write, origin: WriteOrigin): void {
+    if (this.#closed) throw new PersistenceError(`store '${this.name}' is closing`)
+    switch (write.kind) {
+      case WriteKind.PUT:
+        return this.#put(write.key, this.#checkValue(write.value), write.expiry, origin)
+      case WriteKind.CAS: {
+        const value = this.#checkValue(write.value)
+        const actual = this.get(write.key)?.seq ?? 0
+        if (actual !== write.expectedSeq) {
+          throw new ConflictError(
+            `'${write.key}' was last written at seq ${actual}, not ${String(write.expectedSeq)}`,
+            actual,
+          )
+        }
+        return this.#put(write.key, value, write.expiry, origin)
+      }
+      case WriteKind.REMOVE:
+        if (this.get(write.key) === undefined) return this.#unchanged(origin)
+        this.#heap.delete(write.key)
+        return this.#record(
+          { kind: 'remove', key: write.key, seq: ++this.lastSeq },
+          MutationKind.REMOVE,
+          origin,
+        )
+      case WriteKind.UPDATE:
+        return this.#update(write, origin)
+      case WriteKind.CLEAR: {
+        const seq = ++this.lastSeq
+        this.#overlay.clear()
+        this.#heap.clear()
+        this.#clearedAt = seq
+        return this.#record({ kind: 'clear', seq }, MutationKind.CLEAR, origin)
+      }
+    }
+  }
+
+  /** Resolves when everything applied so far is committed (or failed). */
+  async drain(): Promise<void> {
+    while (this.#batch !== undefined || this.#committing !== undefined) {
+      if (this.#committing !== undefined) await this.#committing
+      else await this.#flush()
+    }
+  }
+
+  /** Commits what is pending, stops expiring, closes the backend. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
+    await this.drain()
+    await this.backend.close()
+  }
+
+  /** Stops at once, committing nothing more (a crash, for tests). */
+  abort(): void {
+    this.#closed = true
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
+    this.#batch = undefined
+  }
+
+  #checkValue(value: Uint8Array | null): Uint8Array {
+    if (value === null)
+      throw new ValidationError([{ path: '', code: 'type', message: 'a value is required' }])
+    if (value.byteLength > this.config.maxValueSize) {
+      throw new TooLargeError(
+        `value of ${value.byteLength} bytes exceeds the store's limit of ${this.config.maxValueSize}`,
+      )
+    }
+    try {
+      this.config.schema.decode(value)
+    } catch (cause) {
+      if (cause instanceof DecodeError || isConcordError(cause)) throw cause
+      throw new DecodeError('value does not decode with the store schema', { cause })
+    }
+    return value
+  }
+
+  #deadline(expiry: number | null): number {
+    const ms = expiry === null ? this.config.expiry : expiry < 0 ? undefined : expiry
+    return ms === undefined ? NO_DEADLINE : this.clock.now() + ms
+  }
+
+  #put(key: string, value: Uint8Array, expiry: number | null, origin: WriteOrigin | undefined): void {
+    const deadline = this.#deadline(expiry)
+    if (deadline === NO_DEADLINE) this.#heap.delete(key)
+    else this.#heap.set(key, deadline)
+    const seq = ++this.lastSeq
+    const op: CommitOp = {
+      kind: 'put',
+      key,
+      value,
+      seq,
+      deadline: deadline === NO_DEADLINE ? undefined : deadline,
+    }
+    this.#record(op, MutationKind.PUT, origin)
+    if (deadline !== NO_DEADLINE) this.#armTimer()
+  }
+
+  #update(write: Write, origin: WriteOrigin): void {
+    const op = this.config.ops.get(write.op ?? '')
+    if (op === undefined) {
+      throw new UnknownOperationError(`store '${this.name}' has no update operation '${String(write.op)}'`)
+    }
+    const delta = write.value === null ? undefined : decodeDelta(write.value)
+    const entry = this.get(write.key)
+    const current = entry === undefined ? undefined : this.config.schema.decode(entry.value)
+    let next: unknown
+    try {
+      next = op(current, delta, {
+        store: this.name,
+        key: write.key,
+        identity: origin.identity,
+        now: this.clock.now(),
+      })
+    } catch (cause) {
+      if (isConcordError(cause)) throw cause
+      throw new UpdateError(
+        `update '${write.op}' on '${write.key}' failed: ${(cause as Error)?.message ?? cause}`,
+        {
+          cause,
+        },
+      )
+    }
+    if (next === UNCHANGED) return this.#unchanged(origin)
+    if (next === REMOVE) {
+      if (entry === undefined) return this.#unchanged(origin)
+      this.#heap.delete(write.key)
+      return this.#record(
+        { kind: 'remove', key: write.key, seq: ++this.lastSeq },
+        MutationKind.REMOVE,
+        origin,
+      )
+    }
+    const issues = this.config.schema.validate(next)
+    if (issues.length > 0)
+      throw new ValidationError(issues, { context: `update '${write.op}' made an invalid value` })
+    const bytes = this.config.schema.encode(next)
+    if (bytes.byteLength > this.config.maxValueSize) {
+      throw new TooLargeError(
+        `update '${write.op}' made a value of ${bytes.byteLength} bytes, over the store's limit`,
+      )
+    }
+    this.#put(write.key, bytes, write.expiry, origin)
+  }
+
+  #unchanged(origin: WriteOrigin): void {
+    this.#open().settlements.push({ origin, seq: this.lastSeq, applied: false })
+    this.#scheduleFlush()
+  }
+
+  /** The batch being filled; a new one starts after `last`, the seq before its first mutation. */
+  #open(last = this.lastSeq): Batch {
+    this.#batch ??= { from: last, to: last, ops: [], muts: [], settlements: [], bytes: 0 }
+    return this.#batch
+  }
+
+  #record(op: CommitOp, kind: MutationKind, origin: WriteOrigin | undefined): void {
+    const batch = this.#open(op.seq - 1)
+    batch.ops.push(op)
+    batch.to = op.seq
+    const key = op.kind === 'clear' ? '' : op.key
+    const value = op.kind === 'put' ? op.value : null
+    batch.muts.push(op.seq, kind, key, value)
+    batch.bytes += 16 + key.length + (value?.byteLength ?? 0)
+    if (op.kind === 'put') this.#overlay.set(op.key, op)
+    else if (op.kind === 'remove') this.#overlay.set(op.key, { deleted: true, seq: op.seq })
+    if (origin !== undefined) batch.settlements.push({ origin, seq: op.seq, applied: true })
+    this.#scheduleFlush()
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#committing !== undefined) return
+    this.#flushScheduled = true
+    setImmediate(() => {
+      this.#flushScheduled = false
+      void this.#flush()
+    })
+  }
+
+  /** Group commit: one backend transaction for everything applied since the last one. */
+  #flush(): Promise<void> {
+    if (this.#committing !== undefined) return this.#committing
+    const batch = this.#batch
+    if (batch === undefined) return Promise.resolve()
+    this.#batch = undefined
+    this.#committing = this.#commit(batch).finally(() => {
+      this.#committing = undefined
+      if (this.#batch !== undefined && !this.#closed) this.#scheduleFlush()
+    })
+    return this.#committing
+  }
+
+  async #commit(batch: Batch): Promise<void> {
+    if (batch.ops.length > 0) {
+      try {
+        await this.backend.commit(batch.ops)
+      } catch (cause) {
+        this.#rollback(batch, cause)
+        return
+      }
+    }
+    this.committedSeq = batch.to
+    for (const op of batch.ops) {
+      if (op.kind === 'clear') continue
+      if (this.#overlay.get(op.key)?.seq === op.seq) this.#overlay.delete(op.key)
+    }
+    if (batch.ops.length > 0) {
+      const committed: CommittedBatch = {
+        from: batch.from,
+        to: batch.to,
+        muts: batch.muts,
+        bytes: batch.bytes,
+      }
+      this.log.append(committed)
+      this.hooks.committed(this, committed)
+    }
+    this.hooks.settled(this, batch.settlements)
+  }
+
+  /**
+   * A commit failed: nothing of it (nor of what was applied after it on top of it) may be
+   * seen. Every such write is refused (S3.3) and the state returns to the last commit.
+   */
+  #rollback(failed: Batch, cause: unknown): void {
+    const error = isConcordError(cause)
+      ? cause
+      : new PersistenceError(`commit of store '${this.name}' failed: ${(cause as Error)?.message ?? cause}`, {
+          cause,
+        })
+    const later = this.#batch
+    this.#batch = undefined
+    this.#overlay.clear()
+    this.#clearedAt = 0
+    this.lastSeq = this.committedSeq
+    this.persistenceFailures += failed.ops.length + (later?.ops.length ?? 0)
+    this.#heap.clear()
+    if (!this.#closed) {
+      try {
+        this.#heap.load(this.backend.deadlines())
+      } catch {
+        // A backend that cannot even list its deadlines will fail the next commit too.
+      }
+    }
+    this.hooks.settled(this, failed.settlements, error)
+    if (later !== undefined) this.hooks.settled(this, later.settlements, error)
+    this.#armTimer()
+  }
+
+  #armTimer(): void {
+    if (this.#closed) return
+    const next = this.#heap.peekDeadline()
+    if (next === undefined) return
+    // A timer that fires a little late (within the tolerance) may serve this deadline too.
+    if (next >= this.#timerAt - this.config.expiryTolerance && next <= this.#timerAt) return
+    if (next > this.#timerAt) return
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
+    this.#timerAt = next
+    this.#timer = this.clock.setTimeout(() => this.#onTimer(), Math.max(0, next - this.clock.now()))
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined
+    this.#timerAt = Number.POSITIVE_INFINITY
+    if (this.#closed) return
+    this.#expireDue()
+    this.#armTimer()
+  }
+
+  /** Expires every entry whose deadline has passed (S4.3), as `expire` mutations. */
+  #expireDue(): void {
+    const now = this.clock.now()
+    for (let key = this.#heap.popDue(now); key !== undefined; key = this.#heap.popDue(now)) {
+      const entry = this.get(key)
+      if (entry === undefined || entry.deadline === undefined || entry.deadline > now) continue
+      this.#record({ kind: 'remove', key, seq: ++this.lastSeq }, MutationKind.EXPIRE, undefined)
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/** Counters a hub keeps. Monotonic; read them any time (`hub.metrics`). */
+export interface HubMetrics {
+  /** Frames received from peers. */
+  framesIn: number
+  /** Frames sent to single peers. */
+  framesOut: number
+  /** Broadcast frames (each encoded once, whatever the number of receivers). */
+  broadcasts: number
+  /** Frames refused as malformed, oversized, of another version or out of order (S9.1), by error code. */
+  refused: Record<string, number>
+  /** Writes refused, by error code (S3.3). */
+  writeErrors: Record<string, number>
+  /** Mutations committed. */
+  mutations: number
+  /** Commits (group-committed batches). */
+  commits: number
+  /** Writes answered from the duplicate table after a node resent them. */
+  duplicateWrites: number
+  /** Frames a peer's full queue refused; each such peer is disconnected and resyncs (S6.5). */
+  peerQueueOverflows: number
+  /** Peers dropped after heartbeat silence. */
+  peerTimeouts: number
+  /** Snapshots and log resumes served. */
+  snapshots: number
+  resumes: number
+  /** Events routed, and refused (permission, schema). */
+  events: number
+  eventsRefused: number
+}
+
+export function newHubMetrics(): HubMetrics {
+  return {
+    framesIn: 0,
+    framesOut: 0,
+    broadcasts: 0,
+    refused: {},
+    writeErrors: {},
+    mutations: 0,
+    commits: 0,
+    duplicateWrites: 0,
+    peerQueueOverflows: 0,
+    peerTimeouts: 0,
+    snapshots: 0,
+    resumes: 0,
+    events: 0,
+    eventsRefused: 0,
+  }
+}
+
+export function count(counters: Record<string, number>, key: string): void {
+  counters[key] = (counters[key] ?? 0) + 1
+}

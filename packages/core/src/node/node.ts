@@ -1,0 +1,774 @@
+import type { AnySchema, Schema } from '@concord/schema/contract'
+import {
+  ClosedError,
+  type ConcordError,
+  ProtocolError,
+  UnavailableError,
+  type ValidationError,
+} from '../errors.js'
+import { topicMatches } from '../ports/authorizer.js'
+import { exponentialBackoff } from '../ports/backoff.js'
+import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
+import type { NodeEndpoint } from '../ports/transport.js'
+import { decodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
+import {
+  type ErrorMessage,
+  type EventMessage,
+  type HubMessage,
+  MessageType,
+  type NodeMessage,
+  PROTOCOL_VERSION,
+  type Write,
+} from '../protocol/messages.js'
+import { onAbort, throwIfAborted } from '../util/abort.js'
+import { BoundedQueue } from '../util/bounded-queue.js'
+import { toMillis } from '../util/duration.js'
+import { randomId } from '../util/ids.js'
+import { checkName, Topics } from '../util/names.js'
+import {
+  type ConcordEvent,
+  EventSubscription,
+  type SubscribeOptions,
+  type Subscriber,
+} from './event-subscription.js'
+import type { NodeConfig } from './node-config.js'
+import { type Clone, Store, type StoreHost } from './store.js'
+import type { CallOptions, OpenOptions, StatusChange } from './types.js'
+import { errorFromWire } from './wire-errors.js'
+
+/** The states of a node's link to its hub. */
+export type NodeStatus = 'connecting' | 'connected' | 'closed'
+
+interface PendingWrite {
+  readonly message: Write
+  readonly issuedAt: number
+  sent: boolean
+  readonly resolve: (ack: { seq: number; applied: boolean }) => void
+  readonly reject: (error: Error) => void
+}
+
+interface PendingPublish {
+  readonly message: NodeMessage
+  readonly issuedAt: number
+  sent: boolean
+  readonly resolve: () => void
+  readonly reject: (error: Error) => void
+}
+
+interface PendingSubscribe {
+  readonly message: NodeMessage
+  readonly subscription: Subscriber
+}
+
+/** Options of `publish`. */
+export interface PublishOptions extends CallOptions {
+  /** Deliver only to members of this group (S7.5). */
+  readonly group?: string
+}
+
+const DEFAULT_HEARTBEAT = 1000
+const MAX_STREAMS = 65_536
+
+/**
+ * A node: one link to one hub, over which it opens clones of stores, publishes and
+ * subscribes. Build one with `createNode`.
+ */
+export class ConcordNode implements AsyncDisposable {
+  /** Random per node: the hub recognises a node across reconnects by it. */
+  readonly id = randomId()
+  readonly #clock: Clock
+  readonly #maxPending: number
+  readonly #writeTimeout: number
+  readonly #staleAfterConfig: number | undefined
+  readonly #stores = new Map<string, Clone>()
+  readonly #storesByOpenId = new Map<number, Clone>()
+  readonly #writes = new Map<number, PendingWrite>()
+  readonly #publishes = new Map<number, PendingPublish>()
+  readonly #subscribeRequests = new Map<number, PendingSubscribe>()
+  readonly #subscriptions = new Set<Subscriber>()
+  readonly #transportTopics = new Map<string, number>()
+  readonly #streams = new Map<number, number>()
+  readonly #topicSchemas: [string, Schema][] = []
+  readonly #statusQueues = new Set<BoundedQueue<StatusChange<NodeStatus>>>()
+  #endpoint: NodeEndpoint | undefined
+  #link: 'down' | 'hello' | 'ready' = 'down'
+  #status: NodeStatus = 'connecting'
+  #hubInstance: string | undefined
+  #heartbeatMs = DEFAULT_HEARTBEAT
+  #maxFrame: number
+  #lastHeard = 0
+  #lastSent = 0
+  #nextWriteId = 0
+  #nextRequestId = 0
+  #outbox: unknown[] = []
+  #outboxBytes = 0
+  #flushScheduled = false
+  #timer: TimerHandle | undefined
+  #closing: Promise<void> | undefined
+  /** Frames from the hub refused as malformed (S9.1). */
+  refusedFrames = 0
+
+  constructor(readonly config: NodeConfig) {
+    this.#clock = config.clock ?? systemClock
+    this.#maxPending = config.maxPendingWrites ?? 100_000
+    this.#writeTimeout = toMillis(config.writeTimeout ?? 30_000)
+    this.#staleAfterConfig = config.staleAfter === undefined ? undefined : toMillis(config.staleAfter)
+    this.#maxFrame = config.transport.capabilities.maxFrameSize
+    for (const group of config.groups ?? []) checkName('group', group)
+    for (const [prefix, topic] of Object.entries(config.topics ?? {})) this.topic(prefix, topic.schema)
+  }
+
+  /** Connects (the link comes up in the background; writes queue meanwhile, S3.7). */
+  async start(signal?: AbortSignal): Promise<void> {
+    this.#endpoint = await this.config.transport.connect(
+      this.config.hub,
+      {
+        linkUp: () => this.#linkUp(),
+        linkDown: (reason) => this.#linkDown(new UnavailableError(`link to the hub lost: ${reason}`)),
+        frame: (frame) => this.#onFrame(frame, undefined),
+        broadcast: (topic, frame) => this.#onFrame(frame, topic),
+      },
+      {
+        backoff: this.config.backoff ?? exponentialBackoff(),
+        ...(this.config.identity === undefined ? {} : { identity: this.config.identity }),
+        ...(signal === undefined ? {} : { signal }),
+      },
+    )
+    void this.#endpoint.subscribe(Topics.hub).catch(() => {})
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+  }
+
+  get status(): NodeStatus {
+    return this.#status
+  }
+
+  /** Link status changes from now on. */
+  statusChanges(): AsyncIterableIterator<StatusChange<NodeStatus>> {
+    const queue: BoundedQueue<StatusChange<NodeStatus>> = new BoundedQueue(64, 'drop-oldest', () =>
+      this.#statusQueues.delete(queue),
+    )
+    if (this.#status === 'closed') queue.end()
+    else this.#statusQueues.add(queue)
+    return queue
+  }
+
+  #setStatus(status: NodeStatus, error?: Error): void {
+    if (this.#status === status || this.#status === 'closed') return
+    this.#status = status
+    for (const queue of this.#statusQueues) queue.push(error === undefined ? { status } : { status, error })
+    if (status === 'closed') for (const queue of this.#statusQueues) queue.end()
+  }
+
+  // ---- stores ------------------------------------------------------------------------------
+
+  /**
+   * Opens a clone of `name` (S2.1): resolves once it holds the master's state and is live.
+   * One handle per store per node.
+   */
+  async open<T, I = T>(name: string, options: OpenOptions<T, I>): Promise<Store<T, I>> {
+    this.#checkOpen()
+    checkName('store', name)
+    throwIfAborted(options.signal)
+    if (options.schema === undefined || typeof options.schema.decode !== 'function') {
+      throw new TypeError('open needs { schema }')
+    }
+    if (this.#stores.has(name))
+      throw new TypeError(`store '${name}' is already open on this node; share its handle`)
+    const prefix = options.prefix ?? ''
+    const store = new Store<T, I>(name, options.schema, prefix, this.#storeHost)
+    this.#stores.set(name, store)
+    const opened = store._whenOpen(options.signal)
+    await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix)).catch(
+      (error) => {
+        store._openFailed(error as Error)
+      },
+    )
+    if (this.#link === 'ready' && store.status !== 'closed') store._linkUp()
+    await opened
+    return store
+  }
+
+  readonly #storeHost: StoreHost = {
+    sendOpen: (store, resume) => {
+      const openId = ++this.#nextRequestId
+      for (const [id, s] of this.#storesByOpenId) if (s === store) this.#storesByOpenId.delete(id)
+      this.#storesByOpenId.set(openId, store)
+      this.#send({
+        type: MessageType.OPEN,
+        openId,
+        store: store.name,
+        fingerprint: store.schema.fingerprint,
+        prefix: store.prefix,
+        resumeEpoch: resume?.epoch ?? null,
+        resumeSeq: resume?.seq ?? 0,
+      })
+      return openId
+    },
+    sendCredit: (openId) => this.#send({ type: MessageType.SNAPSHOT_CREDIT, openId, credits: 1 }),
+    sendClose: (openId) => {
+      this.#storesByOpenId.delete(openId)
+      this.#send({ type: MessageType.CLOSE_STORE, openId })
+    },
+    submitWrite: (store, kind, key, value, expiry, op, expectedSeq, signal) =>
+      this.#submitWrite(
+        {
+          type: MessageType.WRITE,
+          store,
+          writeId: ++this.#nextWriteId,
+          kind: kind as Write['kind'],
+          key,
+          value,
+          expiry,
+          op,
+          expectedSeq,
+        },
+        signal,
+      ),
+    detach: (store, openId) => {
+      if (this.#stores.get(store.name) === store) this.#stores.delete(store.name)
+      for (const [id, s] of this.#storesByOpenId) if (s === store) this.#storesByOpenId.delete(id)
+      if (openId !== undefined && this.#link === 'ready')
+        this.#send({ type: MessageType.CLOSE_STORE, openId })
+      this.#endpoint?.unsubscribe(
+        store.prefix === '' ? Topics.store(store.name) : Topics.view(store.name, store.prefix),
+      )
+    },
+    maxValueSize: () => Math.floor(this.#maxFrame / 4),
+    now: () => this.#clock.now(),
+  }
+
+  #submitWrite(message: Write, signal: AbortSignal | undefined): Promise<{ seq: number; applied: boolean }> {
+    if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
+    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      return Promise.reject(
+        new UnavailableError(
+          `${this.#maxPending} writes are pending: the master is unreachable or slow (S3.7)`,
+        ),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, (error) => {
+        this.#writes.delete(message.writeId)
+        reject(error)
+      })
+      const pending: PendingWrite = {
+        message,
+        issuedAt: this.#clock.now(),
+        sent: false,
+        resolve: (ack) => {
+          stop()
+          resolve(ack)
+        },
+        reject: (error) => {
+          stop()
+          reject(error)
+        },
+      }
+      this.#writes.set(message.writeId, pending)
+      if (this.#link === 'ready') {
+        pending.sent = true
+        this.#send(message)
+      }
+    })
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  /** Registers the payload schema of a topic prefix (S7.4); the longest matching prefix wins. */
+  topic(prefix: string, schema: AnySchema): void {
+    this.#topicSchemas.push([prefix, schema])
+  }
+
+  #topicSchema(topic: string): Schema | undefined {
+    let best: [string, Schema] | undefined
+    for (const entry of this.#topicSchemas) {
+      if (topicMatches(entry[0], topic) && (best === undefined || entry[0].length > best[0].length))
+        best = entry
+    }
+    return best?.[1]
+  }
+
+  /**
+   * Publishes an event (S7.2): validated locally against the topic's schema, sent once to
+   * the hub, which re-validates and routes it. Resolves when the hub accepted it.
+   */
+  publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
+    if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
+    if (typeof topic !== 'string' || topic.includes('|'))
+      return Promise.reject(new TypeError(`invalid topic ${topic}`))
+    const group = options.group ?? null
+    if (group !== null) checkName('group', group)
+    try {
+      throwIfAborted(options.signal)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const schema = this.#topicSchema(topic)
+    let bytes: Uint8Array
+    try {
+      if (schema !== undefined) bytes = schema.encode(payload)
+      else if (payload instanceof Uint8Array) bytes = payload
+      else
+        throw new TypeError(
+          `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
+        )
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      return Promise.reject(new UnavailableError(`${this.#maxPending} writes and publishes are pending`))
+    }
+    const pubId = ++this.#nextRequestId
+    const message: NodeMessage = { type: MessageType.PUBLISH, pubId, topic, group, payload: bytes }
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(options.signal, (error) => {
+        this.#publishes.delete(pubId)
+        reject(error)
+      })
+      const pending: PendingPublish = {
+        message,
+        issuedAt: this.#clock.now(),
+        sent: false,
+        resolve: () => {
+          stop()
+          resolve()
+        },
+        reject: (error) => {
+          stop()
+          reject(error)
+        },
+      }
+      this.#publishes.set(pubId, pending)
+      if (this.#link === 'ready') {
+        pending.sent = true
+        this.#send(message)
+      }
+    })
+  }
+
+  /**
+   * Subscribes to events whose topic matches `prefix` on whole segments (S7.1), including
+   * events published to a group this node is in (S7.5). Iterate the result with `for await`;
+   * `await sub.ready` to know that events published from then on will arrive.
+   */
+  subscribe<P = unknown>(prefix: string, options: SubscribeOptions = {}): EventSubscription<P> {
+    const subscription = new EventSubscription<P>(prefix, options, (s) => this.#unsubscribed(s))
+    if (this.#status === 'closed') {
+      subscription._end(new ClosedError('the node is closed'))
+      return subscription
+    }
+    if (typeof prefix !== 'string' || prefix.includes('|')) {
+      subscription._end(new TypeError(`invalid topic prefix ${prefix}`) as Error)
+      return subscription
+    }
+    if (options.signal !== undefined) {
+      onAbort(options.signal, (error) => subscription._end(error))
+      if (options.signal.aborted) return subscription
+    }
+    this.#subscriptions.add(subscription)
+    const reqId = ++this.#nextRequestId
+    const message: NodeMessage = {
+      type: MessageType.SUBSCRIBE,
+      reqId,
+      prefix,
+      group: null,
+      fingerprint: this.#topicSchema(prefix)?.fingerprint ?? null,
+    }
+    this.#subscribeRequests.set(reqId, { message, subscription })
+    if (this.#link === 'ready') this.#send(message)
+    return subscription
+  }
+
+  #eventTopics(prefix: string): string[] {
+    return [Topics.event(prefix), ...(this.config.groups ?? []).map((g) => Topics.groupEvent(g, prefix))]
+  }
+
+  async #subscribed(reqId: number): Promise<void> {
+    const request = this.#subscribeRequests.get(reqId)
+    if (request === undefined) return
+    this.#subscribeRequests.delete(reqId)
+    const subscription = request.subscription
+    if (!this.#subscriptions.has(subscription)) return
+    try {
+      await Promise.all(
+        this.#eventTopics(subscription.prefix).map((topic) => {
+          const n = this.#transportTopics.get(topic) ?? 0
+          this.#transportTopics.set(topic, n + 1)
+          return this.#endpoint!.subscribe(topic)
+        }),
+      )
+      subscription._ready()
+    } catch (error) {
+      subscription._end(error as Error)
+    }
+  }
+
+  #unsubscribed(subscription: Subscriber): void {
+    if (!this.#subscriptions.delete(subscription)) return
+    for (const [reqId, request] of this.#subscribeRequests) {
+      if (request.subscription === subscription) {
+        this.#subscribeRequests.delete(reqId)
+        return
+      }
+    }
+    for (const topic of this.#eventTopics(subscription.prefix)) {
+      const n = (this.#transportTopics.get(topic) ?? 0) - 1
+      if (n > 0) this.#transportTopics.set(topic, n)
+      else {
+        this.#transportTopics.delete(topic)
+        this.#endpoint?.unsubscribe(topic)
+      }
+    }
+  }
+
+  #deliver(event: EventMessage): void {
+    const last = this.#streams.get(event.stream)
+    const lost = last !== undefined && event.seq > last + 1 ? event.seq - last - 1 : 0
+    if (last === undefined || event.seq > last) {
+      if (last === undefined && this.#streams.size >= MAX_STREAMS) {
+        this.#streams.delete(this.#streams.keys().next().value as number)
+      }
+      this.#streams.set(event.stream, event.seq)
+    } else if (event.seq <= last) {
+      return // a duplicate
+    }
+    let payload: unknown
+    let decoded = false
+    for (const subscription of this.#subscriptions) {
+      if (!topicMatches(subscription.prefix, event.topic)) continue
+      if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) continue
+      subscription.lost += lost
+      if (!decoded) {
+        decoded = true
+        const schema = this.#topicSchema(event.topic)
+        try {
+          payload = schema === undefined ? event.payload : schema.decode(event.payload)
+        } catch {
+          this.refusedFrames++
+          return
+        }
+      }
+      const delivered: ConcordEvent =
+        event.group === null
+          ? { topic: event.topic, payload }
+          : { topic: event.topic, payload, group: event.group }
+      subscription._push(delivered)
+    }
+  }
+
+  // ---- link --------------------------------------------------------------------------------
+
+  #linkUp(): void {
+    if (this.#status === 'closed') return
+    this.#link = 'hello'
+    this.#lastHeard = this.#clock.now()
+    this.#sendHello()
+  }
+
+  #sendHello(): void {
+    this.#link = 'hello'
+    this.#sendNow([
+      toWire({
+        type: MessageType.HELLO,
+        version: PROTOCOL_VERSION,
+        nodeId: this.id,
+        groups: this.config.groups ?? [],
+      }),
+    ])
+  }
+
+  #linkDown(error: Error): void {
+    if (this.#status === 'closed' || this.#link === 'down') return
+    this.#link = 'down'
+    this.#outbox = []
+    this.#outboxBytes = 0
+    this.#setStatus('connecting', error)
+    for (const store of this.#stores.values()) store._linkDown(error)
+    this.#storesByOpenId.clear()
+    // An event sent on the lost link may or may not have been routed; events are not resent.
+    for (const [id, pending] of this.#publishes) {
+      if (!pending.sent) continue
+      this.#publishes.delete(id)
+      pending.reject(
+        new UnavailableError('the link to the hub was lost; the event may or may not have been delivered'),
+      )
+    }
+  }
+
+  #welcome(hubInstance: string, heartbeatMs: number, maxFrameSize: number): void {
+    const restarted = this.#hubInstance !== undefined && this.#hubInstance !== hubInstance
+    this.#hubInstance = hubInstance
+    this.#heartbeatMs = heartbeatMs > 0 ? heartbeatMs : DEFAULT_HEARTBEAT
+    this.#maxFrame = Math.min(this.config.transport.capabilities.maxFrameSize, maxFrameSize)
+    this.#link = 'ready'
+    this.#setStatus('connected')
+    for (const [id, pending] of this.#writes) {
+      if (pending.sent && restarted) {
+        // The hub that got it is gone; it may have committed it. Resending could apply it twice.
+        this.#writes.delete(id)
+        pending.reject(
+          new UnavailableError(
+            'the hub restarted before acknowledging this write; it may or may not have been applied',
+          ),
+        )
+        continue
+      }
+      pending.sent = true
+      this.#send(pending.message)
+    }
+    for (const pending of this.#publishes.values()) {
+      pending.sent = true
+      this.#send(pending.message)
+    }
+    for (const request of this.#subscribeRequests.values()) this.#send(request.message)
+    for (const store of this.#stores.values()) store._linkUp()
+  }
+
+  #onFrame(frame: Uint8Array, topic: string | undefined): void {
+    if (this.#status === 'closed') return
+    this.#lastHeard = this.#clock.now()
+    let messages: HubMessage[]
+    try {
+      messages = decodeFrame(frame, this.config.transport.capabilities.maxFrameSize) as HubMessage[]
+    } catch {
+      this.refusedFrames++
+      return
+    }
+    for (const message of messages) {
+      try {
+        this.#handle(message, topic)
+      } catch {
+        this.refusedFrames++
+      }
+    }
+  }
+
+  #handle(message: HubMessage, topic: string | undefined): void {
+    if (message.type < MessageType.WELCOME) {
+      this.refusedFrames++
+      return
+    }
+    if (message.type === MessageType.WELCOME) {
+      if (topic === undefined) this.#welcome(message.hubInstance, message.heartbeatMs, message.maxFrameSize)
+      return
+    }
+    if (message.type === MessageType.HUB_BEAT) {
+      // A hub we are not welcomed by (it restarted and the transport reconnected quietly): say hello.
+      if (this.#link === 'ready' && message.hubInstance !== this.#hubInstance) this.#sendHello()
+      return
+    }
+    if (message.type === MessageType.EVENT) return this.#deliver(message)
+    if (message.type === MessageType.MUTATIONS) {
+      const store = this.#stores.get(message.store)
+      if (store === undefined) return
+      if (topic !== undefined && topic !== storeTopic(store)) return
+      return store._mutations(message, topic === undefined)
+    }
+    if (message.type === MessageType.HEARTBEAT) {
+      const store = this.#stores.get(message.store)
+      if (store !== undefined && topic === storeTopic(store)) store._heartbeat(message.epoch, message.seq)
+      return
+    }
+    if (topic !== undefined) {
+      this.refusedFrames++
+      return
+    }
+    switch (message.type) {
+      case MessageType.OPENED:
+        return this.#storesByOpenId.get(message.openId)?._opened(message)
+      case MessageType.SNAPSHOT_CHUNK:
+        return this.#storesByOpenId.get(message.openId)?._chunk(message)
+      case MessageType.SYNC_END:
+        return this.#storesByOpenId.get(message.openId)?._syncEnd(message)
+      case MessageType.WRITE_ACK: {
+        const pending = this.#writes.get(message.writeId)
+        if (pending === undefined) return
+        this.#writes.delete(message.writeId)
+        return pending.resolve({ seq: message.seq, applied: message.applied })
+      }
+      case MessageType.WRITE_ERR: {
+        const pending = this.#writes.get(message.writeId)
+        if (pending === undefined) return
+        this.#writes.delete(message.writeId)
+        return pending.reject(errorFromWire(message.code, message.message, message.details))
+      }
+      case MessageType.PUBLISH_ACK: {
+        const pending = this.#publishes.get(message.pubId)
+        this.#publishes.delete(message.pubId)
+        return pending?.resolve()
+      }
+      case MessageType.SUBSCRIBED:
+        void this.#subscribed(message.reqId)
+        return
+      case MessageType.PONG:
+        return
+      case MessageType.ERROR:
+        return this.#error(message)
+    }
+  }
+
+  #error(message: ErrorMessage): void {
+    const error = errorFromWire(message.code, message.message, message.details)
+    switch (message.reqKind) {
+      case MessageType.OPEN: {
+        const store = message.reqId === null ? undefined : this.#storesByOpenId.get(message.reqId)
+        if (store !== undefined) {
+          this.#storesByOpenId.delete(message.reqId!)
+          store._openFailed(error)
+        }
+        return
+      }
+      case MessageType.PUBLISH: {
+        const pending = message.reqId === null ? undefined : this.#publishes.get(message.reqId)
+        if (pending !== undefined) {
+          this.#publishes.delete(message.reqId!)
+          pending.reject(error)
+        }
+        return
+      }
+      case MessageType.SUBSCRIBE: {
+        const request = message.reqId === null ? undefined : this.#subscribeRequests.get(message.reqId)
+        if (request !== undefined) {
+          this.#subscribeRequests.delete(message.reqId!)
+          request.subscription._end(error)
+        }
+        return
+      }
+      default:
+        // The hub does not know this link (it restarted and the transport reconnected quietly).
+        if (
+          message.code === ProtocolError.code &&
+          message.message.includes('HELLO') &&
+          this.#link === 'ready'
+        ) {
+          this.#sendHello()
+        } else {
+          this.refusedFrames++
+        }
+    }
+  }
+
+  #tick(): void {
+    if (this.#status === 'closed') return
+    const now = this.#clock.now()
+    const staleAfter = this.#staleAfterConfig ?? 3 * this.#heartbeatMs
+    if (this.#link !== 'down' && now - this.#lastHeard > staleAfter) {
+      // Silence (S6.2): count the link as lost and let the transport build a new one.
+      this.#linkDown(new UnavailableError(`no word from the hub for ${Math.round(now - this.#lastHeard)} ms`))
+      this.#endpoint?.reconnect()
+    } else if (this.#link === 'ready' && now - this.#lastSent >= this.#heartbeatMs) {
+      this.#send({ type: MessageType.PING, nonce: now & 0x7fffffff })
+    }
+    if (this.#link === 'ready') for (const store of this.#stores.values()) store._watchdog(now, staleAfter)
+    this.#expire(now)
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+  }
+
+  /** Writes and publishes older than `writeTimeout` reject with `UnavailableError` (S3.7). */
+  #expire(now: number): void {
+    const cutoff = now - this.#writeTimeout
+    for (const [id, pending] of this.#writes) {
+      if (pending.issuedAt > cutoff) break
+      this.#writes.delete(id)
+      pending.reject(
+        new UnavailableError(
+          pending.sent
+            ? `no answer from the master within ${this.#writeTimeout} ms; the write may or may not have been applied`
+            : `the master was unreachable for ${this.#writeTimeout} ms`,
+        ),
+      )
+    }
+    for (const [id, pending] of this.#publishes) {
+      if (pending.issuedAt > cutoff) break
+      this.#publishes.delete(id)
+      pending.reject(new UnavailableError(`no answer from the hub within ${this.#writeTimeout} ms`))
+    }
+  }
+
+  // ---- frames out --------------------------------------------------------------------------
+
+  #send(message: NodeMessage): void {
+    if (this.#link !== 'ready' && message.type !== MessageType.HELLO) return
+    this.#outbox.push(toWire(message))
+    this.#outboxBytes +=
+      message.type === MessageType.WRITE || message.type === MessageType.PUBLISH ? sizeOf(message) : 32
+    if (this.#outboxBytes > this.#maxFrame / 2) return this.#flush()
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(() => {
+        this.#flushScheduled = false
+        this.#flush()
+      })
+    }
+  }
+
+  #flush(): void {
+    if (this.#outbox.length === 0) return
+    const outbox = this.#outbox
+    this.#outbox = []
+    this.#outboxBytes = 0
+    this.#sendNow(outbox)
+  }
+
+  #sendNow(wire: unknown[]): void {
+    const endpoint = this.#endpoint
+    if (endpoint === undefined) return
+    this.#lastSent = this.#clock.now()
+    if (!endpoint.send(encodeWireFrame(wire))) {
+      // The link dropped the frame (down, or its bounded queue is full): start over on a new
+      // link; pending writes are resent there and the hub answers duplicates from its table.
+      if (this.#link === 'ready') {
+        this.#linkDown(new UnavailableError('the link to the hub refused a frame'))
+        endpoint.reconnect()
+      }
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#status === 'closed') throw new ClosedError('the node is closed')
+  }
+
+  /** Closes every store handle and subscription and the link; pending work rejects with `ClosedError`. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    if (this.#link === 'ready') {
+      this.#send({ type: MessageType.BYE })
+      this.#flush()
+    }
+    this.#setStatus('closed')
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+    const error = new ClosedError('the node is closed')
+    for (const store of [...this.#stores.values()]) await store.close()
+    for (const pending of this.#writes.values()) pending.reject(error)
+    this.#writes.clear()
+    for (const pending of this.#publishes.values()) pending.reject(error)
+    this.#publishes.clear()
+    for (const subscription of [...this.#subscriptions]) subscription._end(error)
+    this.#subscriptions.clear()
+    this.#subscribeRequests.clear()
+    await this.#endpoint?.close()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}
+
+function storeTopic(store: Clone): string {
+  return store.prefix === '' ? Topics.store(store.name) : Topics.view(store.name, store.prefix)
+}
+
+function sizeOf(message: NodeMessage): number {
+  if (message.type === MessageType.WRITE)
+    return 48 + message.key.length * 3 + (message.value?.byteLength ?? 0)
+  if (message.type === MessageType.PUBLISH) return 48 + message.topic.length * 3 + message.payload.byteLength
+  return 32
+}
+
+export type { ConcordError, ValidationError }

@@ -1,0 +1,676 @@
+import type { Schema } from '@concord/schema/contract'
+import { ClosedError, type ConcordError, OutOfViewError, TooLargeError, ValidationError } from '../errors.js'
+import { encodeDelta } from '../protocol/dynamic.js'
+import {
+  MutationKind,
+  type Mutations,
+  type Opened,
+  type SnapshotChunk,
+  type SyncEnd,
+  WriteKind,
+} from '../protocol/messages.js'
+import { onAbort, throwIfAborted } from '../util/abort.js'
+import { BoundedQueue } from '../util/bounded-queue.js'
+import { toMillis } from '../util/duration.js'
+import type {
+  CallOptions,
+  Change,
+  ChangesOptions,
+  PutOptions,
+  StatusChange,
+  StoreStatus,
+  UpdateOptions,
+} from './types.js'
+
+/** What a store handle needs from its node. */
+export interface StoreHost {
+  /** Queues a message to the hub (sent this turn if the link is up; dropped otherwise). */
+  sendOpen(store: Clone, resume: { epoch: string; seq: number } | undefined): number
+  sendCredit(openId: number): void
+  /** Tells the hub a sync was abandoned, so it frees the snapshot cursor. */
+  sendClose(openId: number): void
+  /** Submits a write; resolves with the master's ack (before the clone applied it). */
+  submitWrite(
+    store: string,
+    kind: number,
+    key: string,
+    value: Uint8Array | null,
+    expiry: number | null,
+    op: string | null,
+    expectedSeq: number | null,
+    signal: AbortSignal | undefined,
+  ): Promise<{ seq: number; applied: boolean }>
+  /** The handle closed: unsubscribe it and forget it. */
+  detach(store: Clone, openId: number | undefined): void
+  /** The largest value a write may carry, in bytes (the master may allow less). */
+  maxValueSize(): number
+  /** The node's clock. */
+  now(): number
+}
+
+/** What a node sees of its store handles (method syntax keeps it variance-free). */
+export interface Clone {
+  readonly name: string
+  readonly prefix: string
+  readonly schema: { readonly fingerprint: string }
+  readonly status: StoreStatus
+  close(): Promise<void>
+  _linkUp(): void
+  _linkDown(reason: Error): void
+  _opened(message: Opened): void
+  _chunk(message: SnapshotChunk): void
+  _syncEnd(message: SyncEnd): void
+  _mutations(message: Mutations, unicast: boolean): void
+  _heartbeat(epoch: string, seq: number): void
+  _openFailed(error: Error): void
+  _watchdog(now: number, staleAfter: number): void
+}
+
+interface Slot<T> {
+  v: T
+  s: number
+}
+
+interface Sync {
+  readonly openId: number
+  mode: 0 | 1 | undefined
+  fromSeq: number
+  epoch: string
+  /** The snapshot being built (mode 0). */
+  building: Map<string, Slot<unknown>> | undefined
+  /** Broadcasts that arrived while syncing, applied after the snapshot or log. */
+  buffered: Mutations[]
+  bufferedMutations: number
+  /** SYNC_END seq once received: live once applied up to it. */
+  endSeq: number | undefined
+}
+
+interface Waiter {
+  readonly seq: number
+  readonly resolve: () => void
+}
+
+/** Broadcast mutations buffered during a sync before it restarts rather than grow (bounded memory). */
+const MAX_BUFFERED_MUTATIONS = 1_000_000
+const STATUS_BUFFER = 64
+
+/**
+ * A clone of a store (S2-S6): a full local replica (or the replica of a prefix view) that
+ * serves reads synchronously and sends writes to the master. Get one from `node.open()`.
+ *
+ * Writes take effect locally only when the master's broadcast is applied; each write's
+ * promise resolves then, to the mutation's seq (S3.2).
+ */
+export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
+  #entries = new Map<string, Slot<T>>()
+  #epoch: string | undefined
+  #seq = 0
+  #status: StoreStatus = 'connecting'
+  #sync: Sync | undefined
+  #openId: number | undefined
+  #waiters: Waiter[] = []
+  readonly #changeQueues = new Set<{ queue: BoundedQueue<Change<T>>; prefix: string }>()
+  readonly #statusQueues = new Set<BoundedQueue<StatusChange>>()
+  /** Epochs this clone followed before: their stragglers are ignored, not a reason to resync. */
+  readonly #pastEpochs: string[] = []
+  /** When the current sync last made progress (for the watchdog). */
+  #syncProgress = 0
+  /** Resyncs since the clone last applied a broadcast in order. */
+  #resyncs = 0
+  #opened: { resolve: () => void; reject: (error: Error) => void } | undefined
+  readonly #pendingWrites = new Set<(error: Error) => void>()
+
+  /** @internal Built by `node.open`. */
+  constructor(
+    readonly name: string,
+    readonly schema: Schema<T, I>,
+    /** The prefix view, `''` for the whole store. */
+    readonly prefix: string,
+    readonly host: StoreHost,
+  ) {}
+
+  // ---- reads (S2.3-S2.5) ------------------------------------------------------------------
+
+  /** The clone's current value of `key`, or `fallback` (S2.3). */
+  get(key: string): T | undefined
+  get<F>(key: string, fallback: F): T | F
+  get(key: string, fallback?: unknown): unknown {
+    const slot = this.#entries.get(key)
+    return slot === undefined ? fallback : slot.v
+  }
+
+  /** Whether the clone holds `key`. */
+  has(key: string): boolean {
+    return this.#entries.has(key)
+  }
+
+  /** The number of entries. */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The seq of the mutation that last wrote `key` (for `compareAndSet`), or 0 when absent. */
+  seqOf(key: string): number {
+    return this.#entries.get(key)?.s ?? 0
+  }
+
+  /** The seq of the last mutation the clone applied. */
+  get seq(): number {
+    return this.#seq
+  }
+
+  /** The master's epoch the clone follows. */
+  get epoch(): string | undefined {
+    return this.#epoch
+  }
+
+  /**
+   * The keys, from a key set frozen when iteration begins (S2.5): a key removed later is
+   * still yielded; a key added later is not.
+   */
+  *keys(): IterableIterator<string> {
+    yield* Array.from(this.#entries.keys())
+  }
+
+  /** `[key, value]` pairs over a frozen key set (S2.5): keys removed meanwhile are skipped. */
+  *entries(): IterableIterator<[string, T]> {
+    for (const key of Array.from(this.#entries.keys())) {
+      const slot = this.#entries.get(key)
+      if (slot !== undefined) yield [key, slot.v]
+    }
+  }
+
+  /** The values, over a frozen key set like {@link entries}. */
+  *values(): IterableIterator<T> {
+    for (const [, value] of this.entries()) yield value
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, T]> {
+    return this.entries()
+  }
+
+  // ---- status (S6.1) ----------------------------------------------------------------------
+
+  get status(): StoreStatus {
+    return this.#status
+  }
+
+  /** Status changes from now on, as an async iterable (bounded: the oldest are dropped when nobody reads). */
+  statusChanges(): AsyncIterableIterator<StatusChange> {
+    const queue: BoundedQueue<StatusChange> = new BoundedQueue(STATUS_BUFFER, 'drop-oldest', () =>
+      this.#statusQueues.delete(queue),
+    )
+    if (this.#status === 'closed') queue.end()
+    else this.#statusQueues.add(queue)
+    return queue
+  }
+
+  #setStatus(status: StoreStatus, error?: Error): void {
+    if (this.#status === status || this.#status === 'closed') return
+    this.#status = status
+    const change: StatusChange = error === undefined ? { status } : { status, error }
+    for (const queue of this.#statusQueues) queue.push(change)
+    if (status === 'closed') for (const queue of this.#statusQueues) queue.end()
+  }
+
+  // ---- changes (S5) -----------------------------------------------------------------------
+
+  /**
+   * Every change applied from now on, in seq order (S5.1). The buffer is bounded: a consumer
+   * that falls behind gets an `OverflowError` from the iterator (S5.2); the store goes on.
+   */
+  changes(options: ChangesOptions = {}): AsyncIterableIterator<Change<T>> {
+    const entry = {
+      prefix: options.prefix ?? '',
+      queue: new BoundedQueue<Change<T>>(options.bufferSize ?? 10_000, 'error', () =>
+        this.#changeQueues.delete(entry),
+      ),
+    }
+    if (this.#status === 'closed') entry.queue.end()
+    else this.#changeQueues.add(entry)
+    return entry.queue
+  }
+
+  #emit(change: Change<T>): void {
+    for (const entry of this.#changeQueues) {
+      if (change.kind !== 'clear' && !change.key.startsWith(entry.prefix)) continue
+      if (!entry.queue.push(change)) this.#changeQueues.delete(entry)
+    }
+  }
+
+  // ---- writes (S3) ------------------------------------------------------------------------
+
+  /** Puts `value` at `key`; resolves to the mutation's seq once the clone applied it (S3.2). */
+  put(key: string, value: I, options: PutOptions = {}): Promise<number> {
+    return this.#write(WriteKind.PUT, key, this.#encode(value), options, null, null).then((r) => r.seq)
+  }
+
+  /** Removes `key`; resolves to the seq at which it is gone. */
+  remove(key: string, options: CallOptions = {}): Promise<number> {
+    return this.#write(WriteKind.REMOVE, key, null, options, null, null).then((r) => r.seq)
+  }
+
+  /**
+   * Runs the update operation `op` on the master (S3.5). Resolves to the seq, or for
+   * `putIfAbsent` to whether it inserted.
+   */
+  update(key: string, delta: unknown, options: UpdateOptions<'putIfAbsent'>): Promise<boolean>
+  update(key: string, delta: unknown, options: UpdateOptions): Promise<number>
+  update(key: string, delta: unknown, options: UpdateOptions): Promise<number | boolean> {
+    let bytes: Uint8Array
+    try {
+      bytes = encodeDelta(delta)
+    } catch (error) {
+      return Promise.reject(
+        new ValidationError([{ path: '', code: 'type', message: (error as Error).message }], {
+          context: 'invalid delta',
+        }),
+      )
+    }
+    if (typeof options?.op !== 'string') return Promise.reject(new TypeError('update needs { op }'))
+    return this.#write(WriteKind.UPDATE, key, bytes, options, options.op, null).then((r) =>
+      options.op === 'putIfAbsent' ? r.applied : r.seq,
+    )
+  }
+
+  /** Puts only if `key` was last written at `expectedSeq` (0: absent); else rejects with `ConflictError` (S3.6). */
+  compareAndSet(key: string, expectedSeq: number, value: I, options: PutOptions = {}): Promise<number> {
+    if (!Number.isSafeInteger(expectedSeq) || expectedSeq < 0) {
+      return Promise.reject(
+        new RangeError(`expectedSeq must be a seq (a non-negative integer), got ${expectedSeq}`),
+      )
+    }
+    return this.#write(WriteKind.CAS, key, this.#encode(value), options, null, expectedSeq).then((r) => r.seq)
+  }
+
+  /**
+   * Removes every entry of the store. A prefix view may not: its clear would reach keys
+   * outside the view, so it rejects with `OutOfViewError` (S2.6).
+   */
+  clear(options: CallOptions = {}): Promise<number> {
+    if (this.prefix !== '') {
+      return Promise.reject(
+        new OutOfViewError(`a prefix view ('${this.prefix}') cannot clear the whole store`),
+      )
+    }
+    return this.#write(WriteKind.CLEAR, '', null, options, null, null).then((r) => r.seq)
+  }
+
+  #encode(value: I): Uint8Array | ValidationError {
+    try {
+      return this.schema.encode(value)
+    } catch (error) {
+      if (error instanceof ValidationError) return error
+      return new ValidationError([{ path: '', code: 'type', message: (error as Error).message }])
+    }
+  }
+
+  async #write(
+    kind: number,
+    key: string,
+    value: Uint8Array | ValidationError | null,
+    options: PutOptions,
+    op: string | null,
+    expectedSeq: number | null,
+  ): Promise<{ seq: number; applied: boolean }> {
+    if (this.#status === 'closed') throw new ClosedError(`store '${this.name}' is closed`)
+    throwIfAborted(options.signal)
+    if (typeof key !== 'string') throw new TypeError('keys are strings')
+    if (value instanceof ValidationError) throw value
+    if (!key.startsWith(this.prefix)) {
+      throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
+    }
+    if (value !== null && value.byteLength > this.host.maxValueSize()) {
+      throw new TooLargeError(
+        `value of ${value.byteLength} bytes exceeds the limit of ${this.host.maxValueSize()}`,
+      )
+    }
+    const expiry =
+      options.expiry === undefined ? null : options.expiry === null ? -1 : toMillis(options.expiry)
+    const ack = await this.host.submitWrite(
+      this.name,
+      kind,
+      key,
+      value,
+      expiry,
+      op,
+      expectedSeq,
+      options.signal,
+    )
+    await this.#applied(ack.seq, options.signal)
+    return ack
+  }
+
+  /** Resolves once the clone has applied `seq` (S3.2). */
+  #applied(seq: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#seq >= seq && this.#sync === undefined) return Promise.resolve()
+    if (this.#status === 'closed') return Promise.reject(new ClosedError(`store '${this.name}' is closed`))
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, (error) => {
+        this.#pendingWrites.delete(fail)
+        reject(error)
+      })
+      const fail = (error: Error) => {
+        stop()
+        reject(error)
+      }
+      this.#pendingWrites.add(fail)
+      const waiter: Waiter = {
+        seq,
+        resolve: () => {
+          stop()
+          this.#pendingWrites.delete(fail)
+          resolve()
+        },
+      }
+      // Acks arrive in seq order almost always: insert from the back.
+      let i = this.#waiters.length
+      while (i > 0 && this.#waiters[i - 1]!.seq > seq) i--
+      this.#waiters.splice(i, 0, waiter)
+    })
+  }
+
+  #releaseWaiters(): void {
+    if (this.#sync !== undefined) return
+    let n = 0
+    while (n < this.#waiters.length && this.#waiters[n]!.seq <= this.#seq) n++
+    if (n === 0) return
+    const ready = this.#waiters.splice(0, n)
+    for (const waiter of ready) waiter.resolve()
+  }
+
+  // ---- sync (S2.1, S6.3) ------------------------------------------------------------------
+
+  /** @internal The link to the hub is up (again): open or resume. */
+  _linkUp(): void {
+    if (this.#status === 'closed') return
+    const resume = this.#epoch === undefined ? undefined : { epoch: this.#epoch, seq: this.#seq }
+    this.#startSync(resume)
+  }
+
+  /** @internal The link is down: keep serving reads (S6.1). */
+  _linkDown(reason: Error): void {
+    if (this.#status === 'closed') return
+    this.#sync = undefined
+    this.#openId = undefined
+    if (this.#status !== 'connecting') this.#setStatus('stale', reason)
+  }
+
+  #startSync(resume: { epoch: string; seq: number } | undefined): void {
+    if (this.#sync !== undefined) this.host.sendClose(this.#sync.openId)
+    this.#syncProgress = this.host.now()
+    const openId = this.host.sendOpen(this, resume)
+    this.#openId = openId
+    this.#sync = {
+      openId,
+      mode: undefined,
+      fromSeq: 0,
+      epoch: '',
+      building: undefined,
+      buffered: [],
+      bufferedMutations: 0,
+      endSeq: undefined,
+    }
+    if (this.#status !== 'connecting') this.#setStatus('syncing')
+  }
+
+  /** Lost continuity (a gap, another epoch, a heartbeat ahead of us): resume from where we are. */
+  #resync(): void {
+    if (this.#status === 'closed') return
+    // A resume that does not get us going again is not tried twice: take a snapshot.
+    this.#resyncs++
+    const resume =
+      this.#epoch === undefined || this.#resyncs > 1 ? undefined : { epoch: this.#epoch, seq: this.#seq }
+    this.#startSync(resume)
+  }
+
+  /** @internal */
+  get _openId(): number | undefined {
+    return this.#openId
+  }
+
+  /** @internal */
+  _opened(message: Opened): void {
+    const sync = this.#sync
+    if (sync === undefined || sync.openId !== message.openId) return
+    sync.mode = message.mode
+    sync.fromSeq = message.fromSeq
+    sync.epoch = message.epoch
+    if (message.mode === 0) sync.building = new Map()
+    else if (message.epoch !== this.#epoch || message.fromSeq !== this.#seq) {
+      // A log replay must continue exactly from our state; anything else is a protocol slip.
+      this.#startSync(undefined)
+    }
+  }
+
+  /** @internal */
+  _chunk(message: SnapshotChunk): void {
+    const sync = this.#sync
+    if (sync?.building === undefined || sync.openId !== message.openId) return
+    const entries = message.entries
+    try {
+      for (let i = 0; i < entries.length; i += 3) {
+        const key = entries[i] as string
+        sync.building.set(key, {
+          v: this.schema.decode(entries[i + 1] as Uint8Array),
+          s: entries[i + 2] as number,
+        })
+      }
+    } catch (error) {
+      return this.#fail(error as ConcordError)
+    }
+    this.#syncProgress = this.host.now()
+    this.host.sendCredit(message.openId)
+  }
+
+  /**
+   * @internal Called by the node every heartbeat: a sync that made no progress for
+   * `staleAfter` ms (a lost reply or broadcast) starts over.
+   */
+  _watchdog(now: number, staleAfter: number): void {
+    if (this.#sync !== undefined && now - this.#syncProgress > staleAfter) this.#resync()
+  }
+
+  /** @internal */
+  _syncEnd(message: SyncEnd): void {
+    const sync = this.#sync
+    if (sync === undefined || sync.openId !== message.openId || sync.mode === undefined) return
+    sync.endSeq = message.seq
+    if (sync.mode === 0) this.#installSnapshot(sync)
+    // Broadcasts that arrived meanwhile, in order; older ones are already in the snapshot.
+    this.#sync = undefined
+    const buffered = sync.buffered
+    for (const mutations of buffered) {
+      if (!this.#applyMutations(mutations)) return
+    }
+    if (this.#seq >= message.seq) this.#becomeLive()
+    else this.#sync = { ...sync, buffered: [], bufferedMutations: 0, building: undefined, mode: sync.mode }
+  }
+
+  #installSnapshot(sync: Sync): void {
+    const next = sync.building as Map<string, Slot<T>>
+    const old = this.#entries
+    if (this.#changeQueues.size > 0 && this.#epoch !== undefined) {
+      for (const [key, slot] of next) {
+        const before = old.get(key)
+        if (before?.s !== slot.s)
+          this.#emit({ kind: 'put', key, value: slot.v, previous: before?.v, seq: slot.s })
+      }
+      for (const [key, slot] of old) {
+        if (!next.has(key)) this.#emit({ kind: 'remove', key, previous: slot.v, seq: sync.fromSeq })
+      }
+    }
+    this.#entries = next
+    if (this.#epoch !== undefined && this.#epoch !== sync.epoch) {
+      this.#pastEpochs.push(this.#epoch)
+      if (this.#pastEpochs.length > 8) this.#pastEpochs.shift()
+    }
+    this.#epoch = sync.epoch
+    this.#seq = sync.fromSeq
+    sync.building = undefined
+  }
+
+  #becomeLive(): void {
+    this.#sync = undefined
+    this.#setStatus('live')
+    this.#releaseWaiters()
+    if (this.#opened !== undefined) {
+      this.#opened.resolve()
+      this.#opened = undefined
+    }
+  }
+
+  /** @internal A MUTATIONS message: a broadcast, or (`unicast`) a log replay. */
+  _mutations(message: Mutations, unicast: boolean): void {
+    if (this.#status === 'closed') return
+    const sync = this.#sync
+    if (sync !== undefined && (!unicast || sync.mode !== 1)) {
+      if (unicast) return
+      if (sync.endSeq !== undefined && sync.mode !== undefined && sync.building === undefined) {
+        // Past SYNC_END, waiting to reach it: apply directly.
+        if (this.#applyMutations(message) && this.#seq >= sync.endSeq) this.#becomeLive()
+        return
+      }
+      sync.buffered.push(message)
+      sync.bufferedMutations += message.muts.length / 4
+      if (sync.bufferedMutations > MAX_BUFFERED_MUTATIONS) this.#startSync(undefined)
+      return
+    }
+    this.#applyMutations(message)
+  }
+
+  /** Applies a range of mutations if it continues our state; resyncs on a gap (S6.3). Returns false after a resync. */
+  #applyMutations(message: Mutations): boolean {
+    if (message.epoch !== this.#epoch) {
+      if (this.#pastEpochs.includes(message.epoch)) return true
+      this.#resync()
+      return false
+    }
+    if (message.to <= this.#seq) return true
+    if (message.from > this.#seq) {
+      this.#resync()
+      return false
+    }
+    const muts = message.muts
+    try {
+      for (let i = 0; i < muts.length; i += 4) {
+        const seq = muts[i] as number
+        if (seq <= this.#seq) continue
+        this.#apply(seq, muts[i + 1] as number, muts[i + 2] as string, muts[i + 3] as Uint8Array | null)
+      }
+    } catch (error) {
+      this.#fail(error as ConcordError)
+      return false
+    }
+    this.#seq = message.to
+    if (this.#sync === undefined) this.#resyncs = 0
+    this.#releaseWaiters()
+    return true
+  }
+
+  #apply(seq: number, kind: number, key: string, bytes: Uint8Array | null): void {
+    const listening = this.#changeQueues.size > 0
+    switch (kind) {
+      case MutationKind.PUT: {
+        if (!key.startsWith(this.prefix)) return
+        const value = this.schema.decode(bytes!)
+        const before = listening ? this.#entries.get(key) : undefined
+        this.#entries.set(key, { v: value, s: seq })
+        if (listening) this.#emit({ kind: 'put', key, value, previous: before?.v, seq })
+        return
+      }
+      case MutationKind.REMOVE:
+      case MutationKind.EXPIRE: {
+        const before = this.#entries.get(key)
+        if (before === undefined) return
+        this.#entries.delete(key)
+        if (listening) {
+          this.#emit({
+            kind: kind === MutationKind.EXPIRE ? 'expire' : 'remove',
+            key,
+            previous: before.v,
+            seq,
+          })
+        }
+        return
+      }
+      case MutationKind.CLEAR:
+        this.#entries = new Map()
+        if (listening) this.#emit({ kind: 'clear', key: '', seq })
+        return
+    }
+  }
+
+  /** @internal A HEARTBEAT: the master is at `(epoch, seq)`; being behind means a broadcast was lost. */
+  _heartbeat(epoch: string, seq: number): void {
+    if (this.#sync !== undefined || this.#status !== 'live' || this.#pastEpochs.includes(epoch)) return
+    if (epoch !== this.#epoch || seq > this.#seq) this.#resync()
+  }
+
+  /** @internal The hub refused this clone's OPEN. */
+  _openFailed(error: Error): void {
+    if (this.#opened !== undefined) {
+      this.#opened.reject(error)
+      this.#opened = undefined
+      this.#shutdown(error)
+      return
+    }
+    // A resync refused later (permission revoked, store gone): report it and keep serving reads.
+    this.#sync = undefined
+    this.#setStatus('stale', error)
+  }
+
+  #fail(error: ConcordError): void {
+    // Bytes from the master that our schema cannot decode: resync from a snapshot rather than diverge.
+    this.#setStatus('stale', error)
+    this.#epoch = undefined
+    this.#startSync(undefined)
+  }
+
+  /** @internal Resolves when the clone is first live (S2.1). */
+  _whenOpen(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, (error) => {
+        this.#opened = undefined
+        reject(error)
+        void this.close()
+      })
+      this.#opened = {
+        resolve: () => {
+          stop()
+          resolve()
+        },
+        reject: (error) => {
+          stop()
+          reject(error)
+        },
+      }
+    })
+  }
+
+  // ---- lifecycle (S10.1) ------------------------------------------------------------------
+
+  /** Closes the handle: pending writes reject with `ClosedError`, iterators end. Idempotent. */
+  async close(): Promise<void> {
+    this.#shutdown(new ClosedError(`store '${this.name}' is closed`))
+  }
+
+  #shutdown(error: Error): void {
+    if (this.#status === 'closed') return
+    const openId = this.#openId
+    this.#sync = undefined
+    this.#openId = undefined
+    this.#setStatus('closed')
+    for (const fail of this.#pendingWrites) fail(error)
+    this.#pendingWrites.clear()
+    this.#waiters = []
+    for (const entry of this.#changeQueues) entry.queue.end()
+    this.#changeQueues.clear()
+    this.#statusQueues.clear()
+    this.host.detach(this, openId)
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}

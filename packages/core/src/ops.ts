@@ -1,0 +1,104 @@
+import { REMOVE, UNCHANGED, type UpdateOp, type UpdateRegistry } from './ports/update-registry.js'
+import { deepEqual, mapGet, setHas } from './util/deep-equal.js'
+
+function kindOf(value: unknown): string {
+  if (value === undefined) return 'absent'
+  if (Array.isArray(value)) return 'vector'
+  if (value instanceof Set) return 'set'
+  if (value instanceof Map) return 'table'
+  return typeof value
+}
+
+function mismatch(op: string, current: unknown, delta: unknown): never {
+  throw new TypeError(`${op} does not apply to ${kindOf(current)} with a delta of type ${kindOf(delta)}`)
+}
+
+function add(op: string, sign: 1 | -1): UpdateOp {
+  return (current, delta) => {
+    if (typeof delta === 'bigint' && (current === undefined || typeof current === 'bigint')) {
+      return (current ?? 0n) + (sign === 1 ? delta : -delta)
+    }
+    if (typeof delta === 'number' && (current === undefined || typeof current === 'number')) {
+      return (current ?? 0) + sign * delta
+    }
+    return mismatch(op, current, delta)
+  }
+}
+
+/**
+ * The built-in update operations (S3.5). Each is pure: it never mutates `current`.
+ * - `increment` / `decrement`: numbers and bigints (count, int, double, time, interval); absent counts as 0.
+ * - `append`: string + string, or vector + vector; absent counts as empty.
+ * - `insertInto`: a set gets the element `delta`; a table gets `delta = [key, value]`.
+ * - `removeFrom`: a set loses the element `delta`; a table loses the key `delta`.
+ * - `push`: a vector gets the element `delta` at its end. `pop`: a vector loses its last element.
+ * - `putIfAbsent`: sets `delta` when the key is absent; otherwise changes nothing (the write resolves to false).
+ * Sets and tables compare elements and keys by value, so records and ports work as keys.
+ */
+export const builtinOps: Readonly<Record<string, UpdateOp>> = Object.freeze({
+  increment: add('increment', 1),
+  decrement: add('decrement', -1),
+  append(current, delta) {
+    if (typeof delta === 'string' && (current === undefined || typeof current === 'string'))
+      return (current ?? '') + delta
+    if (Array.isArray(delta) && (current === undefined || Array.isArray(current)))
+      return [...(current ?? []), ...delta]
+    return mismatch('append', current, delta)
+  },
+  insertInto(current, delta) {
+    if (current === undefined || current instanceof Set) {
+      const set = current ?? new Set()
+      return setHas(set, delta) ? UNCHANGED : new Set([...set, delta])
+    }
+    if (current instanceof Map) {
+      if (!Array.isArray(delta) || delta.length !== 2)
+        throw new TypeError('insertInto a table takes [key, value]')
+      const found = mapGet(current, delta[0])
+      if (found.found && deepEqual(found.value, delta[1])) return UNCHANGED
+      const next = new Map(current)
+      next.set(found.key, delta[1])
+      return next
+    }
+    return mismatch('insertInto', current, delta)
+  },
+  removeFrom(current, delta) {
+    if (current === undefined) return UNCHANGED
+    if (current instanceof Set) {
+      if (!setHas(current, delta)) return UNCHANGED
+      return new Set([...current].filter((item) => !deepEqual(item, delta)))
+    }
+    if (current instanceof Map) {
+      const found = mapGet(current, delta)
+      if (!found.found) return UNCHANGED
+      const next = new Map(current)
+      next.delete(found.key)
+      return next
+    }
+    return mismatch('removeFrom', current, delta)
+  },
+  push(current, delta) {
+    if (current === undefined || Array.isArray(current)) return [...(current ?? []), delta]
+    return mismatch('push', current, delta)
+  },
+  pop(current) {
+    if (current === undefined) return UNCHANGED
+    if (Array.isArray(current)) return current.length === 0 ? UNCHANGED : current.slice(0, -1)
+    return mismatch('pop', current, undefined)
+  },
+  putIfAbsent(current, delta) {
+    return current === undefined ? delta : UNCHANGED
+  },
+})
+
+/** A registry holding the built-in operations plus `ops` (which may not redefine a built-in). */
+export function updateRegistry(ops: Readonly<Record<string, UpdateOp>> = {}): UpdateRegistry {
+  for (const name of Object.keys(ops)) {
+    if (Object.hasOwn(builtinOps, name))
+      throw new TypeError(`update op '${name}' is built in and cannot be redefined`)
+    if (typeof ops[name] !== 'function') throw new TypeError(`update op '${name}' is not a function`)
+  }
+  const all = new Map<string, UpdateOp>([...Object.entries(builtinOps), ...Object.entries(ops)])
+  return { get: (name) => all.get(name), names: () => [...all.keys()] }
+}
+
+export { REMOVE, UNCHANGED }

@@ -1,0 +1,30 @@
+/** Returned by an update callback to remove the key. */
+export const REMOVE: unique symbol = Symbol.for('@concord/core:REMOVE') as never
+/** Returned by an update callback to leave the key as it is: no mutation, no seq. */
+export const UNCHANGED: unique symbol = Symbol.for('@concord/core:UNCHANGED') as never
+
+/** What an update callback learns besides the current value and the delta. */
+export interface UpdateContext {
+  readonly store: string
+  readonly key: string
+  /** The identity of the writer. */
+  readonly identity: string
+  /** The master's clock, ms since the Unix epoch. */
+  readonly now: number
+}
+
+/**
+ * An update callback, run on the master only (S3.5): from the current value (undefined when
+ * absent) and the writer's delta, the next value, {@link REMOVE} or {@link UNCHANGED}.
+ * Must be synchronous and must not mutate `current` (it may be shared).
+ * The result is validated against the store's schema and broadcast as a plain put.
+ */
+export type UpdateOp = (current: unknown, delta: unknown, ctx: UpdateContext) => unknown
+
+/** The named update callbacks a master can run. */
+export interface UpdateRegistry {
+  /** The callback named `name`, or undefined. */
+  get(name: string): UpdateOp | undefined
+  /** The names it has. */
+  names(): string[]
+}

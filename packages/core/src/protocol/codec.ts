@@ -1,0 +1,234 @@
+import { Packr, Unpackr } from 'msgpackr'
+import { ProtocolError } from '../errors.js'
+import { type Message, MessageType, MutationKind, PROTOCOL_VERSION, WriteKind } from './messages.js'
+
+type Check = (value: unknown) => boolean
+
+const isStr: Check = (v) => typeof v === 'string'
+const isNat: Check = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isInt: Check = (v) => typeof v === 'number' && Number.isSafeInteger(v)
+const isBytes: Check = (v) => v instanceof Uint8Array
+const isBool: Check = (v) => typeof v === 'boolean'
+const isAny: Check = () => true
+const orNull =
+  (check: Check): Check =>
+  (v) =>
+    v === null || check(v)
+const isStrArray: Check = (v) => Array.isArray(v) && v.every(isStr)
+const oneOf =
+  (...values: number[]): Check =>
+  (v) =>
+    typeof v === 'number' && values.includes(v)
+
+const writeKinds = Object.values(WriteKind)
+const mutationKinds = Object.values(MutationKind)
+
+/** key, value, seq triples. */
+const isChunkEntries: Check = (v) => {
+  if (!Array.isArray(v) || v.length % 3 !== 0) return false
+  for (let i = 0; i < v.length; i += 3) {
+    if (!isStr(v[i]) || !isBytes(v[i + 1]) || !isNat(v[i + 2])) return false
+  }
+  return true
+}
+
+/** seq, kind, key, value quadruples with increasing seqs; a value exactly on puts; clear has key ''. */
+const isMutationList: Check = (v) => {
+  if (!Array.isArray(v) || v.length % 4 !== 0) return false
+  let last = -1
+  for (let i = 0; i < v.length; i += 4) {
+    const seq = v[i]
+    const kind = v[i + 1]
+    if (!isNat(seq) || (seq as number) <= last || !isStr(v[i + 2])) return false
+    if (typeof kind !== 'number' || !mutationKinds.includes(kind as MutationKind)) return false
+    if (
+      (kind === MutationKind.PUT) !== isBytes(v[i + 3]) ||
+      (kind !== MutationKind.PUT && v[i + 3] !== null)
+    ) {
+      return false
+    }
+    last = seq as number
+  }
+  return true
+}
+
+/** Field names and checks per message type, in wire order after the type number. */
+const layouts: Record<number, readonly (readonly [string, Check])[]> = {
+  [MessageType.HELLO]: [
+    ['version', isNat],
+    ['nodeId', isStr],
+    ['groups', isStrArray],
+  ],
+  [MessageType.OPEN]: [
+    ['openId', isNat],
+    ['store', isStr],
+    ['fingerprint', isStr],
+    ['prefix', isStr],
+    ['resumeEpoch', orNull(isStr)],
+    ['resumeSeq', isNat],
+  ],
+  [MessageType.SNAPSHOT_CREDIT]: [
+    ['openId', isNat],
+    ['credits', isNat],
+  ],
+  [MessageType.CLOSE_STORE]: [['openId', isNat]],
+  [MessageType.WRITE]: [
+    ['store', isStr],
+    ['writeId', isNat],
+    ['kind', oneOf(...writeKinds)],
+    ['key', isStr],
+    ['value', orNull(isBytes)],
+    ['expiry', orNull(isInt)],
+    ['op', orNull(isStr)],
+    ['expectedSeq', orNull(isNat)],
+  ],
+  [MessageType.PUBLISH]: [
+    ['pubId', isNat],
+    ['topic', isStr],
+    ['group', orNull(isStr)],
+    ['payload', isBytes],
+  ],
+  [MessageType.SUBSCRIBE]: [
+    ['reqId', isNat],
+    ['prefix', isStr],
+    ['group', orNull(isStr)],
+    ['fingerprint', orNull(isStr)],
+  ],
+  [MessageType.PING]: [['nonce', isNat]],
+  [MessageType.BYE]: [],
+  [MessageType.WELCOME]: [
+    ['version', isNat],
+    ['hubInstance', isStr],
+    ['heartbeatMs', isNat],
+    ['maxFrameSize', isNat],
+  ],
+  [MessageType.OPENED]: [
+    ['openId', isNat],
+    ['epoch', isStr],
+    ['mode', oneOf(0, 1)],
+    ['fromSeq', isNat],
+    ['fingerprint', isStr],
+  ],
+  [MessageType.SNAPSHOT_CHUNK]: [
+    ['openId', isNat],
+    ['entries', isChunkEntries],
+  ],
+  [MessageType.SYNC_END]: [
+    ['openId', isNat],
+    ['seq', isNat],
+  ],
+  [MessageType.WRITE_ACK]: [
+    ['writeId', isNat],
+    ['seq', isNat],
+    ['applied', isBool],
+  ],
+  [MessageType.WRITE_ERR]: [
+    ['writeId', isNat],
+    ['code', isStr],
+    ['message', isStr],
+    ['details', isAny],
+  ],
+  [MessageType.ERROR]: [
+    ['reqKind', isNat],
+    ['reqId', orNull(isNat)],
+    ['code', isStr],
+    ['message', isStr],
+    ['details', isAny],
+  ],
+  [MessageType.PUBLISH_ACK]: [['pubId', isNat]],
+  [MessageType.SUBSCRIBED]: [['reqId', isNat]],
+  [MessageType.PONG]: [['nonce', isNat]],
+  [MessageType.MUTATIONS]: [
+    ['store', isStr],
+    ['epoch', isStr],
+    ['from', isNat],
+    ['to', isNat],
+    ['muts', isMutationList],
+  ],
+  [MessageType.HEARTBEAT]: [
+    ['store', isStr],
+    ['epoch', isStr],
+    ['seq', isNat],
+  ],
+  [MessageType.EVENT]: [
+    ['topic', isStr],
+    ['group', orNull(isStr)],
+    ['stream', isNat],
+    ['seq', isNat],
+    ['payload', isBytes],
+  ],
+  [MessageType.HUB_BEAT]: [['hubInstance', isStr]],
+}
+
+const packr = new Packr({ useRecords: false, structuredClone: false })
+// Copy bin fields out of the frame: a value kept by the master must not pin (or alias) the
+// transport's receive buffer.
+const unpackr = new Unpackr({
+  useRecords: false,
+  structuredClone: false,
+  copyBuffers: true,
+  mapsAsObjects: true,
+})
+
+/** Encodes messages as one frame. */
+export function encodeFrame(messages: readonly Message[]): Uint8Array {
+  const wire: unknown[] = [PROTOCOL_VERSION]
+  for (const message of messages) wire.push(toWire(message))
+  return packr.pack(wire)
+}
+
+/** The wire form of one message (an array); exposed so callers can size and batch. */
+export function toWire(message: Message): unknown[] {
+  const layout = layouts[message.type]!
+  const out: unknown[] = [message.type]
+  const record = message as unknown as Record<string, unknown>
+  for (const [name] of layout) out.push(record[name])
+  return out
+}
+
+/** Encodes already-wire-form messages as one frame. */
+export function encodeWireFrame(wireMessages: readonly unknown[]): Uint8Array {
+  return packr.pack([PROTOCOL_VERSION, ...wireMessages])
+}
+
+/**
+ * Decodes a frame defensively (S9.1): bytes that are not msgpack, a frame of another
+ * version, an unknown message type or a field of the wrong type throw {@link ProtocolError};
+ * nothing else escapes. Messages of a frame are all valid or the frame is refused whole.
+ */
+export function decodeFrame(frame: Uint8Array, maxFrameSize: number): Message[] {
+  if (frame.byteLength > maxFrameSize) {
+    throw new ProtocolError(`frame of ${frame.byteLength} bytes exceeds the limit of ${maxFrameSize}`)
+  }
+  let wire: unknown
+  try {
+    wire = unpackr.unpack(frame)
+  } catch (cause) {
+    throw new ProtocolError('malformed frame: not a msgpack value', { cause })
+  }
+  if (!Array.isArray(wire) || wire.length < 1) throw new ProtocolError('malformed frame: not an array')
+  if (wire[0] !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `unsupported protocol version ${String(wire[0])}; this build speaks ${PROTOCOL_VERSION}`,
+    )
+  }
+  const messages: Message[] = []
+  for (let i = 1; i < wire.length; i++) messages.push(fromWire(wire[i]))
+  return messages
+}
+
+function fromWire(wire: unknown): Message {
+  if (!Array.isArray(wire) || typeof wire[0] !== 'number') throw new ProtocolError('malformed message')
+  const layout = layouts[wire[0]]
+  if (layout === undefined) throw new ProtocolError(`unknown message type ${wire[0]}`)
+  // Extra trailing fields are tolerated: a later v1 build may append optional ones.
+  if (wire.length < layout.length + 1) throw new ProtocolError(`message type ${wire[0]} is truncated`)
+  const message: Record<string, unknown> = { type: wire[0] }
+  for (let i = 0; i < layout.length; i++) {
+    const [name, check] = layout[i]!
+    const value = wire[i + 1]
+    if (!check(value)) throw new ProtocolError(`message type ${wire[0]}: field '${name}' is malformed`)
+    message[name] = value
+  }
+  return message as unknown as Message
+}

@@ -1,0 +1,23 @@
+/** A duration: milliseconds as a number, or text such as `250ms`, `5s`, `5m`, `1h`, `1d`, `1h30m`. */
+export type Duration = number | string
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** Milliseconds of a {@link Duration}. Throws `RangeError` on text it cannot read or a negative value. */
+export function toMillis(duration: Duration): number {
+  if (typeof duration === 'number') {
+    if (!Number.isFinite(duration) || duration < 0) throw new RangeError(`invalid duration ${duration}`)
+    return duration
+  }
+  const text = duration.trim()
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text)
+  const part = /(\d+(?:\.\d+)?)(ms|min|s|m|h|d)/gy
+  let total = 0
+  let consumed = 0
+  for (let match = part.exec(text); match !== null; match = part.exec(text)) {
+    total += Number(match[1]) * UNITS[match[2]!]!
+    consumed = part.lastIndex
+  }
+  if (consumed === 0 || consumed !== text.length) throw new RangeError(`invalid duration '${duration}'`)
+  return total
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { builtinOps, REMOVE, UNCHANGED, updateRegistry } from '../src/ops.js'
+
+const ctx = { store: 's', key: 'k', identity: 'i', now: 0 }
+const run = (op: string, current: unknown, delta?: unknown) => builtinOps[op]!(current, delta, ctx)
+
+describe('built-in update ops (S3.5)', () => {
+  it('S3.5 increment and decrement numbers and bigints; absent is zero', () => {
+    expect(run('increment', undefined, 2n)).toBe(2n)
+    expect(run('increment', 5n, 2n)).toBe(7n)
+    expect(run('decrement', 5, 2)).toBe(3)
+    expect(() => run('increment', 'a', 1n)).toThrow(TypeError)
+  })
+
+  it('S3.5 append strings and vectors; push and pop vectors', () => {
+    expect(run('append', 'ab', 'c')).toBe('abc')
+    expect(run('append', [1], [2, 3])).toEqual([1, 2, 3])
+    expect(run('push', undefined, 1)).toEqual([1])
+    expect(run('pop', [1, 2])).toEqual([1])
+    expect(run('pop', [])).toBe(UNCHANGED)
+  })
+
+  it('S3.5 insertInto and removeFrom sets and tables, by value', () => {
+    const set = new Set([{ a: 1 }])
+    expect(run('insertInto', set, { a: 1 })).toBe(UNCHANGED)
+    expect(run('insertInto', set, { a: 2 })).toEqual(new Set([{ a: 1 }, { a: 2 }]))
+    expect(run('removeFrom', set, { a: 1 })).toEqual(new Set())
+    const table = new Map([['x', 1n]])
+    expect(run('insertInto', table, ['y', 2n])).toEqual(
+      new Map([
+        ['x', 1n],
+        ['y', 2n],
+      ]),
+    )
+    expect(run('removeFrom', table, 'x')).toEqual(new Map())
+    expect(run('removeFrom', table, 'zz')).toBe(UNCHANGED)
+    expect(set.size).toBe(1) // never mutates the current value
+  })
+
+  it('S3.5 putIfAbsent inserts only when absent', () => {
+    expect(run('putIfAbsent', undefined, 'v')).toBe('v')
+    expect(run('putIfAbsent', 'old', 'v')).toBe(UNCHANGED)
+  })
+
+  it('S3.5 a registry adds user ops and refuses to redefine built-ins', () => {
+    const registry = updateRegistry({ drop: () => REMOVE })
+    expect(registry.get('drop')?.(1, undefined, ctx)).toBe(REMOVE)
+    expect(registry.names()).toContain('increment')
+    expect(() => updateRegistry({ increment: () => 1 })).toThrow(/built in/)
+  })
+})

@@ -1,0 +1,101 @@
+import fc from 'fast-check'
+import { Packr } from 'msgpackr'
+import { describe, expect, it } from 'vitest'
+import { DecodeError, ProtocolError } from '../src/errors.js'
+import { decodeFrame, encodeFrame } from '../src/protocol/codec.js'
+import { decodeDelta, encodeDelta } from '../src/protocol/dynamic.js'
+import { MessageType, MutationKind, WriteKind } from '../src/protocol/messages.js'
+
+const packr = new Packr({ useRecords: false })
+
+describe('wire protocol v1 (S9.1)', () => {
+  it('S9.1 round-trips every message shape', () => {
+    const messages = [
+      { type: MessageType.HELLO, version: 1, nodeId: 'n', groups: ['workers'] },
+      {
+        type: MessageType.WRITE,
+        store: 's',
+        writeId: 7,
+        kind: WriteKind.PUT,
+        key: 'k',
+        value: new Uint8Array([1]),
+        expiry: null,
+        op: null,
+        expectedSeq: null,
+      },
+      {
+        type: MessageType.MUTATIONS,
+        store: 's',
+        epoch: 'e',
+        from: 0,
+        to: 2,
+        muts: [1, MutationKind.PUT, 'a', new Uint8Array([2]), 2, MutationKind.REMOVE, 'b', null],
+      },
+      {
+        type: MessageType.WRITE_ERR,
+        writeId: 7,
+        code: 'ERR_CONFLICT',
+        message: 'no',
+        details: { actualSeq: 3 },
+      },
+    ] as const
+    const plain = (value: unknown): unknown =>
+      value instanceof Uint8Array
+        ? [...value]
+        : Array.isArray(value)
+          ? value.map(plain)
+          : typeof value === 'object' && value !== null
+            ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
+            : value
+    const decoded = decodeFrame(encodeFrame(messages as never), 1 << 20)
+    expect(plain(decoded)).toEqual(plain(messages))
+  })
+
+  it('S9.1 refuses a wrong version, an unknown type, a bad field, garbage and oversized frames with ProtocolError', () => {
+    expect(() => decodeFrame(packr.pack([2, [MessageType.PING, 1]]), 1 << 20)).toThrow(/version/)
+    expect(() => decodeFrame(packr.pack([1, [99]]), 1 << 20)).toThrow(/unknown message type/)
+    expect(() => decodeFrame(packr.pack([1, [MessageType.PING, 'x']]), 1 << 20)).toThrow(/nonce/)
+    expect(() => decodeFrame(packr.pack([1, [MessageType.OPEN, 1]]), 1 << 20)).toThrow(/truncated/)
+    expect(() => decodeFrame(new Uint8Array([0xc1]), 1 << 20)).toThrow(ProtocolError)
+    expect(() => decodeFrame(new Uint8Array(100), 10)).toThrow(/exceeds/)
+    // Mutation lists must be well-formed: increasing seqs, values exactly on puts.
+    const bad = [
+      1,
+      [MessageType.MUTATIONS, 's', 'e', 0, 2, [2, 0, 'a', new Uint8Array(1), 1, 0, 'b', new Uint8Array(1)]],
+    ]
+    expect(() => decodeFrame(packr.pack(bad), 1 << 20)).toThrow(/muts/)
+  })
+
+  it('S9.1 never throws anything but ProtocolError on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decodeFrame(bytes, 1 << 20)
+        } catch (error) {
+          expect(error).toBeInstanceOf(ProtocolError)
+        }
+      }),
+      { numRuns: 2000 },
+    )
+  })
+})
+
+describe('update deltas', () => {
+  it('S3.5 carry bigint, Set, Map, records and undefined exactly', () => {
+    const value = {
+      a: 1n,
+      s: new Set(['x']),
+      m: new Map([[{ k: 1 }, [2n]]]),
+      u: undefined,
+      b: new Uint8Array([1]),
+    }
+    expect(decodeDelta(encodeDelta(value))).toEqual(value)
+  })
+
+  it('S9.1 refuse malformed deltas with DecodeError', () => {
+    expect(() => decodeDelta(packr.pack(['zz']))).toThrow(DecodeError)
+    expect(() => decodeDelta(packr.pack(['b', 'x1']))).toThrow(DecodeError)
+    expect(() => decodeDelta(packr.pack(['o', '__proto__', 1]))).toThrow(DecodeError)
+    expect(() => encodeDelta(() => 1)).toThrow(TypeError)
+  })
+})

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { OverflowError } from '../src/errors.js'
+import { rulesAuthorizer, topicMatches } from '../src/ports/authorizer.js'
+import { exponentialBackoff } from '../src/ports/backoff.js'
+import { BoundedQueue } from '../src/util/bounded-queue.js'
+import { toMillis } from '../src/util/duration.js'
+
+describe('topics (S7.1)', () => {
+  it('S7.1 match whole segments', () => {
+    expect(topicMatches('a/b', 'a/b')).toBe(true)
+    expect(topicMatches('a/b', 'a/b/c')).toBe(true)
+    expect(topicMatches('a/b', 'a/bc')).toBe(false)
+    expect(topicMatches('a/b/', 'a/b/c')).toBe(true)
+    expect(topicMatches('', 'anything')).toBe(true)
+  })
+})
+
+describe('rulesAuthorizer (S8.2)', () => {
+  it('S8.2 allows only what a rule names', () => {
+    const auth = rulesAuthorizer([
+      { identities: ['alice'], allow: ['read', 'write'], stores: ['kv'] },
+      { identities: ['*'], allow: ['subscribe'], topics: ['public'] },
+    ])
+    expect(auth.authorize('alice', 'write', { store: 'kv' })).toBe(true)
+    expect(auth.authorize('bob', 'read', { store: 'kv' })).toBe(false)
+    expect(auth.authorize('bob', 'subscribe', { topic: 'public/x' })).toBe(true)
+    expect(auth.authorize('bob', 'subscribe', { topic: 'publicx' })).toBe(false)
+    expect(auth.authorize('alice', 'publish', { topic: 'public' })).toBe(false)
+  })
+})
+
+describe('BoundedQueue (S5.2)', () => {
+  it('S5.2 fails the reader with OverflowError after the buffered items', async () => {
+    const queue = new BoundedQueue<number>(2, 'error')
+    expect(queue.push(1)).toBe(true)
+    expect(queue.push(2)).toBe(true)
+    expect(queue.push(3)).toBe(false)
+    expect(await queue.next()).toEqual({ value: 1, done: false })
+    expect(await queue.next()).toEqual({ value: 2, done: false })
+    await expect(queue.next()).rejects.toBeInstanceOf(OverflowError)
+  })
+
+  it('S7.6 drop-oldest keeps the newest and counts the rest', async () => {
+    const queue = new BoundedQueue<number>(2, 'drop-oldest')
+    for (let i = 1; i <= 5; i++) queue.push(i)
+    expect(queue.dropped).toBe(3)
+    expect(await queue.next()).toEqual({ value: 4, done: false })
+  })
+
+  it('S10.1 return() ends a waiting reader and runs onClose once', async () => {
+    let closed = 0
+    const queue = new BoundedQueue<number>(2, 'error', () => closed++)
+    const pending = queue.next()
+    await queue.return()
+    await queue.return()
+    expect(await pending).toEqual({ value: undefined, done: true })
+    expect(closed).toBe(1)
+  })
+})
+
+describe('durations and backoff', () => {
+  it('reads duration text', () => {
+    expect(toMillis('5m')).toBe(300_000)
+    expect(toMillis('1h30m')).toBe(5_400_000)
+    expect(toMillis('250ms')).toBe(250)
+    expect(toMillis(7)).toBe(7)
+    expect(() => toMillis('5 parsecs')).toThrow(RangeError)
+  })
+
+  it('S6.2 backs off exponentially within its cap, deterministically with a seeded random', () => {
+    const backoff = exponentialBackoff({ initial: 10, max: 100, jitter: 0, random: () => 0.5 })
+    expect([1, 2, 3, 4, 5, 6].map(backoff)).toEqual([10, 20, 40, 80, 100, 100])
+  })
+})
