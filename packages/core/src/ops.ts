@@ -45,11 +45,16 @@ export const builtinOps: Readonly<Record<string, UpdateOp>> = Object.freeze({
       return [...(current ?? []), ...delta]
     return mismatch('append', current, delta)
   },
-  insertInto(current, delta) {
-    if (current === undefined || current instanceof Set) {
-      const set = current ?? new Set()
-      return setHas(set, delta) ? UNCHANGED : new Set([...set, delta])
+  insertInto(current, delta, ctx) {
+    if (current === undefined) {
+      // Absent: a new set of one element, or (when that is not a value of the store) a new
+      // table of one [key, value] pair.
+      const set = new Set([delta])
+      if (Array.isArray(delta) && delta.length === 2 && !ctx.valid(set))
+        return new Map([delta as [unknown, unknown]])
+      return set
     }
+    if (current instanceof Set) return setHas(current, delta) ? UNCHANGED : new Set([...current, delta])
     if (current instanceof Map) {
       if (!Array.isArray(delta) || delta.length !== 2)
         throw new TypeError('insertInto a table takes [key, value]')

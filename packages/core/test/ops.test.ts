@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { builtinOps, REMOVE, UNCHANGED, updateRegistry } from '../src/ops.js'
 
-const ctx = { store: 's', key: 'k', identity: 'i', now: 0 }
+const ctx = { store: 's', key: 'k', identity: 'i', now: 0, valid: (v: unknown) => v instanceof Map }
 const run = (op: string, current: unknown, delta?: unknown) => builtinOps[op]!(current, delta, ctx)
 
 describe('built-in update ops (S3.5)', () => {
@@ -34,6 +34,7 @@ describe('built-in update ops (S3.5)', () => {
     )
     expect(run('removeFrom', table, 'x')).toEqual(new Map())
     expect(run('removeFrom', table, 'zz')).toBe(UNCHANGED)
+    expect(run('insertInto', undefined, ['k', 1n])).toEqual(new Map([['k', 1n]]))
     expect(set.size).toBe(1) // never mutates the current value
   })
 

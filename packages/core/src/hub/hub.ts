@@ -90,7 +90,12 @@ export class Hub implements AsyncDisposable {
   readonly #nodes = new Map<string, NodeState>()
   readonly #dirty = new Set<PeerState>()
   readonly #eventTopics = new Map<string, { stream: number; seq: number }>()
-  #nextStream = 1
+  readonly #eventBatches = new Map<string, { wire: unknown[]; bytes: number }>()
+  /**
+   * Event stream ids start at a random base per hub start, so a subscriber never mistakes a
+   * restarted hub's numbering for duplicates of the old one's.
+   */
+  #nextStream = Math.floor(Math.random() * 2 ** 20) * 2 ** 32 + 1
   #flushScheduled = false
   #endpoint: HubEndpoint | undefined
   #heartbeatTimer: TimerHandle | undefined
@@ -295,7 +300,9 @@ export class Hub implements AsyncDisposable {
     const rest = topic.slice(2)
     if (kind === 's|' || kind === 'v|') {
       const store = rest.slice(0, rest.indexOf('|'))
-      return this.#stores.has(store) && this.#authorizer.authorize(identity, 'read', { store })
+      // An unknown store has nothing to read: let the subscription through so that OPEN is
+      // answered with UnknownStoreError rather than a refused subscription.
+      return this.#authorizer.authorize(identity, 'read', { store })
     }
     if (kind === 'e|') return this.#authorizer.authorize(identity, 'subscribe', { topic: rest })
     if (kind === 'g|') {
@@ -337,15 +344,22 @@ export class Hub implements AsyncDisposable {
     }
   }
 
+  /** A frame or message broke the protocol (S9.1): answer, count, go on. */
   #refuse(peer: PeerState, reqKind: number, reqId: number | null, error: ConcordError): void {
     count(this.metrics.refused, error.code)
+    this.#answerError(peer, reqKind, reqId, error)
+  }
+
+  /** A request (OPEN, SUBSCRIBE, PUBLISH) failed: tell its sender. */
+  #answerError(peer: PeerState, reqKind: number, reqId: number | null, error: ConcordError): void {
+    const details = error instanceof SchemaMismatchError ? { hub: error.local, peer: error.remote } : null
     this.#queue(peer, {
       type: MessageType.ERROR,
       reqKind,
       reqId,
       code: error.code,
       message: error.message,
-      details: null,
+      details,
     })
   }
 
@@ -419,7 +433,7 @@ export class Hub implements AsyncDisposable {
   // ---- stores ------------------------------------------------------------------------------
 
   #open(peer: PeerState, message: Open): void {
-    const fail = (error: ConcordError) => this.#refuse(peer, MessageType.OPEN, message.openId, error)
+    const fail = (error: ConcordError) => this.#answerError(peer, MessageType.OPEN, message.openId, error)
     const store = this.#stores.get(message.store)
     if (store === undefined) return fail(new UnknownStoreError(message.store))
     if (!this.#allowed(peer, 'read', message.store)) {
@@ -656,7 +670,7 @@ export class Hub implements AsyncDisposable {
   #publish(peer: PeerState, message: Publish): void {
     const fail = (error: ConcordError) => {
       this.metrics.eventsRefused++
-      this.#refuse(peer, MessageType.PUBLISH, message.pubId, error)
+      this.#answerError(peer, MessageType.PUBLISH, message.pubId, error)
     }
     if (message.topic.includes('|')) return fail(new ProtocolError(`topic '${message.topic}' holds '|'`))
     if (message.group !== null && !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/.test(message.group)) {
@@ -690,26 +704,32 @@ export class Hub implements AsyncDisposable {
       this.#eventTopics.set(message.topic, numbering)
     }
     numbering.seq++
-    const frame = encodeFrame([
-      {
-        type: MessageType.EVENT,
-        topic: message.topic,
-        group: message.group,
-        stream: numbering.stream,
-        seq: numbering.seq,
-        payload: message.payload,
-      },
-    ])
     const topic =
       message.group === null ? Topics.event(message.topic) : Topics.groupEvent(message.group, message.topic)
-    this.#endpoint?.broadcast(topic, frame)
-    this.metrics.broadcasts++
+    const wire = toWire({
+      type: MessageType.EVENT,
+      topic: message.topic,
+      group: message.group,
+      stream: numbering.stream,
+      seq: numbering.seq,
+      payload: message.payload,
+    })
+    // Events of one topic in one turn travel in one frame, encoded once for every receiver.
+    let batch = this.#eventBatches.get(topic)
+    if (batch === undefined) {
+      batch = { wire: [], bytes: 0 }
+      this.#eventBatches.set(topic, batch)
+    }
+    batch.wire.push(wire)
+    batch.bytes += 64 + message.topic.length * 3 + message.payload.byteLength
+    if (batch.bytes > this.#maxFrame / 2) this.#flushEvents(topic)
+    this.#scheduleFlush()
     this.metrics.events++
     this.#queue(peer, { type: MessageType.PUBLISH_ACK, pubId: message.pubId })
   }
 
   #subscribe(peer: PeerState, message: Subscribe): void {
-    const fail = (error: ConcordError) => this.#refuse(peer, MessageType.SUBSCRIBE, message.reqId, error)
+    const fail = (error: ConcordError) => this.#answerError(peer, MessageType.SUBSCRIBE, message.reqId, error)
     if (!this.#authorizer.authorize(peer.info.identity, 'subscribe', { topic: message.prefix })) {
       return fail(new ForbiddenError(`'${peer.info.identity}' may not subscribe to '${message.prefix}'`))
     }
@@ -740,6 +760,7 @@ export class Hub implements AsyncDisposable {
         Topics.hub,
         encodeFrame([{ type: MessageType.HUB_BEAT, hubInstance: this.instance }]),
       )
+      this.metrics.broadcasts++
       for (const [name, store] of this.#stores) {
         const frame = encodeFrame([
           {
@@ -751,6 +772,7 @@ export class Hub implements AsyncDisposable {
         ])
         endpoint.broadcast(Topics.store(name), frame)
         for (const prefix of store.views.keys()) endpoint.broadcast(Topics.view(name, prefix), frame)
+        this.metrics.broadcasts += 1 + store.views.size
       }
       const deadline = this.#clock.now() - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
@@ -774,17 +796,29 @@ export class Hub implements AsyncDisposable {
       this.#flushPeer(peer)
       return
     }
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true
-      setImmediate(() => this.#flush())
-    }
+    this.#scheduleFlush()
   }
 
-  /** Sends every peer's queued messages, one frame per peer per turn where they fit. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    setImmediate(() => this.#flush())
+  }
+
+  /** Sends every peer's queued messages, one frame per peer per turn where they fit, and the turn's events. */
   #flush(): void {
     this.#flushScheduled = false
+    for (const topic of [...this.#eventBatches.keys()]) this.#flushEvents(topic)
     for (const peer of this.#dirty) this.#flushPeer(peer)
     this.#dirty.clear()
+  }
+
+  #flushEvents(topic: string): void {
+    const batch = this.#eventBatches.get(topic)
+    if (batch === undefined) return
+    this.#eventBatches.delete(topic)
+    this.#endpoint?.broadcast(topic, encodeWireFrame(batch.wire))
+    this.metrics.broadcasts++
   }
 
   #flushPeer(peer: PeerState): void {

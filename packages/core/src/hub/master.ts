@@ -266,6 +266,7 @@ export class Master {
         key: write.key,
         identity: origin.identity,
         now: this.clock.now(),
+        valid: (value) => this.config.schema.validate(value).length === 0,
       })
     } catch (cause) {
       if (isConcordError(cause)) throw cause

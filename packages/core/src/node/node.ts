@@ -225,6 +225,11 @@ export class ConcordNode implements AsyncDisposable {
         signal,
       ),
     detach: (store, openId) => {
+      for (const [id, pending] of this.#writes) {
+        if (pending.message.store !== store.name) continue
+        this.#writes.delete(id)
+        pending.reject(new ClosedError(`store '${store.name}' is closed`))
+      }
       if (this.#stores.get(store.name) === store) this.#stores.delete(store.name)
       for (const [id, s] of this.#storesByOpenId) if (s === store) this.#storesByOpenId.delete(id)
       if (openId !== undefined && this.#link === 'ready')
@@ -498,7 +503,13 @@ export class ConcordNode implements AsyncDisposable {
   #welcome(hubInstance: string, heartbeatMs: number, maxFrameSize: number): void {
     const restarted = this.#hubInstance !== undefined && this.#hubInstance !== hubInstance
     this.#hubInstance = hubInstance
-    this.#heartbeatMs = heartbeatMs > 0 ? heartbeatMs : DEFAULT_HEARTBEAT
+    const period = heartbeatMs > 0 ? heartbeatMs : DEFAULT_HEARTBEAT
+    if (period !== this.#heartbeatMs) {
+      // Tick at the hub's pace: it drops peers silent for three of its heartbeats.
+      this.#heartbeatMs = period
+      if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+      this.#timer = this.#clock.setTimeout(() => this.#tick(), period)
+    }
     this.#maxFrame = Math.min(this.config.transport.capabilities.maxFrameSize, maxFrameSize)
     this.#link = 'ready'
     this.#setStatus('connected')

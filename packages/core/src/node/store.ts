@@ -491,14 +491,24 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     const next = sync.building as Map<string, Slot<T>>
     const old = this.#entries
     if (this.#changeQueues.size > 0 && this.#epoch !== undefined) {
+      // Report the difference in seq order (S5.1). A chunk may already hold a value written
+      // after `fromSeq`; its mutation is also in the replayed broadcasts, so keep the old
+      // state for it here and let the replay report it, with the right `previous`.
+      const changes: Change<T>[] = []
       for (const [key, slot] of next) {
         const before = old.get(key)
-        if (before?.s !== slot.s)
-          this.#emit({ kind: 'put', key, value: slot.v, previous: before?.v, seq: slot.s })
+        if (slot.s > sync.fromSeq) {
+          if (before === undefined) next.delete(key)
+          else next.set(key, before)
+        } else if (before?.s !== slot.s) {
+          changes.push({ kind: 'put', key, value: slot.v, previous: before?.v, seq: slot.s })
+        }
       }
       for (const [key, slot] of old) {
-        if (!next.has(key)) this.#emit({ kind: 'remove', key, previous: slot.v, seq: sync.fromSeq })
+        if (!next.has(key)) changes.push({ kind: 'remove', key, previous: slot.v, seq: sync.fromSeq })
       }
+      changes.sort((a, b) => a.seq - b.seq)
+      for (const change of changes) this.#emit(change)
     }
     this.#entries = next
     if (this.#epoch !== undefined && this.#epoch !== sync.epoch) {

@@ -41,8 +41,12 @@ export function errorFromWire(code: string, message: string, details: unknown): 
       const actual = detail(details, 'actualSeq')
       return new ConflictError(message, typeof actual === 'number' ? actual : undefined)
     }
-    case SchemaMismatchError.code:
-      return new SchemaMismatchError('', '', message)
+    case SchemaMismatchError.code: {
+      // The hub sends its fingerprint and ours; from here, ours is local.
+      const hub = detail(details, 'hub')
+      const peer = detail(details, 'peer')
+      return new SchemaMismatchError(String(peer ?? ''), String(hub ?? ''), message)
+    }
     case UnknownOperationError.code:
       return new UnknownOperationError(message)
     case UpdateError.code:

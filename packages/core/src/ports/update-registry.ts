@@ -11,6 +11,8 @@ export interface UpdateContext {
   readonly identity: string
   /** The master's clock, ms since the Unix epoch. */
   readonly now: number
+  /** Whether `value` would be a valid value of the store (its schema's verdict). */
+  valid(value: unknown): boolean
 }
 
 /**

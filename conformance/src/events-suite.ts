@@ -1,0 +1,432 @@
+import {
+  AbortedError,
+  type AccessRule,
+  ClosedError,
+  type ConcordEvent,
+  type ConcordNode,
+  ForbiddenError,
+  type Hub,
+  OverflowError,
+  SchemaMismatchError,
+  ValidationError,
+} from '@concord/core'
+import { describe, expect, it } from 'vitest'
+import type { SuiteOptions, TransportEnv } from './env.js'
+import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
+import { eventually, record, take, within } from './helpers.js'
+import { Count, Numbered, Text } from './schemas.js'
+
+type Payload = { from: string; n: bigint }
+/** Every topic carries a {@link Numbered} payload unless a test says otherwise. */
+const topics = { '': { schema: Numbered } }
+
+const ev = (from: string, n: number): Payload => ({ from, n: BigInt(n) })
+const topicsOf = (events: readonly ConcordEvent[]) => events.map((e) => e.topic)
+const payloads = (events: readonly ConcordEvent<Payload>[]) =>
+  events.map((e) => `${e.payload.from}${e.payload.n}`)
+
+/**
+ * The events suite (SPEC S7, and S8/S10 for events): publish/subscribe through a hub over
+ * the environment's transport. Persistence is not involved, so a `TransportEnv` is enough.
+ */
+export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): void {
+  describe(options.name, async () => {
+    const probed = await probe(options)
+    const h = useHarness(options)
+    /** A hub and nodes that all know the {@link Numbered} payload schema. */
+    const setup = async (count: number, hubOptions: Parameters<Harness<TransportEnv>['hub']>[0] = {}) => {
+      const hub = await h().hub({ topics, ...hubOptions })
+      const nodes: ConcordNode[] = []
+      for (let i = 0; i < count; i++) nodes.push(await h().node(hub, { topics }))
+      return { hub, nodes }
+    }
+
+    describe('events suite', () => {
+      it('S7.2 S8.1 the transport declares well-formed capabilities', () => {
+        expectTransportCapabilities(h().env.transport.capabilities)
+        expect(h().env.transport.capabilities).toEqual(probed.transport)
+      })
+
+      it('S7.1 subscribe(prefix) matches whole segments, and the empty prefix matches everything', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const ab = subscriber.subscribe<Payload>('a/b')
+        const trailing = subscriber.subscribe<Payload>('a/b/')
+        const all = subscriber.subscribe<Payload>('')
+        await Promise.all([ab.ready, trailing.ready, all.ready])
+        const sent = ['a/b', 'a/bc', 'a/b/c', 'a', 'ab/c', 'x/y', 'a/b/end']
+        for (const [i, topic] of sent.entries()) await publisher.publish(topic, ev('p', i))
+        expect(topicsOf(await take(all, sent.length))).toEqual(sent)
+        expect(topicsOf(await take(ab, 3))).toEqual(['a/b', 'a/b/c', 'a/b/end'])
+        expect(topicsOf(await take(trailing, 2))).toEqual(['a/b/c', 'a/b/end'])
+      })
+
+      it('S7.2 publish reaches every matching subscriber exactly once, and the hub routes each event once', async () => {
+        const { hub, nodes } = await setup(4)
+        const [publisher, ...others] = nodes as [ConcordNode, ...ConcordNode[]]
+        const subscriptions = [
+          ...others.map((node) => node.subscribe<Payload>('news')),
+          others[0]!.subscribe<Payload>(''),
+          publisher.subscribe<Payload>('news/local'),
+        ]
+        await Promise.all(subscriptions.map((s) => s.ready))
+        const { events, broadcasts } = hub.metrics
+        await publisher.publish('news/local', ev('p', 1))
+        await publisher.publish('news/local', ev('p', 2))
+        for (const subscription of subscriptions) {
+          expect(payloads(await take(subscription, 2))).toEqual(['p1', 'p2'])
+        }
+        expect(hub.metrics.events - events).toBe(2)
+        expect(hub.metrics.broadcasts - broadcasts).toBe(2)
+      })
+
+      it('S7.3 events arrive in order per publisher per topic, without loss', async () => {
+        const { nodes } = await setup(3)
+        const [p1, p2, subscriber] = nodes as [ConcordNode, ConcordNode, ConcordNode]
+        const subscription = subscriber.subscribe<Payload>('seq')
+        await subscription.ready
+        const count = 200
+        await Promise.all([
+          Promise.all(Array.from({ length: count }, (_, i) => p1.publish('seq/x', ev('a', i)))),
+          Promise.all(Array.from({ length: count }, (_, i) => p2.publish('seq/x', ev('b', i)))),
+          Promise.all(Array.from({ length: count }, (_, i) => p1.publish('seq/y', ev('c', i)))),
+        ])
+        const got = await take(subscription, 3 * count)
+        for (const from of ['a', 'b', 'c']) {
+          const ns = got.filter((e) => e.payload.from === from).map((e) => Number(e.payload.n))
+          expect(ns).toEqual(Array.from({ length: count }, (_, i) => i))
+        }
+        expect(subscription.dropped).toBe(0)
+      })
+
+      it('S7.3 events are not persisted: a subscriber gets what is published after it subscribed', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        await publisher.publish('t', ev('before', 1))
+        const subscription = subscriber.subscribe<Payload>('t')
+        await subscription.ready
+        await publisher.publish('t', ev('after', 2))
+        expect(payloads(await take(subscription, 1))).toEqual(['after2'])
+      })
+
+      if (probed.has.faults) {
+        it('S7.3 a subscriber that reconnects gets what is published after, not what it missed', async () => {
+          const hub = await h().hub({ topics })
+          const publisher = await h().node(hub, { topics })
+          const subscriber = await h().node(hub, { topics, identity: 'sub' })
+          const subscription = subscriber.subscribe<Payload>('t')
+          await subscription.ready
+          const statuses = record(subscriber.statusChanges())
+          h().env.faults!.partition('sub')
+          await eventually(() => expect(subscriber.status).toBe('connecting'))
+          await publisher.publish('t', ev('missed', 1))
+          h().env.faults!.heal('sub')
+          await eventually(() => expect(subscriber.status).toBe('connected'))
+          let n = 0
+          const first = await eventually(async () => {
+            await publisher.publish('t', ev('after', ++n))
+            const next = await within(subscription.next(), 200, 'an event after the reconnect')
+            return next.value as ConcordEvent<Payload>
+          })
+          expect(first.payload.from).toBe('after')
+          expect(statuses.items.map((s) => s.status)).toContain('connecting')
+        })
+      }
+
+      it('S7.4 a payload that fails its topic schema rejects the publish locally with ValidationError', async () => {
+        const { hub, nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const subscription = subscriber.subscribe<Payload>('t')
+        await subscription.ready
+        const { events, eventsRefused } = hub.metrics
+        const bad = { from: 1, n: 'x' } as unknown as Payload
+        const error = await publisher.publish('t', bad).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(ValidationError)
+        expect((error as ValidationError).code).toBe('ERR_SCHEMA_INVALID')
+        expect((error as ValidationError).issues.length).toBeGreaterThan(0)
+        expect(hub.metrics.events).toBe(events)
+        expect(hub.metrics.eventsRefused).toBe(eventsRefused)
+        await publisher.publish('t', ev('ok', 1))
+        expect(payloads(await take(subscription, 1))).toEqual(['ok1'])
+      })
+
+      it('S7.4 the hub re-validates payloads: bytes that fail the schema are refused, counted and not delivered', async () => {
+        const hub = await h().hub({ topics })
+        const rogue = await h().node(hub)
+        const publisher = await h().node(hub, { topics })
+        const subscriber = await h().node(hub, { topics })
+        const subscription = subscriber.subscribe<Payload>('t')
+        await subscription.ready
+        const refused = hub.metrics.eventsRefused
+        const bytes = Uint8Array.from([0xff, 0xfe, 0xfd])
+        expect(() => Numbered.decode(bytes)).toThrow()
+        const error = await rogue.publish('t', bytes).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(ValidationError)
+        expect(hub.metrics.eventsRefused).toBe(refused + 1)
+        await publisher.publish('t', ev('ok', 1))
+        expect(payloads(await take(subscription, 1))).toEqual(['ok1'])
+      })
+
+      it('S7.4 the longest registered topic prefix decides the payload schema', async () => {
+        const schemas = { zeek: { schema: Text }, 'zeek/conn': { schema: Count } }
+        const hub = await h().hub({ topics: schemas })
+        const publisher = await h().node(hub, { topics: schemas })
+        const subscriber = await h().node(hub, { topics: schemas })
+        const subscription = subscriber.subscribe('zeek')
+        await subscription.ready
+        await publisher.publish('zeek/dns', 'a text')
+        await publisher.publish('zeek/conn/tcp', 42n)
+        await expect(publisher.publish('zeek/conn', 'not a count')).rejects.toBeInstanceOf(ValidationError)
+        await expect(publisher.publish('zeek/http', 7n)).rejects.toBeInstanceOf(ValidationError)
+        expect((await take(subscription, 2)).map((e) => e.payload)).toEqual(['a text', 42n])
+      })
+
+      it("S2.2 S7.4 a subscriber whose payload schema differs from the hub's is refused with SchemaMismatchError", async () => {
+        const hub = await h().hub({ topics })
+        const subscriber = await h().node(hub, { topics: { '': { schema: Text } } })
+        const subscription = subscriber.subscribe('t')
+        await expect(subscription.ready).rejects.toBeInstanceOf(SchemaMismatchError)
+        expect(await within(subscription.closed, 2_000, 'the refused subscription')).toBeInstanceOf(
+          SchemaMismatchError,
+        )
+      })
+
+      it('S7.5 publishing to a group reaches only its members', async () => {
+        const hub = await h().hub({ topics })
+        const publisher = await h().node(hub, { topics })
+        const workers = [
+          await h().node(hub, { topics, groups: ['workers'] }),
+          await h().node(hub, { topics, groups: ['workers', 'proxies'] }),
+        ]
+        const proxy = await h().node(hub, { topics, groups: ['proxies'] })
+        const loner = await h().node(hub, { topics })
+        const subs = [...workers, proxy, loner].map((node) => node.subscribe<Payload>('jobs'))
+        await Promise.all(subs.map((s) => s.ready))
+        await publisher.publish('jobs/1', ev('w', 1), { group: 'workers' })
+        await publisher.publish('jobs/2', ev('all', 2))
+        const [w1, w2, p, l] = subs as [
+          (typeof subs)[number],
+          (typeof subs)[number],
+          (typeof subs)[number],
+          (typeof subs)[number],
+        ]
+        for (const worker of [w1, w2]) {
+          const got = await take(worker, 2)
+          expect(payloads(got)).toEqual(['w1', 'all2'])
+          expect(got[0]!.group).toBe('workers')
+          expect(got[1]!.group).toBeUndefined()
+        }
+        expect(payloads(await take(p, 1))).toEqual(['all2'])
+        expect(payloads(await take(l, 1))).toEqual(['all2'])
+      })
+
+      it('S7.5 a group event reaches only the members whose subscription matches its topic', async () => {
+        const hub = await h().hub({ topics })
+        const publisher = await h().node(hub, { topics })
+        const a = (await h().node(hub, { topics, groups: ['workers'] })).subscribe<Payload>('jobs/a')
+        const b = (await h().node(hub, { topics, groups: ['workers'] })).subscribe<Payload>('jobs/b')
+        await Promise.all([a.ready, b.ready])
+        await publisher.publish('jobs/a/1', ev('a', 1), { group: 'workers' })
+        await publisher.publish('jobs/b/1', ev('b', 1), { group: 'workers' })
+        await publisher.publish('jobs/a/end', ev('end', 2))
+        await publisher.publish('jobs/b/end', ev('end', 3))
+        expect(payloads(await take(a, 2))).toEqual(['a1', 'end2'])
+        expect(payloads(await take(b, 2))).toEqual(['b1', 'end3'])
+      })
+
+      it('S7.6 a slow subscriber with drop-oldest keeps the newest events and counts the dropped ones', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const slow = subscriber.subscribe<Payload>('t', { bufferSize: 3, overflow: 'drop-oldest' })
+        const healthy = record(subscriber.subscribe<Payload>('t'))
+        await slow.ready
+        for (let i = 0; i < 10; i++) await publisher.publish('t', ev('e', i))
+        await eventually(() => expect(healthy.items).toHaveLength(10))
+        expect(slow.dropped).toBe(7)
+        expect(payloads(await take(slow, 3))).toEqual(['e7', 'e8', 'e9'])
+        await publisher.publish('t', ev('e', 10))
+        expect(payloads(await take(slow, 1))).toEqual(['e10'])
+      })
+
+      it('S7.6 a slow subscriber with disconnect ends with OverflowError, others unaffected', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const slow = subscriber.subscribe<Payload>('t', { bufferSize: 3, overflow: 'disconnect' })
+        const healthy = record(subscriber.subscribe<Payload>('t'))
+        await slow.ready
+        for (let i = 0; i < 10; i++) await publisher.publish('t', ev('e', i))
+        await eventually(() => expect(healthy.items).toHaveLength(10))
+        expect(await within(slow.closed, 2_000, 'the overflowed subscription')).toBeInstanceOf(OverflowError)
+        const read = record(slow)
+        expect(await within(read.ended, 2_000, 'reading the overflowed subscription')).toBeInstanceOf(
+          OverflowError,
+        )
+        expect(payloads(read.items)).toEqual(['e0', 'e1', 'e2'])
+        await publisher.publish('t', ev('e', 10))
+        await eventually(() => expect(healthy.items).toHaveLength(11))
+      })
+
+      if (probed.has.faults) {
+        it('S6.5 S7.6 a subscriber that stops reading never slows publishers or other subscribers, and counts what it lost', async () => {
+          const hub = await h().hub({ topics })
+          const publisher = await h().node(hub, { topics })
+          const fast = record((await h().node(hub, { topics })).subscribe<Payload>('t'))
+          const slowNode = await h().node(hub, { topics, identity: 'slow', staleAfter: 60_000 })
+          const slow = slowNode.subscribe<Payload>('t')
+          await slow.ready
+          await publisher.publish('t', ev('start', 0))
+          await eventually(() => expect(fast.items).toHaveLength(1))
+          expect(payloads(await take(slow, 1))).toEqual(['start0'])
+          h().env.faults!.pause('slow')
+          const { peerQueueOverflows, peerTimeouts } = hub.metrics
+          let n = 0
+          while (
+            hub.metrics.peerQueueOverflows === peerQueueOverflows &&
+            hub.metrics.peerTimeouts === peerTimeouts &&
+            n < 50_000
+          ) {
+            await within(
+              publisher.publish('t', ev('e', ++n)),
+              2_000,
+              'a publish while a subscriber is paused',
+            )
+          }
+          await eventually(() => expect(fast.items).toHaveLength(n + 1))
+          h().env.faults!.resume('slow')
+          let m = 0
+          await eventually(async () => {
+            await publisher.publish('t', ev('after', ++m))
+            expect(slow.dropped).toBeGreaterThan(0)
+          }, 10_000)
+          const seen = record(slow)
+          await eventually(() => expect(seen.items.some((e) => e.payload.from === 'after')).toBe(true))
+        })
+      }
+
+      if (probed.has.transportFor) {
+        const access: AccessRule[] = [
+          { identities: ['admin'], allow: ['publish', 'subscribe'], topics: [''] },
+          { identities: ['alice'], allow: ['subscribe'], topics: ['public'] },
+          { identities: ['bob'], allow: ['publish'], topics: ['public'] },
+        ]
+        const accessHub = async (): Promise<Hub> => h().hub({ topics, access })
+
+        it('S8.1 the hub authorizes the identity the transport authenticated, for publish and subscribe', async () => {
+          const seen: string[] = []
+          const hub = await h().hub({
+            topics,
+            authorizer: {
+              authorize(identity, action, resource) {
+                seen.push(`${identity} ${action} ${resource.topic ?? resource.store}`)
+                return true
+              },
+            },
+          })
+          const alice = await h().node(hub, { topics, identity: 'alice' })
+          const subscription = alice.subscribe<Payload>('news')
+          await subscription.ready
+          await alice.publish('news/1', ev('a', 1))
+          expect(payloads(await take(subscription, 1))).toEqual(['a1'])
+          expect(seen).toContain('alice subscribe news')
+          expect(seen).toContain('alice publish news/1')
+          expect(seen.every((line) => line.startsWith('alice '))).toBe(true)
+        })
+
+        it('S8.2 a refused publish rejects with ForbiddenError and reaches nobody', async () => {
+          const hub = await accessHub()
+          const admin = await h().node(hub, { topics, identity: 'admin' })
+          const alice = await h().node(hub, { topics, identity: 'alice' })
+          const bob = await h().node(hub, { topics, identity: 'bob' })
+          const subscription = admin.subscribe<Payload>('')
+          await subscription.ready
+          for (const [node, topic] of [
+            [alice, 'public/x'],
+            [bob, 'private/x'],
+          ] as const) {
+            const error = await node.publish(topic, ev('no', 0)).catch((e: unknown) => e)
+            expect(error).toBeInstanceOf(ForbiddenError)
+            expect((error as ForbiddenError).code).toBe('ERR_FORBIDDEN')
+          }
+          await bob.publish('public/x', ev('bob', 1))
+          expect(payloads(await take(subscription, 1))).toEqual(['bob1'])
+        })
+
+        it('S8.2 a refused subscription ends with ForbiddenError and never receives data', async () => {
+          const hub = await accessHub()
+          const admin = await h().node(hub, { topics, identity: 'admin' })
+          const alice = await h().node(hub, { topics, identity: 'alice' })
+          const refused = [alice.subscribe<Payload>('private'), alice.subscribe<Payload>('')]
+          const allowed = alice.subscribe<Payload>('public')
+          for (const subscription of refused) {
+            await expect(subscription.ready).rejects.toBeInstanceOf(ForbiddenError)
+            expect(await within(subscription.closed, 2_000, 'a refused subscription')).toBeInstanceOf(
+              ForbiddenError,
+            )
+          }
+          await allowed.ready
+          await admin.publish('private/x', ev('secret', 1))
+          await admin.publish('public/x', ev('open', 2))
+          expect(payloads(await take(allowed, 1))).toEqual(['open2'])
+          for (const subscription of refused) {
+            const read = record(subscription)
+            expect(await within(read.ended, 2_000, 'a refused subscription')).toBeInstanceOf(ForbiddenError)
+            expect(read.items).toEqual([])
+          }
+        })
+      }
+
+      it('S10.1 closing a node ends its subscriptions and rejects pending publishes with ClosedError', async () => {
+        const hub = await h().hub({ topics })
+        const node = await h().node(hub, { topics })
+        const subscription = node.subscribe<Payload>('t')
+        await subscription.ready
+        const reading = record(subscription)
+        await h().stopHub(hub)
+        await eventually(() => expect(node.status).toBe('connecting'))
+        const pending = node.publish('t', ev('late', 1))
+        await node.close()
+        await expect(within(pending, 2_000, 'a pending publish')).rejects.toBeInstanceOf(ClosedError)
+        expect(await within(reading.ended, 2_000, 'the subscription')).toBeInstanceOf(ClosedError)
+        expect(await subscription.closed).toBeInstanceOf(ClosedError)
+        await expect(node.publish('t', ev('after', 2))).rejects.toBeInstanceOf(ClosedError)
+        expect(await node.subscribe('t').closed).toBeInstanceOf(ClosedError)
+      })
+
+      it('S10.1 publish and subscribe honour an AbortSignal', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const controller = new AbortController()
+        controller.abort()
+        await expect(
+          publisher.publish('t', ev('x', 1), { signal: controller.signal }),
+        ).rejects.toBeInstanceOf(AbortedError)
+        const live = new AbortController()
+        const subscription = subscriber.subscribe<Payload>('t', { signal: live.signal })
+        await subscription.ready
+        live.abort()
+        expect(await within(subscription.closed, 2_000, 'the aborted subscription')).toBeInstanceOf(
+          AbortedError,
+        )
+      })
+
+      it('S10.1 a subscription supports await using, and unsubscribing ends it cleanly', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        let closed: Promise<Error | undefined> | undefined
+        {
+          await using subscription = subscriber.subscribe<Payload>('t')
+          await subscription.ready
+          closed = subscription.closed
+          await publisher.publish('t', ev('x', 1))
+          expect(payloads(await take(subscription, 1))).toEqual(['x1'])
+        }
+        expect(await within(closed, 2_000, 'the disposed subscription')).toBeUndefined()
+        const other = subscriber.subscribe<Payload>('t')
+        await other.ready
+        other.unsubscribe()
+        other.unsubscribe()
+        expect(await other.next()).toEqual({ value: undefined, done: true })
+      })
+    })
+  })
+}

@@ -1,0 +1,147 @@
+import { AbortedError, ClosedError, createHub, createNode, Hub } from '@concord/core'
+import { describe, expect, it } from 'vitest'
+import { HEARTBEAT, type SuiteContext } from '../harness.js'
+import { eventually, within } from '../helpers.js'
+import { Text } from '../schemas.js'
+
+/** An AbortSignal that has fired. */
+function aborted(): AbortSignal {
+  const controller = new AbortController()
+  controller.abort(new Error('changed my mind'))
+  return controller.signal
+}
+
+/** S10 for hubs, nodes and stores: lifecycle. */
+export function lifecycleTests({ h }: SuiteContext): void {
+  describe('S10 lifecycle (stores)', () => {
+    it('S10.1 constructing a hub does no I/O: it listens only once started', async () => {
+      const address = h().env.address()
+      const unstarted = new Hub({
+        transport: h().env.transport,
+        listen: address,
+        persistence: h().persistence(),
+        stores: { kv: { schema: Text } },
+      })
+      expect(() => unstarted.address).toThrow(ClosedError)
+      const hub = await h().hub({ stores: { kv: { schema: Text } }, listen: address })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      expect(await store.put('a', '1')).toBe(1)
+      await unstarted.close()
+    })
+
+    it('S10.1 close is idempotent for stores, nodes and hubs', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const node = await h().node(hub)
+      const store = await node.open('kv', { schema: Text })
+      await Promise.all([store.close(), store.close()])
+      await store.close()
+      expect(store.status).toBe('closed')
+      await Promise.all([node.close(), node.close()])
+      await node.close()
+      expect(node.status).toBe('closed')
+      await Promise.all([hub.close(), hub.close()])
+      await hub.close()
+    })
+
+    it('S10.1 closing a node rejects its pending writes with ClosedError and closes its stores', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const node = await h().node(hub)
+      const store = await node.open('kv', { schema: Text })
+      await h().stopHub(hub)
+      await eventually(() => expect(store.status).toBe('stale'))
+      const pending = [store.put('a', '1'), store.remove('b'), store.update('c', 1n, { op: 'increment' })]
+      await node.close()
+      for (const write of pending) {
+        await expect(within(write, 2_000, 'a pending write')).rejects.toBeInstanceOf(ClosedError)
+      }
+      expect(store.status).toBe('closed')
+      await expect(store.put('d', '4')).rejects.toBeInstanceOf(ClosedError)
+      await expect(node.open('kv', { schema: Text })).rejects.toBeInstanceOf(ClosedError)
+    })
+
+    it('S10.1 closing a store rejects its pending writes with ClosedError', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      await h().stopHub(hub)
+      await eventually(() => expect(store.status).toBe('stale'))
+      const pending = store.put('a', '1')
+      await store.close()
+      await expect(within(pending, 2_000, 'a pending write')).rejects.toBeInstanceOf(ClosedError)
+      await expect(store.put('b', '2')).rejects.toBeInstanceOf(ClosedError)
+    })
+
+    it('S10.1 hubs, nodes and stores support await using', async () => {
+      const address = h().env.address()
+      let hubRef: Hub | undefined
+      let status: string | undefined
+      {
+        await using hub = await createHub({
+          transport: h().env.transport,
+          listen: address,
+          persistence: h().persistence(),
+          heartbeat: HEARTBEAT,
+          stores: { kv: { schema: Text } },
+        })
+        hubRef = hub
+        await using node = await createNode({ transport: h().env.transport, hub: hub.address })
+        {
+          await using store = await node.open('kv', { schema: Text })
+          await store.put('a', '1')
+          status = store.status
+        }
+        expect(status).toBe('live')
+      }
+      // The address is free again once the hub was disposed.
+      const again = await h().hub({ stores: { kv: { schema: Text } }, listen: hubRef!.address })
+      const store = await (await h().node(again)).open('kv', { schema: Text })
+      expect(store.get('a')).toBe('1')
+    })
+
+    it('S10.1 every async call honours an AbortSignal, rejecting with AbortedError', async () => {
+      const env = h().env
+      await expect(
+        createHub({
+          transport: env.transport,
+          listen: env.address(),
+          persistence: h().persistence(),
+          signal: aborted(),
+          stores: { kv: { schema: Text } },
+        }),
+      ).rejects.toBeInstanceOf(AbortedError)
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      await expect(
+        createNode({ transport: env.transport, hub: hub.address, signal: aborted() }),
+      ).rejects.toBeInstanceOf(AbortedError)
+      const node = await h().node(hub)
+      await expect(node.open('kv', { schema: Text, signal: aborted() })).rejects.toBeInstanceOf(AbortedError)
+      const store = await node.open('kv', { schema: Text })
+      const signal = aborted()
+      const calls = [
+        store.put('a', '1', { signal }),
+        store.remove('a', { signal }),
+        store.update('a', '1', { op: 'append', signal }),
+        store.compareAndSet('a', 0, '1', { signal }),
+        store.clear({ signal }),
+      ]
+      for (const call of calls) await expect(call).rejects.toBeInstanceOf(AbortedError)
+      expect(store.size).toBe(0)
+    })
+
+    it('S10.1 aborting a write that waits for the master rejects it with AbortedError', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      await h().stopHub(hub)
+      await eventually(() => expect(store.status).toBe('stale'))
+      const controller = new AbortController()
+      const pending = store.put('a', '1', { signal: controller.signal })
+      controller.abort()
+      const error = await within(
+        pending.catch((e: unknown) => e),
+        2_000,
+        'the aborted write',
+      )
+      expect(error).toBeInstanceOf(AbortedError)
+      expect((error as AbortedError).code).toBe('ERR_ABORTED')
+    })
+  })
+}

@@ -1,0 +1,294 @@
+import { type StatusChange, UnavailableError } from '@concord/core'
+import { describe, expect, it } from 'vitest'
+import type { SuiteContext } from '../harness.js'
+import {
+  cloneEntries,
+  eventually,
+  isSubsequence,
+  masterEntries,
+  masterSeq,
+  record,
+  settle,
+  within,
+} from '../helpers.js'
+import { Count, Text } from '../schemas.js'
+
+/** S6: links, restarts and resync. */
+export function linkTests({ h, probe }: SuiteContext): void {
+  const faults = () => h().env.faults!
+  const canCrash = probe.has.faults && probe.has.crash && probe.persistence?.crashable === true
+
+  describe('S6 links, restarts and resync', () => {
+    it('S6.1 a clone is live once open, stale while its hub is down while still serving reads, and live again after', async () => {
+      const stores = { kv: { schema: Text } }
+      const hub = await h().hub({ stores })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      expect(store.status).toBe('live')
+      await store.put('a', 'one')
+      const statuses = record(store.statusChanges())
+      const address = hub.address
+      await h().stopHub(hub)
+      await eventually(() => expect(store.status).toBe('stale'))
+      expect(store.get('a')).toBe('one')
+      expect(store.has('a')).toBe(true)
+      expect(store.size).toBe(1)
+      expect([...store.entries()]).toEqual([['a', 'one']])
+      const stale = statuses.items.find((s) => s.status === 'stale')
+      expect(stale?.error).toBeInstanceOf(Error)
+      await h().hub({ stores, listen: address })
+      await eventually(() => expect(store.status).toBe('live'))
+      expect(store.get('a')).toBe('one')
+      expect(
+        isSubsequence(
+          ['stale', 'syncing', 'live'],
+          statuses.items.map((s) => s.status),
+        ),
+      ).toBe(true)
+    })
+
+    it('S6.1 every status is one of connecting, syncing, live, stale, closed; closing ends the stream with closed', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const statuses = record(store.statusChanges())
+      await store.close()
+      expect(store.status).toBe('closed')
+      expect(await within(statuses.ended, 2_000, 'the status stream after close')).toBeUndefined()
+      expect(statuses.items.map((s: StatusChange) => s.status)).toEqual(['closed'])
+      for (const s of statuses.items) {
+        expect(['connecting', 'syncing', 'live', 'stale', 'closed']).toContain(s.status)
+      }
+    })
+
+    it('S6.2 heartbeats keep an idle clone live across many heartbeat periods', async () => {
+      const hub = await h().hub({ heartbeat: 30, stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const statuses = record(store.statusChanges())
+      const before = hub.metrics.framesIn
+      // An idle node pings once per heartbeat period: wait for ten periods of application silence.
+      await eventually(() => expect(hub.metrics.framesIn - before).toBeGreaterThanOrEqual(10))
+      expect(store.status).toBe('live')
+      expect(statuses.items).toEqual([])
+      expect(hub.metrics.peerTimeouts).toBe(0)
+    })
+
+    it('S6.2 a clone that lost its hub reconnects with the injected backoff policy', async () => {
+      const stores = { kv: { schema: Text } }
+      const hub = await h().hub({ stores })
+      const attempts: number[] = []
+      const backoff = (attempt: number) => {
+        attempts.push(attempt)
+        return 10
+      }
+      const store = await (await h().node(hub, { backoff })).open('kv', { schema: Text })
+      const address = hub.address
+      await h().stopHub(hub)
+      await eventually(() => expect(attempts.length).toBeGreaterThanOrEqual(3))
+      expect(attempts.slice(0, 3)).toEqual([1, 2, 3])
+      await h().hub({ stores, listen: address })
+      await eventually(() => expect(store.status).toBe('live'))
+    })
+
+    if (probe.has.faults) {
+      it('S6.2 silence from the hub for staleAfter makes the clone stale, and it reconnects by itself', async () => {
+        const hub = await h().hub({ heartbeat: 50, stores: { kv: { schema: Text } } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const quiet = await (await h().node(hub, { identity: 'quiet', staleAfter: 150 })).open('kv', {
+          schema: Text,
+        })
+        const statuses = record(quiet.statusChanges())
+        const silence = faults().drop(1, { direction: 'toNode', node: 'quiet' })
+        await eventually(() => expect(quiet.status).toBe('stale'))
+        expect(statuses.items.find((s) => s.status === 'stale')?.error).toBeInstanceOf(UnavailableError)
+        await writer.put('a', 'while silent')
+        silence()
+        await eventually(() => {
+          expect(quiet.status).toBe('live')
+          expect(quiet.get('a')).toBe('while silent')
+        })
+      })
+
+      it('S6.3 a clone that reconnects resumes from the log, without a snapshot', async () => {
+        const hub = await h().hub({ stores: { kv: { schema: Text } } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const reader = await (await h().node(hub, { identity: 'reader' })).open('kv', { schema: Text })
+        await writer.put('a', '1')
+        await eventually(() => expect(reader.has('a')).toBe(true))
+        const { snapshots, resumes } = hub.metrics
+        faults().partition('reader')
+        await eventually(() => expect(reader.status).toBe('stale'))
+        for (let i = 0; i < 5; i++) await writer.put(`k${i}`, `v${i}`)
+        await writer.remove('a')
+        faults().heal('reader')
+        await eventually(() => {
+          expect(reader.status).toBe('live')
+          expect(reader.seq).toBe(masterSeq(hub, 'kv'))
+        })
+        expect(hub.metrics.resumes).toBe(resumes + 1)
+        expect(hub.metrics.snapshots).toBe(snapshots)
+        expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
+      })
+
+      it('S6.3 a clone that fell behind the bounded log gets a fresh snapshot', async () => {
+        const hub = await h().hub({ stores: { kv: { schema: Text, log: { maxMutations: 2 } } } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const reader = await (await h().node(hub, { identity: 'reader' })).open('kv', { schema: Text })
+        await writer.put('a', '1')
+        await eventually(() => expect(reader.has('a')).toBe(true))
+        const { snapshots, resumes } = hub.metrics
+        faults().partition('reader')
+        await eventually(() => expect(reader.status).toBe('stale'))
+        for (let i = 0; i < 10; i++) await writer.put(`k${i}`, `v${i}`)
+        await writer.remove('a')
+        faults().heal('reader')
+        await eventually(() => {
+          expect(reader.status).toBe('live')
+          expect(reader.seq).toBe(masterSeq(hub, 'kv'))
+        })
+        expect(hub.metrics.snapshots).toBe(snapshots + 1)
+        expect(hub.metrics.resumes).toBe(resumes)
+        expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
+      })
+
+      it('S6.3 under lost, duplicated and reordered frames no mutation is applied twice or skipped', async () => {
+        const hub = await h().hub({
+          heartbeat: 50,
+          stores: { hits: { schema: Count }, kv: { schema: Text } },
+        })
+        const writerNode = await h().node(hub)
+        const hits = await writerNode.open('hits', { schema: Count })
+        const kv = await writerNode.open('kv', { schema: Text })
+        const observerNode = await h().node(hub, { identity: 'observer' })
+        const observedHits = await observerNode.open('hits', { schema: Count })
+        const observedKv = await observerNode.open('kv', { schema: Text })
+        const changes = record(observedKv.changes())
+        const toObserver = { direction: 'toNode', kind: 'broadcast', node: 'observer' } as const
+        faults().duplicate(0.3, toObserver)
+        faults().reorder(0.3, toObserver)
+        faults().drop(0.1, toObserver)
+        for (let i = 0; i < 120; i++) {
+          const writes: Promise<unknown>[] = [hits.update('n', 1n, { op: 'increment' })]
+          if (i % 3 === 0) writes.push(kv.put(`k${i % 17}`, `v${i}`))
+          if (i % 11 === 0) writes.push(kv.remove(`k${(i * 5) % 17}`))
+          await Promise.all(writes)
+        }
+        faults().clear()
+        await eventually(() => {
+          expect(observedHits.seq).toBe(masterSeq(hub, 'hits'))
+          expect(observedKv.seq).toBe(masterSeq(hub, 'kv'))
+        }, 10_000)
+        expect(observedHits.get('n')).toBe(120n)
+        expect(cloneEntries(observedKv)).toEqual(masterEntries(hub, 'kv', Text))
+        const applied = changes.items.map((c) => `${c.seq} ${c.key}`)
+        expect(new Set(applied).size).toBe(applied.length)
+        const seqs = changes.items.map((c) => c.seq)
+        for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThanOrEqual(seqs[i - 1]!)
+      })
+    }
+
+    it('S6.3 S6.4 after a master restart (a new epoch) clones resync from a snapshot, without user action', async () => {
+      const stores = { kv: { schema: Text } }
+      const hub = await h().hub({ stores })
+      const writer = await (await h().node(hub)).open('kv', { schema: Text })
+      const reader = await (await h().node(hub)).open('kv', { schema: Text })
+      await writer.put('a', '1')
+      await eventually(() => expect(reader.has('a')).toBe(true))
+      const epoch = reader.epoch
+      const restarted = await h().restart(hub, { stores })
+      await eventually(() => expect(reader.epoch).not.toBe(epoch))
+      await writer.put('b', '2')
+      await eventually(() => {
+        expect(reader.status).toBe('live')
+        expect(reader.get('b')).toBe('2')
+      })
+      expect(restarted.metrics.snapshots).toBeGreaterThanOrEqual(2)
+      expect(restarted.metrics.resumes).toBe(0)
+      expect(cloneEntries(reader)).toEqual(masterEntries(restarted, 'kv', Text))
+    })
+
+    it('S6.4 a restarted master recovers every acknowledged write, and seq numbering continues', async () => {
+      const stores = { kv: { schema: Text } }
+      const hub = await h().hub({ stores })
+      const writer = await (await h().node(hub)).open('kv', { schema: Text })
+      const acked = new Map<string, number>()
+      for (let i = 0; i < 20; i++) acked.set(`k${i % 12}`, await writer.put(`k${i % 12}`, `v${i}`))
+      const last = await writer.remove('k11')
+      acked.delete('k11')
+      const restarted = await h().restart(hub, { stores })
+      expect(masterSeq(restarted, 'kv')).toBe(last)
+      const reader = await (await h().node(restarted)).open('kv', { schema: Text })
+      expect(reader.size).toBe(acked.size)
+      for (const [key, seq] of acked) expect(reader.seqOf(key)).toBe(seq)
+      expect(await reader.put('next', 'n')).toBe(last + 1)
+      await eventually(() => {
+        expect(writer.status).toBe('live')
+        expect(writer.get('next')).toBe('n')
+      })
+    })
+
+    if (canCrash) {
+      it('S6.4 after a crash, the restarted master still holds every acknowledged write', async () => {
+        const stores = { kv: { schema: Text } }
+        const hub = await h().hub({ stores })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const acked = new Map<string, string>()
+        for (let i = 0; i < 20; i++) {
+          await writer.put(`k${i}`, `v${i}`)
+          acked.set(`k${i}`, `v${i}`)
+        }
+        const inFlight = [writer.put('x1', 'maybe'), writer.put('x2', 'maybe')]
+        const restarted = await h().restart(hub, { stores }, { crash: true })
+        const recovered = masterEntries(restarted, 'kv', Text)
+        for (const [key, value] of acked) expect(recovered.get(key)).toBe(value)
+        const outcomes = await within(
+          Promise.all(inFlight.map(settle)),
+          10_000,
+          'writes in flight at the crash',
+        )
+        for (const outcome of outcomes) {
+          if (!outcome.ok) expect(outcome.error).toBeInstanceOf(UnavailableError)
+        }
+        const seq = masterSeq(restarted, 'kv')
+        expect(seq).toBeGreaterThanOrEqual(20)
+        const reader = await (await h().node(restarted)).open('kv', { schema: Text })
+        const next = await reader.put('after', 'crash')
+        expect(next).toBeGreaterThan(seq)
+        await eventually(() => expect(cloneEntries(writer)).toEqual(masterEntries(restarted, 'kv', Text)))
+      })
+    }
+
+    if (probe.has.faults) {
+      it('S6.5 a clone that stops reading never slows the master or the other clones, and resyncs', async () => {
+        const hub = await h().hub({ heartbeat: 50, stores: { kv: { schema: Text } } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const fast = await (await h().node(hub)).open('kv', { schema: Text })
+        // A long staleAfter: the slow clone does not give up by itself; the hub must act.
+        const slow = await (await h().node(hub, { identity: 'slow', staleAfter: 60_000 })).open('kv', {
+          schema: Text,
+        })
+        await writer.put('start', '0')
+        await eventually(() => expect(slow.has('start')).toBe(true))
+        faults().pause('slow')
+        const overflows = hub.metrics.peerQueueOverflows
+        const timeouts = hub.metrics.peerTimeouts
+        let writes = 0
+        while (
+          hub.metrics.peerQueueOverflows === overflows &&
+          hub.metrics.peerTimeouts === timeouts &&
+          writes < 50_000
+        ) {
+          await within(writer.put(`k${writes % 100}`, `v${writes}`), 2_000, 'a write while a clone is paused')
+          writes++
+        }
+        await eventually(() => expect(fast.seq).toBe(masterSeq(hub, 'kv')))
+        if (probe.transport?.boundedPeerQueues)
+          expect(hub.metrics.peerQueueOverflows).toBeGreaterThan(overflows)
+        faults().resume('slow')
+        await eventually(() => {
+          expect(slow.status).toBe('live')
+          expect(slow.seq).toBe(masterSeq(hub, 'kv'))
+        }, 10_000)
+        expect(cloneEntries(slow)).toEqual(masterEntries(hub, 'kv', Text))
+      })
+    }
+  })
+}
