@@ -1,8 +1,8 @@
 import { OverflowError } from '@concord/core'
+import { manualClock } from '@concord/core/testing'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
 import { cloneEntries, eventually, masterEntries, masterSeq, record, take, within } from '../helpers.js'
-import { manualClock } from '@concord/core/testing'
 import { Text } from '../schemas.js'
 
 /** S5: change notification. */

@@ -1,8 +1,8 @@
 import type { Hub, StoreConfig } from '@concord/core'
+import { type ManualClock, manualClock } from '@concord/core/testing'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
 import { eventually, masterSeq, record } from '../helpers.js'
-import { type ManualClock, manualClock } from '@concord/core/testing'
 import { Text } from '../schemas.js'
 
 /** The deadline the master stored for `key`, or undefined. */

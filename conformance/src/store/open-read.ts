@@ -48,21 +48,31 @@ export function openReadTests({ h, probe }: SuiteContext): void {
       })
       const writer = await (await h().node(hub)).open('kv', { schema: Text })
       await Promise.all(Array.from({ length: 200 }, (_, i) => writer.put(`pre/${i}`, `v${i}`)))
-      let opened = false
-      let during = 0
-      const writing = (async () => {
-        for (let i = 0, after = 0; !opened || after++ < 10; i++) {
-          await writer.put(`live/${i % 7}`, `w${i}`)
-          if (!opened) during++
-        }
-      })()
-      const reader = await (await h().node(hub)).open('kv', { schema: Text })
-      opened = true
-      await writing
-      expect(during).toBeGreaterThan(0)
-      await eventually(() => expect(reader.seq).toBe(masterSeq(hub, 'kv')))
-      expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
-      expect(cloneEntries(reader)).toEqual(cloneEntries(writer))
+      const snapshots = hub.metrics.snapshots
+      const readerNode = await h().node(hub, { identity: 'reader' })
+      if (probe.has.faults) {
+        // The reader stops reading before it opens: its snapshot chunks and the broadcasts
+        // queue up for it while the writer commits, so those broadcasts certainly arrive
+        // during the snapshot.
+        await eventually(() => expect(readerNode.status).toBe('connected'))
+        h().env.faults!.pause('reader')
+        const opening = readerNode.open('kv', { schema: Text })
+        await eventually(() => expect(hub.metrics.snapshots).toBe(snapshots + 1))
+        const during = masterSeq(hub, 'kv')
+        for (let i = 0; i < 20; i++) await writer.put(`live/${i % 7}`, `w${i}`)
+        expect(masterSeq(hub, 'kv')).toBe(during + 20)
+        h().env.faults!.resume('reader')
+        return check(await opening)
+      }
+      const opening = readerNode.open('kv', { schema: Text })
+      for (let i = 0; i < 20; i++) await writer.put(`live/${i % 7}`, `w${i}`)
+      return check(await opening)
+
+      async function check(reader: Awaited<typeof opening>) {
+        await eventually(() => expect(reader.seq).toBe(masterSeq(hub, 'kv')))
+        expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
+        expect(cloneEntries(reader)).toEqual(cloneEntries(writer))
+      }
     })
 
     it("S2.2 a clone whose schema differs from the master's is refused with SchemaMismatchError naming both", async () => {

@@ -72,6 +72,7 @@ interface Batch {
 }
 
 const NO_DEADLINE = -1
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * The authoritative copy of one store (S3.2): validates and applies writes in arrival order,
@@ -411,7 +412,9 @@ export class Master {
     if (next > this.#timerAt) return
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
     this.#timerAt = next
-    this.#timer = this.clock.setTimeout(() => this.#onTimer(), Math.max(0, next - this.clock.now()))
+    // Timers hold at most 2^31-1 ms (about 24.8 days); a later deadline re-arms on wake-up.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - this.clock.now()))
+    this.#timer = this.clock.setTimeout(() => this.#onTimer(), delay)
   }
 
   #onTimer(): void {
