@@ -78,7 +78,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
         },
         address,
       )
-      const node = await h().node(address)
+      const node = await h().node(fake.address)
       await eventually(() => expect(peer).toBeDefined())
       const garbage = [
         Uint8Array.from([0xc1, 0xc1]), // not msgpack
@@ -90,7 +90,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       fake.broadcast('h|', garbage[0]!)
       await eventually(() => expect(node.refusedFrames).toBeGreaterThanOrEqual(garbage.length))
       await fake.close()
-      const hub = await h().hub({ stores: { kv: { schema: Text } }, listen: address })
+      const hub = await h().hub({ stores: { kv: { schema: Text } }, listen: fake.address })
       const store = await node.open('kv', { schema: Text })
       expect(await store.put('a', 'one')).toBe(1)
       expect(masterSeq(hub, 'kv')).toBe(1)
@@ -110,8 +110,11 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       const raw = await rawLink(h(), hub.address)
       const before = total(hub.metrics.refused)
-      raw.endpoint.send(bytesOf(probe.transport!.maxFrameSize + 1))
-      await eventually(() => expect(total(hub.metrics.refused)).toBeGreaterThan(before))
+      // A transport may refuse the frame at the sender (send is false: it never leaves) or
+      // at the hub (the hub counts it); either way nothing else is disturbed.
+      if (raw.endpoint.send(bytesOf(probe.transport!.maxFrameSize + 1))) {
+        await eventually(() => expect(total(hub.metrics.refused)).toBeGreaterThan(before))
+      }
       expect(store.status).toBe('live')
       expect(await store.put('a', 'one')).toBe(1)
     })

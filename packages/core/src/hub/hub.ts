@@ -29,6 +29,7 @@ import {
   type Subscribe,
   type Write,
 } from '../protocol/messages.js'
+import { throwIfAborted } from '../util/abort.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, Topics } from '../util/names.js'
@@ -148,6 +149,7 @@ export class Hub implements AsyncDisposable {
   /** Opens every store's persistence, recovers, expires what fell due, then listens. */
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#state !== 'new') throw new Error('a hub starts once')
+    throwIfAborted(signal)
     this.#state = 'open'
     const defaultPersistence = this.config.persistence
     try {
@@ -169,6 +171,7 @@ export class Hub implements AsyncDisposable {
       )
     } catch (error) {
       await this.close()
+      throwIfAborted(signal)
       throw error
     }
     this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)

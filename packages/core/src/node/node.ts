@@ -120,20 +120,26 @@ export class ConcordNode implements AsyncDisposable {
 
   /** Connects (the link comes up in the background; writes queue meanwhile, S3.7). */
   async start(signal?: AbortSignal): Promise<void> {
-    this.#endpoint = await this.config.transport.connect(
-      this.config.hub,
-      {
-        linkUp: () => this.#linkUp(),
-        linkDown: (reason) => this.#linkDown(new UnavailableError(`link to the hub lost: ${reason}`)),
-        frame: (frame) => this.#onFrame(frame, undefined),
-        broadcast: (topic, frame) => this.#onFrame(frame, topic),
-      },
-      {
-        backoff: this.config.backoff ?? exponentialBackoff(),
-        ...(this.config.identity === undefined ? {} : { identity: this.config.identity }),
-        ...(signal === undefined ? {} : { signal }),
-      },
-    )
+    throwIfAborted(signal)
+    this.#endpoint = await this.config.transport
+      .connect(
+        this.config.hub,
+        {
+          linkUp: () => this.#linkUp(),
+          linkDown: (reason) => this.#linkDown(new UnavailableError(`link to the hub lost: ${reason}`)),
+          frame: (frame) => this.#onFrame(frame, undefined),
+          broadcast: (topic, frame) => this.#onFrame(frame, topic),
+        },
+        {
+          backoff: this.config.backoff ?? exponentialBackoff(),
+          ...(this.config.identity === undefined ? {} : { identity: this.config.identity }),
+          ...(signal === undefined ? {} : { signal }),
+        },
+      )
+      .catch((error: unknown) => {
+        throwIfAborted(signal)
+        throw error
+      })
     void this.#endpoint.subscribe(Topics.hub).catch(() => {})
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
   }
