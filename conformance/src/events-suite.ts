@@ -13,7 +13,7 @@ import {
 import { describe, expect, it } from 'vitest'
 import type { SuiteOptions, TransportEnv } from './env.js'
 import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
-import { eventually, record, take, within } from './helpers.js'
+import { eventually, record, settle, take, within } from './helpers.js'
 import { Count, Numbered, Text } from './schemas.js'
 
 type Payload = { from: string; n: bigint }
@@ -383,9 +383,11 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const reading = record(subscription)
         await h().stopHub(hub)
         await eventually(() => expect(node.status).toBe('connecting'))
-        const pending = node.publish('t', ev('late', 1))
+        const pending = settle(within(node.publish('t', ev('late', 1)), 2_000, 'a pending publish'))
         await node.close()
-        await expect(within(pending, 2_000, 'a pending publish')).rejects.toBeInstanceOf(ClosedError)
+        const outcome = await pending
+        expect(outcome.ok).toBe(false)
+        expect((outcome as { error: unknown }).error).toBeInstanceOf(ClosedError)
         expect(await within(reading.ended, 2_000, 'the subscription')).toBeInstanceOf(ClosedError)
         expect(await subscription.closed).toBeInstanceOf(ClosedError)
         await expect(node.publish('t', ev('after', 2))).rejects.toBeInstanceOf(ClosedError)

@@ -1,7 +1,7 @@
 import { AbortedError, ClosedError, createHub, createNode, Hub } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import { HEARTBEAT, type SuiteContext } from '../harness.js'
-import { eventually, within } from '../helpers.js'
+import { eventually, settle, within } from '../helpers.js'
 import { Text } from '../schemas.js'
 
 /** An AbortSignal that has fired. */
@@ -49,10 +49,16 @@ export function lifecycleTests({ h }: SuiteContext): void {
       const store = await node.open('kv', { schema: Text })
       await h().stopHub(hub)
       await eventually(() => expect(store.status).toBe('stale'))
-      const pending = [store.put('a', '1'), store.remove('b'), store.update('c', 1n, { op: 'increment' })]
+      // Settled from the start: they reject while close() is still under way.
+      const pending = [
+        store.put('a', '1'),
+        store.remove('b'),
+        store.update('c', 1n, { op: 'increment' }),
+      ].map((write) => settle(within(write, 2_000, 'a pending write')))
       await node.close()
-      for (const write of pending) {
-        await expect(within(write, 2_000, 'a pending write')).rejects.toBeInstanceOf(ClosedError)
+      for (const outcome of await Promise.all(pending)) {
+        expect(outcome.ok).toBe(false)
+        expect((outcome as { error: unknown }).error).toBeInstanceOf(ClosedError)
       }
       expect(store.status).toBe('closed')
       await expect(store.put('d', '4')).rejects.toBeInstanceOf(ClosedError)
@@ -64,9 +70,11 @@ export function lifecycleTests({ h }: SuiteContext): void {
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       await h().stopHub(hub)
       await eventually(() => expect(store.status).toBe('stale'))
-      const pending = store.put('a', '1')
+      const pending = settle(within(store.put('a', '1'), 2_000, 'a pending write'))
       await store.close()
-      await expect(within(pending, 2_000, 'a pending write')).rejects.toBeInstanceOf(ClosedError)
+      const outcome = await pending
+      expect(outcome.ok).toBe(false)
+      expect((outcome as { error: unknown }).error).toBeInstanceOf(ClosedError)
       await expect(store.put('b', '2')).rejects.toBeInstanceOf(ClosedError)
     })
 

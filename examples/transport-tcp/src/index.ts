@@ -44,7 +44,7 @@ const text = (s: string) => Buffer.from(s, 'utf8')
 
 /** Splits a byte stream into messages; calls `onMessage(kind, body)`; false on a malformed stream. */
 function reader(limit: number, onMessage: (kind: number, body: Buffer) => void): (chunk: Buffer) => boolean {
-  let pending = Buffer.alloc(0)
+  let pending: Buffer = Buffer.alloc(0)
   return (chunk) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
     while (pending.length >= 4) {

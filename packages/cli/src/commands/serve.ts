@@ -1,0 +1,152 @@
+/**
+ * `concord serve`: a hub with the stores, topics and access rules of the config, until
+ * Ctrl-C (SIGINT) or SIGTERM, then a clean close.
+ *
+ * @module
+ */
+import { createHub, type Hub, type Persistence, type StoreConfig } from '@concord/core'
+import type { AdapterChoice, ConcordConfig } from '../config.js'
+import { aborted, type CommandContext, keepAlive, line } from '../context.js'
+import { UsageError } from '../errors.js'
+import { commandConfig, configTransport } from '../session.js'
+import type { Command } from './command.js'
+
+/** A hub started from a config, with the persistences it opened. */
+export interface RunningHub {
+  readonly hub: Hub
+  /** Where the default persistence keeps data, for humans. */
+  readonly data: string
+  /** Entries of each store after recovery. */
+  readonly counts: ReadonlyMap<string, number>
+  /** Closes the hub, then every persistence it used. Idempotent. */
+  close(): Promise<void>
+}
+
+async function persistenceOf(ctx: CommandContext, choice: AdapterChoice): Promise<Persistence> {
+  const adapter = ctx.adapters.persistences[choice.kind]
+  if (adapter === undefined) throw new UsageError(`unknown persistence kind '${choice.kind}'`)
+  return adapter.create(choice.options)
+}
+
+/** Starts a hub as `config` describes (the context may inject the transport and persistence). */
+export async function startHub(
+  ctx: CommandContext,
+  config: ConcordConfig,
+  listen = config.listen,
+): Promise<RunningHub> {
+  const transport = await configTransport(ctx, config, 'hub')
+  const opened: Persistence[] = []
+  const closeAll = async () => {
+    for (const p of opened.splice(0)) await p.close()
+  }
+  try {
+    const persistence = ctx.persistence ?? (await persistenceOf(ctx, config.persistence))
+    if (ctx.persistence === undefined) opened.push(persistence)
+    const stores: Record<string, StoreConfig> = {}
+    for (const [name, def] of Object.entries(config.stores)) {
+      let own: Persistence | undefined
+      if (def.persistence !== undefined) {
+        own = await persistenceOf(ctx, def.persistence)
+        opened.push(own)
+      }
+      stores[name] = {
+        schema: def.schema,
+        ...(def.expiry === undefined ? {} : { expiry: def.expiry }),
+        ...(def.expiryTolerance === undefined ? {} : { expiryTolerance: def.expiryTolerance }),
+        ...(def.maxValueSize === undefined ? {} : { maxValueSize: def.maxValueSize }),
+        ...(own === undefined ? {} : { persistence: own }),
+      }
+    }
+    const topics = Object.fromEntries(
+      Object.entries(config.topics).map(([p, d]) => [p, { schema: d.schema }]),
+    )
+    const hub = await createHub({
+      transport,
+      listen,
+      persistence,
+      stores,
+      topics,
+      signal: ctx.signal,
+      ...(config.access === undefined ? {} : { access: config.access }),
+      ...(config.heartbeat === undefined ? {} : { heartbeat: config.heartbeat }),
+    })
+    const counts = new Map<string, number>()
+    for (const name of hub.storeNames) counts.set(name, hub.master(name)?.backend.size() ?? 0)
+    const adapter = ctx.adapters.persistences[config.persistence.kind]
+    const data =
+      ctx.persistence !== undefined
+        ? `${ctx.persistence.capabilities.name} (injected)`
+        : (adapter?.describe(config.persistence.options) ?? config.persistence.kind)
+    let closing: Promise<void> | undefined
+    return {
+      hub,
+      data,
+      counts,
+      close: () => {
+        closing ??= (async () => {
+          try {
+            await hub.close()
+          } finally {
+            await closeAll()
+          }
+        })()
+        return closing
+      },
+    }
+  } catch (error) {
+    await closeAll()
+    throw error
+  }
+}
+
+function entries(n: number): string {
+  return n === 1 ? '1 entry' : `${n} entries`
+}
+
+/** `concord serve`: the hub of the config until Ctrl-C or SIGTERM. */
+export const serve: Command = {
+  name: 'serve',
+  summary: 'run a hub: the stores, topics and access rules of the config',
+  usage: 'concord serve [--config FILE] [--listen ADDRESS]',
+  details:
+    'Listens where the config says (default tcp://127.0.0.1:7420, ZeroMQ; data in ./concord-data, SQLite),\nprints each store with its entry count after recovery, and stops cleanly on Ctrl-C or SIGTERM.',
+  options: {
+    listen: {
+      type: 'string',
+      value: 'ADDRESS',
+      description: "where to listen, over the config's hub.listen",
+    },
+  },
+  args: { min: 0, max: 0 },
+  async run({ globals, options }, ctx) {
+    const config = await commandConfig(ctx, globals)
+    const listen = typeof options.listen === 'string' ? options.listen : config.listen
+    const running = await startHub(ctx, config, listen)
+    try {
+      await line(ctx.stdout, `listening on ${running.hub.address} (${config.transport.kind})`)
+      await line(ctx.stdout, `data: ${running.data}`)
+      for (const [name, count] of running.counts) {
+        const def = config.stores[name]!
+        const expiry = def.expiry === undefined ? '' : `, expiry ${def.expiry}`
+        await line(ctx.stdout, `store ${name}: ${entries(count)}${expiry}`)
+      }
+      const topics = Object.keys(config.topics)
+      if (topics.length > 0) await line(ctx.stdout, `topics: ${topics.join(', ')}`)
+      if (config.access !== undefined) {
+        await line(ctx.stdout, `access: ${config.access.length} rule${config.access.length === 1 ? '' : 's'}`)
+      }
+      await line(ctx.stdout, 'ready; Ctrl-C to stop')
+      const release = keepAlive()
+      try {
+        await aborted(ctx.signal)
+      } finally {
+        release()
+      }
+      await line(ctx.stdout, 'stopping…')
+    } finally {
+      await running.close()
+    }
+    await line(ctx.stdout, 'stopped')
+    return 0
+  },
+}

@@ -1,0 +1,155 @@
+/**
+ * A node session for the node commands: the config, a node linked to the hub, and calls
+ * bounded by the command's timeout (a hub that does not answer is an `UnavailableError`
+ * naming the address, not a hang).
+ *
+ * @module
+ */
+import { type ConcordNode, createNode, type Store, type Transport, UnavailableError } from '@concord/core'
+import type { AnySchemaType } from '@concord/schema'
+import { type ConcordConfig, loadConfig, type StoreDefinition } from './config.js'
+import { type CommandContext, keepAlive } from './context.js'
+import { InterruptedError, UsageError } from './errors.js'
+import { formatInterval } from './format.js'
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  /** The config file (`--config`). */
+  readonly config?: string
+  /** The hub's address (`--hub`), over the config's. */
+  readonly hub?: string
+  /** The identity to present (`--identity`), over the config's. */
+  readonly identity?: string
+  /** How long to wait for the hub (`--timeout`), over the config's. */
+  readonly timeout?: number
+  /** Zeek JSON in and out (`--json`). */
+  readonly json: boolean
+  /** Stack traces on errors (`--debug`). */
+  readonly debug: boolean
+}
+
+/** Loads the config a command names (or the default one). */
+export function commandConfig(ctx: CommandContext, globals: GlobalOptions): Promise<ConcordConfig> {
+  return loadConfig(globals.config, { cwd: ctx.cwd, env: ctx.env, adapters: ctx.adapters })
+}
+
+/** The transport of a config: the context's when it injects one, else built from the registry. */
+export async function configTransport(
+  ctx: CommandContext,
+  config: ConcordConfig,
+  role: 'hub' | 'node',
+): Promise<Transport> {
+  if (ctx.transport !== undefined) return ctx.transport
+  const adapter = ctx.adapters.transports[config.transport.kind]
+  if (adapter === undefined) throw new UsageError(`unknown transport kind '${config.transport.kind}'`)
+  return adapter.create(config.transport.options, { role })
+}
+
+/** A node linked to the hub, with the config it came from. */
+export class NodeSession {
+  readonly #opened = new Set<Store<unknown>>()
+
+  constructor(
+    readonly ctx: CommandContext,
+    readonly config: ConcordConfig,
+    readonly node: ConcordNode,
+    /** The hub's address. */
+    readonly address: string,
+    /** How long one call may wait for the hub, in ms. */
+    readonly timeout: number,
+  ) {}
+
+  /** The definition of `name` in the config; a `UsageError` naming the known stores when absent. */
+  store(name: string): StoreDefinition {
+    const def = this.config.stores[name]
+    if (def !== undefined) return def
+    const known = Object.keys(this.config.stores)
+    const where = this.config.file ?? 'no config file was found: pass --config'
+    throw new UsageError(
+      `store '${name}' is not in the config (${where}); ${known.length === 0 ? 'it defines no stores' : `stores: ${known.join(', ')}`}`,
+    )
+  }
+
+  /** The payload schema of `topic` (the longest matching prefix in the config), if any. */
+  topicSchema(topic: string): AnySchemaType | undefined {
+    let best: [string, AnySchemaType] | undefined
+    for (const [prefix, def] of Object.entries(this.config.topics)) {
+      const matches =
+        prefix === '' ||
+        (topic.startsWith(prefix) &&
+          (topic.length === prefix.length || topic[prefix.length] === '/' || prefix.endsWith('/')))
+      if (matches && (best === undefined || prefix.length > best[0].length)) best = [prefix, def.schema]
+    }
+    return best?.[1]
+  }
+
+  /**
+   * Runs one call to the hub with a signal that fires on Ctrl-C or after the timeout;
+   * the timeout becomes an `UnavailableError` naming the hub's address.
+   */
+  async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeout = AbortSignal.timeout(this.timeout)
+    const signal = AbortSignal.any([this.ctx.signal, timeout])
+    try {
+      return await fn(signal)
+    } catch (error) {
+      if (this.ctx.signal.aborted) throw new InterruptedError(`${what}: interrupted`, { cause: error })
+      if (timeout.aborted) {
+        throw new UnavailableError(
+          `${what}: no answer from the hub at ${this.address} within ${formatInterval(BigInt(this.timeout) * 1_000_000n)} (is 'concord serve' running there?)`,
+          { cause: error },
+        )
+      }
+      throw error
+    }
+  }
+
+  /** Opens a live clone of `name` (a prefix view when `prefix` is given). */
+  async open(name: string, prefix?: string): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
+    const def = this.store(name)
+    const store = await this.call(`opening store '${name}'`, (signal) =>
+      this.node.open<unknown>(name, {
+        schema: def.schema as never,
+        signal,
+        ...(prefix === undefined || prefix === '' ? {} : { prefix }),
+      }),
+    )
+    this.#opened.add(store)
+    return { store, def }
+  }
+
+  async close(): Promise<void> {
+    for (const store of this.#opened) await store.close()
+    await this.node.close()
+  }
+}
+
+/** Runs `fn` with a node session, closing it afterwards whatever happens. */
+export async function withNode<T>(
+  ctx: CommandContext,
+  globals: GlobalOptions,
+  fn: (session: NodeSession) => Promise<T>,
+): Promise<T> {
+  const config = await commandConfig(ctx, globals)
+  const transport = await configTransport(ctx, config, 'node')
+  const address = globals.hub ?? config.address
+  const timeout = globals.timeout ?? config.node.timeout
+  const identity = globals.identity ?? config.node.identity
+  const topics = Object.fromEntries(Object.entries(config.topics).map(([p, d]) => [p, { schema: d.schema }]))
+  const node = await createNode({
+    transport,
+    hub: address,
+    topics,
+    groups: config.node.groups,
+    writeTimeout: timeout,
+    ...(identity === undefined ? {} : { identity }),
+  })
+  const session = new NodeSession(ctx, config, node, address, timeout)
+  const release = keepAlive()
+  try {
+    return await fn(session)
+  } finally {
+    await session.close()
+    release()
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The command line itself: help, argument errors, exit codes, one-line error messages.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { Cli, type Invocation, Workspace } from './support/harness.js'
+
+let ws: Workspace
+let cli: Cli
+let hub: Invocation
+
+beforeAll(async () => {
+  ws = await Workspace.create()
+  await ws.file(
+    'concord.yaml',
+    `hub:\n  listen: memory://cli\ntransport: memory\npersistence: memory\nnode:\n  identity: alice\nstores:\n  n: int\n  d: interval\n  guarded: string\naccess:\n  - identities: [alice]\n    allow: [read, write]\n    stores: ['*']\n  - identities: [bob]\n    allow: [read]\n    stores: [guarded]\n`,
+  )
+  cli = new Cli(ws.dir)
+  hub = await cli.background(['serve'], /ready/)
+})
+
+afterAll(async () => {
+  hub?.stop()
+  await hub?.code
+  await ws.cleanup()
+})
+
+describe('help', () => {
+  test('--help lists every command', async () => {
+    const r = await cli.run(['--help'])
+    expect(r.code).toBe(0)
+    for (const name of [
+      'serve',
+      'get',
+      'put',
+      'rm',
+      'keys',
+      'watch',
+      'pub',
+      'sub',
+      'import',
+      'export',
+      'demo',
+    ]) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'))
+    }
+    expect(r.stdout).toContain(
+      'exit codes: 0 ok, 1 failed, 2 bad usage or config, 3 not found, 130 interrupted',
+    )
+  })
+
+  test('no command: the help on stderr, exit 2', async () => {
+    const r = await cli.run([])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('usage: concord COMMAND')
+  })
+
+  test('help COMMAND and COMMAND --help', async () => {
+    const a = await cli.run(['help', 'import'])
+    const b = await cli.run(['import', '--help'])
+    expect(a.stdout).toBe(b.stdout)
+    expect(a.stdout).toMatch(/^usage: concord import STORE FILE/)
+    expect(a.stdout).toContain('--in-flight N')
+  })
+
+  test('--version', async () => {
+    expect(await cli.run(['--version'])).toMatchObject({ code: 0, stdout: '0.1.0\n' })
+  })
+})
+
+describe('usage errors exit 2 with one line', () => {
+  test.each([
+    [
+      ['frobnicate'],
+      "concord: ERR_USAGE: unknown command 'frobnicate'; commands: serve, get, put, rm, update, keys, watch, pub, sub, import, export, keygen, demo, conformance",
+    ],
+    [
+      ['wat'],
+      "concord: ERR_USAGE: unknown command 'wat' (did you mean 'watch'?); commands: serve, get, put, rm, update, keys, watch, pub, sub, import, export, keygen, demo, conformance",
+    ],
+    [['get', 'n'], 'concord: ERR_USAGE: missing arguments: usage: concord get STORE KEY [--json]'],
+    [['get', 'n', 'a', 'b'], 'concord: ERR_USAGE: too many arguments: usage: concord get STORE KEY [--json]'],
+    [
+      ['get', 'n', 'a', '--prefix', 'x'],
+      "concord: ERR_USAGE: Unknown option '--prefix' (see 'concord help get')",
+    ],
+    [
+      ['get', 'n', 'a', '--timeout', '5'],
+      'concord: ERR_USAGE: --timeout takes a duration like 5s or 1m, got "5"',
+    ],
+    [
+      ['import', 'n', 'f', '--in-flight', '0'],
+      'concord: ERR_USAGE: --in-flight takes a positive integer, got "0"',
+    ],
+    [
+      ['update', 'n', 'k', '1'],
+      'concord: ERR_USAGE: update needs --op (increment, decrement, append, insertInto, removeFrom, push, pop, putIfAbsent)',
+    ],
+    [
+      ['put', 'n', 'k', '1', '--expiry', 'later'],
+      'concord: ERR_USAGE: --expiry takes a duration like 30s, 5m, 1h; got "later"',
+    ],
+    [
+      ['conformance'],
+      'concord: ERR_USAGE: concord conformance is not available yet: run the @concord/conformance suites with vitest',
+    ],
+  ])('%j', async (argv, message) => {
+    const r = await cli.run(argv)
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: `${message}\n` })
+  })
+})
+
+describe('arguments', () => {
+  test('negative numbers are values, not options', async () => {
+    expect((await cli.run(['put', 'n', 'k', '-5'])).stdout).toMatch(/^put k = -5 /)
+    expect((await cli.run(['put', 'd', 'k', '-1.5s'])).stdout).toMatch(/^put k = -1.5s /)
+    expect((await cli.run(['update', 'n', 'k', '-2', '--op', 'increment'])).stdout).toBe('k = -7\n')
+  })
+
+  test('global options may come before the command', async () => {
+    expect((await cli.run(['--config', 'concord.yaml', '--json', 'get', 'n', 'k'])).stdout).toBe(
+      '{"@data-type":"integer","data":-7}\n',
+    )
+  })
+
+  test('--debug adds the stack trace', async () => {
+    const r = await cli.run(['get', 'nope', 'k', '--debug'])
+    expect(r.code).toBe(2)
+    expect(r.stderr.split('\n')[0]).toBe(
+      "concord: ERR_USAGE: store 'nope' is not in the config (" +
+        `${ws.dir}/concord.yaml); stores: n, d, guarded`,
+    )
+    expect(r.stderr).toMatch(/\n\s+at /)
+    expect((await cli.run(['get', 'nope', 'k'])).stderr).not.toMatch(/\n\s+at /)
+  })
+})
+
+describe('access rules from the config', () => {
+  test('an identity may do what a rule grants, and is refused the rest with ERR_FORBIDDEN', async () => {
+    expect((await cli.run(['put', 'guarded', 'k', 'v', '--identity', 'alice'])).code).toBe(0)
+    expect((await cli.run(['get', 'guarded', 'k', '--identity', 'bob'])).stdout).toBe('v\n')
+    const write = await cli.run(['put', 'guarded', 'k', 'w', '--identity', 'bob'])
+    expect(write.code).toBe(1)
+    expect(write.stderr).toMatch(/^concord: ERR_FORBIDDEN: /)
+    const read = await cli.run(['get', 'n', 'k', '--identity', 'bob'])
+    expect(read.code).toBe(1)
+    expect(read.stderr).toMatch(/^concord: ERR_FORBIDDEN: /)
+  })
+
+  test('an import the hub refuses stops at the first refusal', async () => {
+    const rows = Array.from({ length: 500 }, (_, i) => `k${i}\tv`).join('\n')
+    const file = await ws.file('rows.tsv', `${rows}\n`)
+    const r = await cli.run(['import', 'guarded', file, '--identity', 'bob'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^concord: ERR_FORBIDDEN: .*\n$/)
+  })
+})

@@ -1,0 +1,69 @@
+/**
+ * `concord` as a process: the executable's signal handling and exit codes, and `concord
+ * demo` from start to finish (ZeroMQ + SQLite, three child processes of its own). Runs the
+ * TypeScript sources through a small loader (test/support/register-ts.mjs).
+ */
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { concord, Workspace } from './support/harness.js'
+
+let ws: Workspace
+
+beforeAll(async () => {
+  ws = await Workspace.create()
+  await ws.file(
+    'concord.yaml',
+    'hub:\n  listen: memory://process\ntransport: memory\npersistence: memory\nstores:\n  s: string\n',
+  )
+})
+
+afterAll(async () => {
+  await ws.cleanup()
+})
+
+describe('the executable', () => {
+  test.each(['SIGTERM', 'SIGINT'] as const)('serve stops cleanly on %s and exits 0', async (signal) => {
+    const serve = concord(['serve'], ws.dir)
+    await vi.waitFor(() => expect(serve.stdout).toContain('ready; Ctrl-C to stop'), {
+      timeout: 15_000,
+      interval: 20,
+    })
+    serve.process.kill(signal)
+    expect(await serve.exit).toBe(0)
+    expect(serve.stdout).toMatch(/stopping…\nstopped\n$/)
+    expect(serve.stderr).toBe('')
+  })
+
+  test('errors are one line and an exit code', async () => {
+    const child = concord(['get', 's'], ws.dir)
+    expect(await child.exit).toBe(2)
+    expect(child.stderr).toBe(
+      'concord: ERR_USAGE: missing arguments: usage: concord get STORE KEY [--json]\n',
+    )
+  })
+})
+
+describe('concord demo', () => {
+  test('a hub and two nodes share a store, then everything exits 0', async () => {
+    const demo = concord(['demo'], ws.dir)
+    expect(await demo.exit).toBe(0)
+    const lines = demo.stdout.split('\n')
+    const index = (line: string) => {
+      const i = lines.indexOf(line)
+      expect(i, `${line}\n---\n${demo.stdout}${demo.stderr}`).toBeGreaterThanOrEqual(0)
+      return i
+    }
+    expect(lines.some((l) => /^\[hub\] listening on tcp:\/\/127\.0\.0\.1:\d+ \(zmq\)$/.test(l))).toBe(true)
+    expect(lines.some((l) => /^\[hub\] data: SQLite in \S+ \(durability relaxed\)$/.test(l))).toBe(true)
+    // Causal order: each line is seen after what caused it.
+    expect(index('[alice] put counter = 1')).toBeLessThan(index('[bob] sees counter = 1'))
+    expect(index('[bob] update counter: increment by 1')).toBeLessThan(
+      index('[alice] sees counter = 2 (bob incremented it on the hub)'),
+    )
+    expect(index('[bob] sees alice = online')).toBeLessThan(index('[bob] sees alice expire'))
+    index('[alice] sees alice expire')
+    expect(index('[bob] publish chat/hello: hi alice!')).toBeLessThan(
+      index('[alice] got event chat/hello: hi alice!'),
+    )
+    expect(index('[hub] stopped')).toBeLessThan(index('[demo] done: every process saw every change'))
+  }, 40_000)
+})

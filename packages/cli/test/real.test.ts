@@ -1,0 +1,122 @@
+/**
+ * The embedded defaults for real: `concord serve` (a child process) on ZeroMQ with SQLite
+ * files, the node commands (in this process) over TCP, the data surviving a restart, and
+ * CURVE keys from the config.
+ */
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { Cli, serveProcess, Workspace } from './support/harness.js'
+
+const CONN_LOG = new URL('../../../../shared/data/zeek/conn-sample.log', import.meta.url)
+
+const CONFIG = `
+hub:
+  listen: tcp://127.0.0.1:0
+persistence:
+  path: data
+stores:
+  counters: count
+  conn:
+    schema:
+      ts: time
+      uid: string
+      id: 'record { orig_h: addr; orig_p: port; resp_h: addr; resp_p: port }'
+      proto: enum { unknown_transport, tcp, udp, icmp }
+      service: string &optional
+      duration: interval &optional
+      orig_bytes: count &optional
+      resp_bytes: count &optional
+      conn_state: string &optional
+      local_orig: bool &optional
+      local_resp: bool &optional
+      missed_bytes: count &default=0
+      history: string &optional
+      orig_pkts: count &optional
+      orig_ip_bytes: count &optional
+      resp_pkts: count &optional
+      resp_ip_bytes: count &optional
+      tunnel_parents: set[string] &optional
+topics:
+  zeek: string
+`
+
+let ws: Workspace
+
+beforeAll(async () => {
+  ws = await Workspace.create()
+  await ws.file('concord.yaml', CONFIG)
+})
+
+afterAll(async () => {
+  await ws.cleanup()
+})
+
+describe('ZeroMQ + SQLite', () => {
+  test('serve, write, read, import, restart: the data and the counts survive', async () => {
+    const cli = new Cli(ws.dir)
+    const first = await serveProcess([], ws.dir)
+    expect(first.address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/)
+    expect(first.child.stdout).toContain(`data: SQLite in ${ws.dir}/data (durability sync)`)
+    expect(first.child.stdout).toContain('store counters: 0 entries')
+    const hub = ['--hub', first.address]
+    expect(await cli.run(['put', 'counters', 'a', '1', ...hub])).toMatchObject({ code: 0 })
+    expect((await cli.run(['update', 'counters', 'a', '41', '--op', 'increment', ...hub])).stdout).toBe(
+      'a = 42\n',
+    )
+    const imported = await cli.run(['import', 'conn', CONN_LOG.pathname, '--key', 'uid', ...hub])
+    expect(imported.stderr).toContain('imported 10 of 10 rows into conn')
+
+    const sub = await cli.background(['sub', 'zeek', ...hub], /subscribed/, 'stderr')
+    await cli.run(['pub', 'zeek/notice', 'scan detected', ...hub])
+    await vi.waitFor(() => expect(sub.stdout.lines).toEqual(['zeek/notice: scan detected']))
+    sub.stop()
+    expect(await sub.code).toBe(0)
+    expect(await first.stop()).toBe(0)
+
+    const second = await serveProcess([], ws.dir)
+    expect(second.child.stdout).toContain('store counters: 1 entry\n')
+    expect(second.child.stdout).toContain('store conn: 10 entries\n')
+    const again = ['--hub', second.address]
+    expect((await cli.run(['get', 'counters', 'a', ...again])).stdout).toBe('42\n')
+    const exported = await cli.run(['export', 'conn', ...again])
+    expect(exported.lines).toHaveLength(10)
+    expect(exported.stderr).toBe('exported 10 entries from conn\n')
+    expect(await second.stop()).toBe(0)
+  })
+
+  test('CURVE: an admitted identity gets in, an unknown key does not', async () => {
+    const keys = new Cli(ws.dir)
+    const pair = async () =>
+      JSON.parse((await keys.run(['keygen', '--json'])).stdout) as Record<string, string>
+    const [server, alice, mallory] = [await pair(), await pair(), await pair()]
+    const base = `hub:\n  listen: tcp://127.0.0.1:0\npersistence: memory\nstores:\n  s: string\naccess:\n  - identities: [alice]\n    allow: [read, write]\n    stores: [s]\n`
+    // The hub's file holds its pair and the admitted keys; each node's, its own pair and the hub's key.
+    await ws.file(
+      'hub.yaml',
+      `${base}transport:\n  kind: zmq\n  curve:\n    server:\n      publicKey: "${server.publicKey}"\n      secretKey: \${HUB_SECRET}\n    clients:\n      alice: "${alice.publicKey}"\n`,
+    )
+    const node = (who: Record<string, string>) =>
+      `${base}transport:\n  kind: zmq\n  curve:\n    publicKey: "${who.publicKey}"\n    secretKey: \${NODE_SECRET}\n    serverKey: "${server.publicKey}"\n`
+    await ws.file('alice.yaml', node(alice))
+    await ws.file('mallory.yaml', node(mallory))
+    const hub = await serveProcess(['--config', 'hub.yaml'], ws.dir, { HUB_SECRET: server.secretKey! })
+    const cli = new Cli(ws.dir, { env: { NODE_SECRET: alice.secretKey! } })
+    const ok = await cli.run([
+      'put',
+      's',
+      'k',
+      'secret stuff',
+      '--config',
+      'alice.yaml',
+      '--hub',
+      hub.address,
+    ])
+    expect(ok).toMatchObject({ code: 0 })
+    const refused = await cli.run(
+      ['get', 's', 'k', '--config', 'mallory.yaml', '--hub', hub.address, '--timeout', '1s'],
+      { env: { NODE_SECRET: mallory.secretKey! } },
+    )
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('ERR_UNAVAILABLE')
+    expect(await hub.stop()).toBe(0)
+  })
+})

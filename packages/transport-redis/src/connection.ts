@@ -1,0 +1,110 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisAddress } from './address.js'
+
+/** What every connection of the transport shares, from the transport's options. */
+export interface ConnectionSettings {
+  readonly username: string | undefined
+  readonly password: string | undefined
+  readonly tls: RedisOptions['tls'] | undefined
+  readonly redis: RedisOptions
+}
+
+/**
+ * A new, not yet connected ioredis client for `address` (the factory does no I/O).
+ *
+ * Fixed options, whatever `settings.redis` says: `lazyConnect` (connect explicitly),
+ * `enableAutoPipelining: false` (it defers commands to the next turn, so a QUIT could overtake
+ * a last frame; and it measured no faster here, see the README),
+ * `enableOfflineQueue: false` (a command while disconnected fails at once instead of waiting in
+ * an unbounded queue), `autoResubscribe: false` and `autoResendUnfulfilledCommands: false` (a
+ * reconnect is a new link: the endpoints subscribe again themselves and never replay a frame
+ * that may already have been delivered), `retryStrategy` from the transport's backoff.
+ * `enableReadyCheck` defaults to false (its INFO needs an ACL permission nodes do not have).
+ */
+export function createRedis(
+  address: RedisAddress,
+  settings: ConnectionSettings,
+  retryStrategy: (attempt: number) => number | null,
+): Redis {
+  const options: RedisOptions = {
+    enableReadyCheck: false,
+    ...settings.redis,
+    lazyConnect: true,
+    enableAutoPipelining: false,
+    enableOfflineQueue: false,
+    autoResubscribe: false,
+    autoResendUnfulfilledCommands: false,
+    disableClientInfo: true,
+    maxRetriesPerRequest: null,
+    retryStrategy,
+  }
+  if (address.scheme === 'redis+sentinel') {
+    options.sentinels = address.hosts.map(({ host, port }) => ({ host, port }))
+    options.name = address.master!
+  } else {
+    options.host = address.hosts[0]!.host
+    options.port = address.hosts[0]!.port
+  }
+  if (settings.username !== undefined) options.username = settings.username
+  if (settings.password !== undefined) options.password = settings.password
+  if (address.scheme === 'rediss' || settings.tls !== undefined) {
+    options.tls = { ...(settings.tls ?? {}), ...(settings.redis.tls ?? {}) }
+  }
+  const redis = new Redis(options)
+  // ioredis prints unhandled 'error' events; the endpoints learn of trouble from 'close'.
+  redis.on('error', noop)
+  return redis
+}
+
+/**
+ * Whether the current connection of `redis` had its login refused. With the ready check off,
+ * ioredis reports 'ready' before AUTH is answered, and where the `default` user needs no
+ * password a refused AUTH leaves the connection working as `default` until ioredis drops it:
+ * so an endpoint makes one round trip, lets pending callbacks run, then asks this.
+ */
+export function loginWatch(redis: Redis): { readonly refused: Error | undefined } {
+  const watch: { refused: Error | undefined } = { refused: undefined }
+  redis.on('connect', () => {
+    watch.refused = undefined
+  })
+  redis.on('error', (error: Error) => {
+    if (/^(WRONGPASS|NOAUTH|NOPERM|ERR AUTH)/.test(error.message)) watch.refused = error
+  })
+  return watch
+}
+
+/** Resolves after the callbacks pending now (ioredis' AUTH callback among them) have run. */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/**
+ * Closes a client for good: QUIT when connected (the commands written before it, e.g. a BYE,
+ * still reach Redis), else disconnect; falls back to disconnect after `timeoutMs`.
+ */
+export async function shutdown(redis: Redis, timeoutMs: number): Promise<void> {
+  const status = redis.status
+  if (status === 'end') return
+  if (status !== 'ready' && status !== 'connect' && status !== 'connecting') {
+    // 'wait', 'close', 'reconnecting': no socket is open; stop any reconnect timer.
+    redis.disconnect()
+    return
+  }
+  const ended = new Promise<void>((resolve) => redis.once('end', resolve))
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs)
+  })
+  if (status === 'ready') redis.quit().catch(() => redis.disconnect())
+  else redis.disconnect()
+  await Promise.race([ended, timeout])
+  clearTimeout(timer)
+  if (redis.status !== 'end') redis.disconnect()
+}
+
+/** A short message for an error of unknown shape. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+export function noop(): void {}
