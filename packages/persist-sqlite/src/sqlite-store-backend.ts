@@ -106,9 +106,8 @@ class Statements {
  * lock for its whole life.
  *
  * Reads are synchronous point or range queries on prepared statements. Writes (`commit`,
- * `beginEpoch`) are copied when called and run as one transaction each on the next
- * `setImmediate` turn, in call order; nothing of a write is visible before its promise
- * settles. Entries returned by `get` and cursors are fresh objects whose bytes are not shared
+ * `beginEpoch`) run as one transaction each when called (better-sqlite3 is synchronous);
+ * the returned promise settles with the outcome. Entries returned by `get` and cursors are fresh objects whose bytes are not shared
  * with the database.
  */
 export class SqliteStoreBackend implements StoreBackend {
@@ -121,7 +120,6 @@ export class SqliteStoreBackend implements StoreBackend {
   #state: 'open' | 'closing' | 'closed' = 'open'
   #count: number
   #lastSeq: number
-  readonly #pending = new Set<Promise<void>>()
   #closing: Promise<void> | undefined
 
   private constructor(
@@ -323,7 +321,8 @@ export class SqliteStoreBackend implements StoreBackend {
           prepared.push({
             kind: 'put',
             key: op.key,
-            value: op.value.slice(),
+            // Bound as a BLOB: SQLite copies it; the caller's bytes are never kept.
+            value: op.value,
             seq: op.seq,
             deadline: op.deadline ?? null,
           })
@@ -449,30 +448,22 @@ export class SqliteStoreBackend implements StoreBackend {
     return { count, lastSeq }
   }
 
-  /** Runs `task` on the next turn; `close` waits for it. */
+  /**
+   * Runs `task` now, as one transaction: better-sqlite3 is synchronous, and the master calls
+   * `commit` once per event-loop turn already, so waiting for another turn would only add
+   * latency. The promise settles with its outcome.
+   */
   #write(task: () => void): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        try {
-          task()
-          resolve()
-        } catch (error) {
-          reject(error)
-        }
-      })
-    })
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    )
-    this.#pending.add(settled)
-    void settled.then(() => this.#pending.delete(settled))
-    return done
+    try {
+      task()
+      return Promise.resolve()
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   async #close(): Promise<void> {
     this.#state = 'closing'
-    await Promise.all(this.#pending)
     this.#state = 'closed'
     let failure: unknown
     try {

@@ -594,6 +594,9 @@ export class Hub implements AsyncDisposable {
           applied: settlement.applied,
         })
     }
+    // Acknowledgements leave before the batch's broadcast, so a writer has its ack when
+    // the broadcast arrives and resolves on it.
+    this.#flush()
   }
 
   #broadcastBatch(master: Master, batch: CommittedBatch): void {
@@ -804,8 +807,10 @@ export class Hub implements AsyncDisposable {
 
   #scheduleFlush(): void {
     if (this.#flushScheduled) return
+    // Replies to one inbound frame (and everything else queued meanwhile) leave together,
+    // without waiting for the next loop turn.
     this.#flushScheduled = true
-    setImmediate(() => this.#flush())
+    queueMicrotask(() => this.#flush())
   }
 
   /** Sends every peer's queued messages, one frame per peer per turn where they fit, and the turn's events. */

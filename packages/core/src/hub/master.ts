@@ -50,7 +50,7 @@ export interface Settlement {
 
 /** What a master tells its hub. */
 export interface MasterHooks {
-  /** A batch committed: broadcast it. Called before `settled` for the same batch. */
+  /** A batch committed: broadcast it. Called after `settled` for the same batch. */
   committed(master: Master, batch: CommittedBatch): void
   /** Writes of a batch settled: ack them, or reject them all with `error`. */
   settled(master: Master, settlements: readonly Settlement[], error?: ConcordError): void
@@ -361,17 +361,13 @@ export class Master {
       if (op.kind === 'clear') continue
       if (this.#overlay.get(op.key)?.seq === op.seq) this.#overlay.delete(op.key)
     }
+    let committed: CommittedBatch | undefined
     if (batch.ops.length > 0) {
-      const committed: CommittedBatch = {
-        from: batch.from,
-        to: batch.to,
-        muts: batch.muts,
-        bytes: batch.bytes,
-      }
+      committed = { from: batch.from, to: batch.to, muts: batch.muts, bytes: batch.bytes }
       this.log.append(committed)
-      this.hooks.committed(this, committed)
     }
     this.hooks.settled(this, batch.settlements)
+    if (committed !== undefined) this.hooks.committed(this, committed)
   }
 
   /**

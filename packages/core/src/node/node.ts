@@ -711,8 +711,10 @@ export class ConcordNode implements AsyncDisposable {
       message.type === MessageType.WRITE || message.type === MessageType.PUBLISH ? sizeOf(message) : 32
     if (this.#outboxBytes > this.#maxFrame / 2) return this.#flush()
     if (!this.#flushScheduled) {
+      // Everything sent within this task and its microtasks travels in one frame; the first
+      // write of an idle node leaves at once instead of waiting for the next loop turn.
       this.#flushScheduled = true
-      setImmediate(() => {
+      queueMicrotask(() => {
         this.#flushScheduled = false
         this.#flush()
       })

@@ -1,0 +1,276 @@
+// Concord across processes, side by side with the raw drivers and a peer system, all
+// measured in this run (issue: the embedded default). Run: npm run bench (or node bench/cluster.mjs [--quick]).
+// Prints a table with ratios and writes bench/results/cluster.json.
+import { execFileSync, fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fsyncMicros } from '../packages/persist-sqlite/bench/raw.mjs'
+import { dealerRouterRoundTrips, pubSubThroughput } from '../packages/transport-zmq/bench/raw.mjs'
+
+const quick = process.argv.includes('--quick')
+const scale = quick ? 0.1 : 1
+const ROLES = new URL('./roles.mjs', import.meta.url)
+const results = []
+const procs = new Set()
+const dirs = []
+
+function row(name, value, unit, compare) {
+  const entry = { name, value, unit, ...compare }
+  results.push(entry)
+  const ratio =
+    compare?.baseline === undefined ? '' : `${(value / compare.baseline).toFixed(2)}x ${compare.against}`
+  const goal = compare?.goal === undefined ? '' : `goal ${compare.goal}`
+  const shown = value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2)
+  console.log(`${name.padEnd(62)} ${shown.padStart(12)} ${unit.padEnd(9)} ${ratio.padEnd(30)} ${goal}`)
+}
+
+function dir() {
+  const d = mkdtempSync(join(tmpdir(), 'concord-bench-'))
+  dirs.push(d)
+  return d
+}
+
+/** A child process and a queue of its messages. */
+function proc(role, options) {
+  const child = fork(ROLES, [role, JSON.stringify(options)], {
+    execArgv: ['--expose-gc', '--max-old-space-size=4096'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const inbox = []
+  const waiters = []
+  child.on('message', (m) => {
+    const i = waiters.findIndex((w) => w.cmd === m.cmd)
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(m)
+    else inbox.push(m)
+  })
+  const p = {
+    child,
+    next(cmd) {
+      const i = inbox.findIndex((m) => m.cmd === cmd)
+      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0])
+      return new Promise((resolve, reject) => {
+        waiters.push({ cmd, resolve })
+        child.once('exit', (code) => reject(new Error(`${role} exited (${code}) before ${cmd}`)))
+      })
+    },
+    ask(message, answer = message.cmd) {
+      child.send(message)
+      return p.next(answer)
+    },
+    kill(signal = 'SIGKILL') {
+      child.kill(signal)
+      procs.delete(p)
+    },
+  }
+  procs.add(p)
+  return p
+}
+
+async function hub(options) {
+  const h = proc('hub', {
+    listen: 'tcp://127.0.0.1:0',
+    durability: 'sync',
+    persistence: 'sqlite',
+    ...options,
+  })
+  const ready = await h.next('ready')
+  return { ...h, address: ready.address, ready }
+}
+
+async function node(address) {
+  const n = proc('node', { hub: address })
+  return { ...n, ready: await n.next('ready') }
+}
+
+/** puts/s applied at every one of three clones, from one writer with `inFlight` puts outstanding. */
+async function putsPerSecond({ persistence = 'sqlite', durability, inFlight, total, keys = 100_000 }) {
+  const h = await hub({ path: dir(), persistence, durability })
+  const writer = await node(h.address)
+  const clones = await Promise.all([1, 2, 3].map(() => node(h.address)))
+  // Warm up, then measure from the first write to the last clone applying the last one.
+  await writer.ask({ cmd: 'write', total: Math.min(total, 2000), inFlight, keys }, 'wrote')
+  const { seq: base } = await h.ask({ cmd: 'seq' })
+  const start = performance.now()
+  const reached = clones.map((c) => c.ask({ cmd: 'wait', seq: base + total }, 'reached'))
+  await writer.ask({ cmd: 'write', total, inFlight, keys, offset: 7 }, 'wrote')
+  await Promise.all(reached)
+  const rate = total / ((performance.now() - start) / 1000)
+  for (const p of [writer, ...clones, h]) p.kill()
+  return rate
+}
+
+async function natsKv() {
+  let server
+  try {
+    execFileSync('nats-server', ['--version'], { stdio: 'ignore' })
+  } catch {
+    return undefined
+  }
+  const { connect, StringCodec } = await import('nats')
+  const port = await freePort()
+  const store = dir()
+  server = spawn('nats-server', ['-js', '-p', String(port), '-a', '127.0.0.1', '-sd', store], {
+    stdio: 'ignore',
+  })
+  try {
+    let nc
+    for (let i = 0; i < 100 && nc === undefined; i++) {
+      nc = await connect({ servers: `127.0.0.1:${port}` }).catch(() => undefined)
+      if (nc === undefined) await new Promise((r) => setTimeout(r, 50))
+    }
+    const kv = await nc.jetstream().views.kv('bench', { history: 1 })
+    const sc = StringCodec()
+    const run = async (inFlight, total) => {
+      let next = 0
+      const start = performance.now()
+      const worker = async () => {
+        while (next < total) {
+          const i = next++
+          await kv.put(`key.${i % 100_000}`, sc.encode('x'.repeat(100)))
+        }
+      }
+      await Promise.all(Array.from({ length: inFlight }, worker))
+      return total / ((performance.now() - start) / 1000)
+    }
+    await run(100, 2000)
+    const one = await run(1, Math.round(5000 * scale))
+    const many = await run(1000, Math.round(100_000 * scale))
+    await nc.close()
+    return { one, many }
+  } finally {
+    server.kill()
+  }
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function main() {
+  console.log(
+    `Concord across processes, ZeroMQ + SQLite/LMDB, Node ${process.version}${quick ? ' (quick)' : ''}`,
+  )
+  console.log('1 writer and 3 clone processes, 100-byte values; raw drivers measured in this same run\n')
+
+  const rtt1 = await dealerRouterRoundTrips({ inFlight: 1, total: Math.round(20_000 * scale) })
+  const rtt1000 = await dealerRouterRoundTrips({ inFlight: 1000, total: Math.round(200_000 * scale) })
+  const pubsub = await pubSubThroughput({ total: Math.round(1_000_000 * scale) })
+  const fsync = fsyncMicros({ dir: dir(), samples: 200 })
+  row('raw zeromq DEALER->ROUTER round trips/s, 1 in flight', rtt1, '/s')
+  row('raw zeromq DEALER->ROUTER round trips/s, 1000 in flight', rtt1000, '/s')
+  row('raw zeromq PUB->SUB msgs/s, lossless', pubsub, '/s')
+  row('fsync of a small file (median)', fsync, 'µs')
+  const nats = await natsKv()
+  if (nats === undefined)
+    console.log(
+      'NATS JetStream KV: nats-server not installed (apt-get install nats-server), peer not measured',
+    )
+  else {
+    row('peer: NATS JetStream KV put/s, 1 in flight', nats.one, '/s')
+    row('peer: NATS JetStream KV put/s, 1000 in flight', nats.many, '/s')
+  }
+
+  const many = Math.round(300_000 * scale)
+  const few = Math.round(5_000 * scale)
+  const pipelined = await putsPerSecond({ durability: 'sync', inFlight: 1000, total: many })
+  row('concord sqlite sync: puts/s at 3 clones, 1000 in flight', pipelined, '/s', {
+    baseline: nats?.many,
+    against: 'NATS KV 1000 in flight',
+    goal: '>= 100k/s and >= 3x NATS',
+  })
+  const pipelinedLmdb = await putsPerSecond({
+    persistence: 'lmdb',
+    durability: 'sync',
+    inFlight: 1000,
+    total: many,
+  })
+  row('concord lmdb sync: puts/s at 3 clones, 1000 in flight', pipelinedLmdb, '/s', {
+    baseline: pipelined,
+    against: 'sqlite sync',
+  })
+  const relaxedOne = await putsPerSecond({ durability: 'relaxed', inFlight: 1, total: few })
+  row('concord sqlite relaxed: puts/s at 3 clones, 1 in flight', relaxedOne, '/s', {
+    baseline: rtt1,
+    against: 'raw zmq round trip',
+    goal: '>= 0.5x',
+  })
+  const syncOne = await putsPerSecond({ durability: 'sync', inFlight: 1, total: few })
+  const limit = 1 / (1 / rtt1 + fsync / 1e6)
+  row('concord sqlite sync: puts/s at 3 clones, 1 in flight', syncOne, '/s', {
+    baseline: limit,
+    against: 'limit 1 RTT + 1 fsync',
+    goal: '>= 0.8x',
+  })
+
+  // A 1M-entry store: a new clone's snapshot, its memory, its gets; then the hub killed and recovered.
+  const ENTRIES = Math.round(1_000_000 * scale)
+  for (const persistence of ['sqlite', 'lmdb']) {
+    const path = dir()
+    let h = await hub({ path, persistence, durability: 'relaxed' })
+    const loader = await node(h.address)
+    await loader.ask({ cmd: 'write', total: ENTRIES, inFlight: 1000, keys: ENTRIES }, 'wrote')
+    loader.kill()
+    if (persistence === 'sqlite') {
+      const clone = await node(h.address)
+      row(
+        `snapshot of ${ENTRIES.toLocaleString('en-US')} entries to a new clone`,
+        clone.ready.openMs / 1000,
+        's',
+        {
+          goal: '< 3 s',
+        },
+      )
+      const map = proc('map', { entries: ENTRIES })
+      const { bytes } = await map.next('rss')
+      row('clone RSS growth with the store, per entry', clone.ready.rss / ENTRIES, 'B', {
+        baseline: bytes / ENTRIES,
+        against: 'plain Map of the same values',
+        goal: '<= 1.5x',
+      })
+      const gets = await clone.ask({ cmd: 'gets', count: Math.round(20_000_000 * scale) })
+      row('clone get/s, random keys', gets.clone, '/s', {
+        baseline: gets.map,
+        against: 'Map.get',
+        goal: '>= 10M/s',
+      })
+      clone.kill()
+    }
+    h.kill('SIGKILL')
+    await once(h.child, 'exit')
+    const spawned = performance.now()
+    h = await hub({ path, persistence, durability: 'sync' })
+    const total = performance.now() - spawned
+    row(
+      `hub recovery after kill -9, ${ENTRIES.toLocaleString('en-US')} entries, ${persistence}`,
+      h.ready.startMs / 1000,
+      's',
+      {
+        goal: '< 2 s',
+      },
+    )
+    row(`  ... including process start, ${persistence}`, total / 1000, 's')
+    h.kill()
+  }
+
+  const out = new URL('./results/', import.meta.url)
+  mkdirSync(out, { recursive: true })
+  writeFileSync(
+    new URL('cluster.json', out),
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, results }, null, 2)}\n`,
+  )
+}
+
+try {
+  await main()
+} finally {
+  for (const p of procs) p.kill()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+}

@@ -1,0 +1,101 @@
+// One process of the cluster benchmark, driven over IPC by cluster.mjs.
+//   hub:    a hub on ZeroMQ with SQLite or LMDB persistence
+//   clone:  a node holding a clone of `kv`; reports when it reached a seq
+//   writer: a node writing 100-byte values with N puts in flight
+//   map:    the baseline: a plain Map holding the same values as a clone
+import { constantBackoff, createHub, createNode } from '@concord/core'
+import { lmdbPersistence } from '@concord/persist-lmdb'
+import { sqlitePersistence } from '@concord/persist-sqlite'
+import { t } from '@concord/schema'
+import { zmqTransport } from '@concord/transport-zmq'
+
+const [role, json] = process.argv.slice(2)
+const options = JSON.parse(json ?? '{}')
+const schema = t.string()
+const send = (message) => process.send?.(message)
+const gcRss = () => {
+  globalThis.gc?.()
+  globalThis.gc?.()
+  return process.memoryUsage().rss
+}
+export const value = (i) => `${'x'.repeat(100 - String(i).length)}${i}`
+
+if (role === 'hub') {
+  const persistence =
+    options.persistence === 'memory'
+      ? (await import('@concord/core')).memoryPersistence()
+      : options.persistence === 'lmdb'
+        ? lmdbPersistence({ path: options.path, durability: options.durability })
+        : sqlitePersistence({ path: options.path, durability: options.durability })
+  const start = performance.now()
+  const hub = await createHub({
+    transport: zmqTransport(),
+    listen: options.listen,
+    persistence,
+    stores: { kv: { schema } },
+  })
+  send({
+    cmd: 'ready',
+    address: hub.address,
+    startMs: performance.now() - start,
+    seq: hub.master('kv').committedSeq,
+  })
+  process.on('message', async (message) => {
+    if (message.cmd === 'seq') send({ cmd: 'seq', seq: hub.master('kv').committedSeq })
+    if (message.cmd === 'metrics') send({ cmd: 'metrics', metrics: hub.metrics })
+    if (message.cmd === 'close') {
+      await hub.close()
+      process.exit(0)
+    }
+  })
+} else if (role === 'map') {
+  const before = gcRss()
+  const map = new Map()
+  for (let i = 0; i < options.entries; i++) map.set(`key:${i}`, schema.decode(schema.encode(value(i))))
+  send({ cmd: 'rss', bytes: gcRss() - before, size: map.size })
+} else {
+  const node = await createNode({ transport: zmqTransport(), hub: options.hub, backoff: constantBackoff(20) })
+  const before = gcRss()
+  const start = performance.now()
+  const kv = await node.open('kv', { schema })
+  send({ cmd: 'ready', openMs: performance.now() - start, seq: kv.seq, size: kv.size, rss: gcRss() - before })
+  process.on('message', async (message) => {
+    if (message.cmd === 'wait') {
+      // Report the moment this clone has applied `seq`.
+      // Polled every millisecond: a busy loop here would steal the CPU the benchmark measures.
+      const check = () =>
+        kv.seq >= message.seq ? send({ cmd: 'reached', seq: kv.seq }) : setTimeout(check, 1)
+      check()
+    } else if (message.cmd === 'write') {
+      const { total, inFlight, keys, offset = 0 } = message
+      let next = 0
+      let last = 0
+      const start = performance.now()
+      const worker = async () => {
+        while (next < total) {
+          const i = next++
+          last = Math.max(last, await kv.put(`key:${(offset + i) % keys}`, value(offset + i)))
+        }
+      }
+      await Promise.all(Array.from({ length: inFlight }, worker))
+      send({ cmd: 'wrote', ms: performance.now() - start, seq: last })
+    } else if (message.cmd === 'gets') {
+      const n = kv.size
+      const keys = Array.from({ length: 1 << 16 }, () => `key:${Math.floor(Math.random() * n)}`)
+      const plain = new Map(kv.entries())
+      const time = (get) => {
+        let hits = 0
+        const start = performance.now()
+        for (let i = 0; i < message.count; i++) if (get(keys[i & 0xffff]) !== undefined) hits++
+        if (hits < 0) console.log(hits)
+        return message.count / ((performance.now() - start) / 1000)
+      }
+      time((k) => kv.get(k))
+      time((k) => plain.get(k))
+      send({ cmd: 'gets', clone: time((k) => kv.get(k)), map: time((k) => plain.get(k)) })
+    } else if (message.cmd === 'close') {
+      await node.close()
+      process.exit(0)
+    }
+  })
+}

@@ -1,0 +1,127 @@
+/**
+ * The transport's own framing, under core's frames (docs in the README, "Wire"). Every
+ * ZeroMQ message between a node's DEALER and the hub's ROUTER is multipart; its first part is
+ * one ASCII byte naming the kind. Numbers travel as ASCII decimals, HELLO and WELCOME bodies
+ * as JSON. Kinds are per direction.
+ */
+
+/** The version in HELLO and WELCOME. */
+export const WIRE_VERSION = 1
+
+/** Node → hub. */
+export const ToHub = {
+  /** `[H, json]`: open a link (see {@link Hello}). */
+  HELLO: 0x48,
+  /** `[D, frame]`: a core frame. */
+  DATA: 0x44,
+  /** `[S, reqId, topic]`: subscribe; answered by `s`. */
+  SUBSCRIBE: 0x53,
+  /** `[U, topic]`: unsubscribe. */
+  UNSUBSCRIBE: 0x55,
+  /** `[A, count]`: `count` more hub→node data frames consumed (credit returned). */
+  ACK: 0x41,
+  /** `[L, size]`: the node refused to send a frame of `size` bytes (over the limit), for counting. */
+  TOO_LARGE: 0x4c,
+  /** `[B]` or `[B, reason]`: the node is closing the link (reason default `closed`). */
+  BYE: 0x42,
+} as const
+
+/** Hub → node. */
+export const ToNode = {
+  /** `[W, json]`: the link is up (see {@link Welcome}). */
+  WELCOME: 0x57,
+  /** `[X, reason]`: HELLO refused. */
+  REFUSED: 0x58,
+  /** `[D, frame]`: a core frame for this node. */
+  DATA: 0x44,
+  /** `[T, topic, frame]`: a broadcast. */
+  BROADCAST: 0x54,
+  /** `[s, reqId, 1|0]`: a subscription granted or refused. */
+  SUBSCRIBED: 0x73,
+  /** `[A, count]`: `count` more node→hub data frames consumed. */
+  ACK: 0x41,
+  /** `[Z, reason]`: the hub dropped this link. */
+  DROP: 0x5a,
+} as const
+
+/** HELLO's body. */
+export interface Hello {
+  readonly v: number
+  /** The identity presented (unauthenticated without CURVE). */
+  readonly name?: string
+  /** CURVE: the node's public key (Z85) and its proof of holding the secret key. */
+  readonly key?: string
+  readonly proof?: string
+  /** The node's send window: `[frames, bytes]` (the hub acks within a quarter of it). */
+  readonly window: readonly [number, number]
+  /** The largest frame the node accepts. */
+  readonly max: number
+  /** Subscriptions to (re-)authorize before the link comes up. */
+  readonly subs: readonly string[]
+}
+
+/** WELCOME's body. */
+export interface Welcome {
+  readonly v: number
+  /** The hub's send window to this node: `[frames, bytes]`. */
+  readonly window: readonly [number, number]
+  /** The largest frame either side accepts on this link. */
+  readonly max: number
+  /** Per HELLO subscription, in order: granted or not. */
+  readonly granted: readonly boolean[]
+}
+
+/** One-byte kind parts, allocated once. */
+export const TAG: Readonly<Record<number, Buffer>> = Object.fromEntries(
+  [...new Set([...Object.values(ToHub), ...Object.values(ToNode)])].map((code) => [code, Buffer.of(code)]),
+)
+
+/** The kind of a message: its first part when that is one byte, else -1. */
+export function kindOf(parts: readonly Buffer[], first = 0): number {
+  const head = parts[first]
+  return head !== undefined && head.length === 1 ? head[0]! : -1
+}
+
+/** A non-negative safe integer written as ASCII decimals, or undefined. */
+export function parseCount(part: Buffer | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (part === undefined || part.length === 0 || part.length > 16) return undefined
+  const text = part.toString('latin1')
+  if (!/^\d+$/.test(text)) return undefined
+  const value = Number(text)
+  return value <= max ? value : undefined
+}
+
+/** Parses a window `[frames, bytes]` from a HELLO or WELCOME; undefined when malformed. */
+export function parseWindow(value: unknown): [number, number] | undefined {
+  if (!Array.isArray(value) || value.length !== 2) return undefined
+  const [frames, bytes] = value as unknown[]
+  if (!Number.isSafeInteger(frames) || !Number.isSafeInteger(bytes)) return undefined
+  if ((frames as number) < 1 || (bytes as number) < 1) return undefined
+  return [frames as number, bytes as number]
+}
+
+/** Parses a JSON part into an object, or undefined. */
+export function parseJson(part: Buffer | undefined): Record<string, unknown> | undefined {
+  if (part === undefined || part.length === 0) return undefined
+  try {
+    const value: unknown = JSON.parse(part.toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A plain `Uint8Array` view of a received part (no copy): handlers get the same type the
+ * port declares, not ZeroMQ's `Buffer` subclass. The memory is the receiver's to keep.
+ */
+export function view(part: Buffer): Uint8Array {
+  return new Uint8Array(part.buffer, part.byteOffset, part.byteLength)
+}
+
+/** A frame's bytes as a Buffer without copying (core never changes a frame it handed over). */
+export function asBuffer(frame: Uint8Array): Buffer {
+  return Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
+}

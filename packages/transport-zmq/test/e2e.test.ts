@@ -1,0 +1,159 @@
+import {
+  type ConcordNode,
+  constantBackoff,
+  createHub,
+  createNode,
+  type Hub,
+  memoryPersistence,
+  type Transport,
+} from '@concord/core'
+import { t } from '@concord/schema'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type ZmqHubEndpoint, zmqCurveKeyPair, zmqModule, zmqTransport } from '../src/index.js'
+import { until } from './helpers.js'
+
+const schema = t.string()
+const stores = { kv: { schema } }
+
+/** The transport, with the hub endpoints it made kept for the test (to kill them abruptly). */
+function recording(transport: Transport): { transport: Transport; endpoints: ZmqHubEndpoint[] } {
+  const endpoints: ZmqHubEndpoint[] = []
+  return {
+    endpoints,
+    transport: {
+      capabilities: transport.capabilities,
+      async listen(address, handlers, options) {
+        const endpoint = (await transport.listen(address, handlers, options)) as ZmqHubEndpoint
+        endpoints.push(endpoint)
+        return endpoint
+      },
+      connect: (address, handlers, options) => transport.connect(address, handlers, options),
+    },
+  }
+}
+
+const open: Array<Hub | ConcordNode> = []
+afterEach(async () => {
+  for (const x of open.splice(0).reverse()) await x.close()
+})
+
+async function node(address: string, transport: Transport = zmqTransport()): Promise<ConcordNode> {
+  const n = await createNode({ transport, hub: address, backoff: constantBackoff(20) })
+  open.push(n)
+  return n
+}
+
+describe('end to end with core', () => {
+  it('two nodes share a store: put, get, remove, changes; the issue example shape', async () => {
+    const hub = await createHub({
+      transport: zmqTransport(),
+      listen: 'tcp://127.0.0.1:0',
+      persistence: memoryPersistence(),
+      stores: { kv: { schema: t.string() } },
+    })
+    open.push(hub)
+    const [a, b] = [await node(hub.address), await node(hub.address)]
+    const kvA = await a.open('kv', { schema })
+    const kvB = await b.open('kv', { schema })
+    const changes = kvB.changes()
+    const seq = await kvA.put('greeting', 'hello')
+    expect(kvA.get('greeting')).toBe('hello')
+    await until(() => expect(kvB.get('greeting')).toBe('hello'))
+    expect((await changes.next()).value).toMatchObject({ kind: 'put', key: 'greeting', value: 'hello', seq })
+    await kvB.remove('greeting')
+    await until(() => expect(kvA.has('greeting')).toBe(false))
+    for (let i = 0; i < 200; i++) void kvA.put(`k${i}`, `v${i}`)
+    await kvA.put('last', 'one')
+    await until(() => expect(kvB.size).toBe(201))
+    expect(kvB.get('k199')).toBe('v199')
+  })
+
+  it('events reach subscribers by whole segments: a/b gets a/b/c, not a/bc', async () => {
+    const hub = await createHub({ transport: zmqTransport(), listen: 'tcp://127.0.0.1:0', stores })
+    open.push(hub)
+    const [pub, sub] = [await node(hub.address), await node(hub.address)]
+    const subscription = sub.subscribe('a/b')
+    await subscription.ready
+    const bytes = (s: string) => new TextEncoder().encode(s)
+    await pub.publish('a/bc', bytes('wrong segment'))
+    await pub.publish('a/b/c', bytes('one'))
+    await pub.publish('a/b', bytes('two'))
+    const got: string[] = []
+    for await (const event of subscription) {
+      got.push(`${event.topic}=${new TextDecoder().decode(event.payload as Uint8Array)}`)
+      if (got.length === 2) break
+    }
+    expect(got).toEqual(['a/b/c=one', 'a/b=two'])
+  })
+
+  it('a hub killed abruptly and restarted on the same port: nodes relink and clones resync', async () => {
+    const persistence = memoryPersistence()
+    const first = recording(zmqTransport())
+    const hub1 = await createHub({
+      transport: first.transport,
+      listen: 'tcp://127.0.0.1:0',
+      persistence,
+      stores,
+      heartbeat: 100,
+    })
+    const address = hub1.address
+    const [a, b] = [await node(address), await node(address)]
+    const kvA = await a.open('kv', { schema })
+    const kvB = await b.open('kv', { schema })
+    await kvA.put('before', '1')
+    await until(() => expect(kvB.get('before')).toBe('1'))
+    const epoch = kvB.epoch
+
+    // Crash: the hub stops answering and its sockets vanish without a farewell.
+    hub1.abort()
+    await first.endpoints[0]!.abort()
+    await until(() => expect(kvB.status).not.toBe('live'))
+
+    const hub2 = await createHub({
+      transport: zmqTransport(),
+      listen: address,
+      persistence,
+      stores,
+      heartbeat: 100,
+    })
+    open.push(hub2)
+    await until(() => expect([kvA.status, kvB.status]).toEqual(['live', 'live']))
+    expect(kvB.epoch).not.toBe(epoch)
+    expect(kvB.get('before')).toBe('1')
+    await kvA.put('after', '2')
+    await until(() => expect(kvB.get('after')).toBe('2'))
+  })
+
+  it('a hub closed and restarted gracefully: the same, through a container module and CURVE', async () => {
+    const server = zmqCurveKeyPair()
+    const alice = zmqCurveKeyPair()
+    const bob = zmqCurveKeyPair()
+    const clients = new Map([
+      [alice.publicKey, 'alice'],
+      [bob.publicKey, 'bob'],
+    ])
+    const persistence = memoryPersistence()
+    const hubOptions = {
+      modules: [zmqModule({ curve: { server, clients } })],
+      listen: 'tcp://127.0.0.1:0',
+      persistence,
+      stores,
+      heartbeat: 100,
+      access: [{ identities: ['alice', 'bob'], allow: ['read' as const, 'write' as const], stores: ['kv'] }],
+    }
+    const hub1 = await createHub(hubOptions)
+    const address = hub1.address
+    const a = await node(address, zmqTransport({ curve: { ...alice, serverKey: server.publicKey } }))
+    const b = await node(address, zmqTransport({ curve: { ...bob, serverKey: server.publicKey } }))
+    const kvA = await a.open('kv', { schema })
+    const kvB = await b.open('kv', { schema })
+    await kvA.put('x', 'from alice')
+    await until(() => expect(kvB.get('x')).toBe('from alice'))
+    await hub1.close()
+    const hub2 = await createHub({ ...hubOptions, listen: address })
+    open.push(hub2)
+    await until(() => expect([kvA.status, kvB.status]).toEqual(['live', 'live']))
+    await kvB.put('y', 'from bob')
+    await until(() => expect(kvA.get('y')).toBe('from bob'))
+  })
+})
