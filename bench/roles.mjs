@@ -43,6 +43,7 @@ if (role === 'hub') {
   process.on('message', async (message) => {
     if (message.cmd === 'seq') send({ cmd: 'seq', seq: hub.master('kv').committedSeq })
     if (message.cmd === 'metrics') send({ cmd: 'metrics', metrics: hub.metrics })
+    if (message.cmd === 'cpu') send({ cmd: 'cpu', ...process.cpuUsage() })
     if (message.cmd === 'close') {
       await hub.close()
       process.exit(0)
@@ -93,6 +94,8 @@ if (role === 'hub') {
       time((k) => kv.get(k))
       time((k) => plain.get(k))
       send({ cmd: 'gets', clone: time((k) => kv.get(k)), map: time((k) => plain.get(k)) })
+    } else if (message.cmd === 'cpu') {
+      send({ cmd: 'cpu', ...process.cpuUsage() })
     } else if (message.cmd === 'close') {
       await node.close()
       process.exit(0)

@@ -1,9 +1,16 @@
 /**
- * The transport x persistence matrix: every pair runs the store and events suites, every
- * transport the transport suite, every persistence the persistence suite. An adapter joins
- * with one line in `transports` or `persistences`.
+ * The transport x persistence matrix: every pair runs the store and events suites under the
+ * title `<transport> x <persistence>`, every transport the transport suite, every persistence
+ * the persistence suite. An adapter joins with one line in `transports` or `persistences`.
+ *
+ * Transports use small frames and queues, so chunking (S2.7) and slow consumers (S6.5) show
+ * quickly. The Redis entry starts a real redis-server on a free loopback port for this file.
  */
 import { describe } from 'vitest'
+import { lmdbEnv } from '../../packages/persist-lmdb/test/conformance-env.js'
+import { sqlitePersistenceEnv } from '../../packages/persist-sqlite/test/conformance-env.js'
+import { redisEnv } from '../../packages/transport-redis/test/conformance-env.js'
+import { zmqEnv } from '../../packages/transport-zmq/test/conformance-env.js'
 import {
   type Disposable,
   eventsSuite,
@@ -22,11 +29,16 @@ interface Adapter<E> {
 }
 
 const transports: Adapter<TransportEnv>[] = [
-  // Small frames and queues, so chunking (S2.7) and slow consumers (S6.5) show quickly.
   { name: 'memory', make: async () => memoryTransportEnv({ maxFrameSize: 1 << 20, peerQueueLimit: 1024 }) },
+  { name: 'zmq', make: zmqEnv },
+  { name: 'redis', make: async () => redisEnv() },
 ]
 
-const persistences: Adapter<PersistenceEnv>[] = [{ name: 'memory', make: async () => memoryPersistenceEnv() }]
+const persistences: Adapter<PersistenceEnv>[] = [
+  { name: 'memory', make: async () => memoryPersistenceEnv() },
+  { name: 'sqlite', make: async () => sqlitePersistenceEnv() },
+  { name: 'lmdb', make: () => lmdbEnv('sync') },
+]
 
 for (const transport of transports) {
   transportSuite({

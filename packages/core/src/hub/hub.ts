@@ -576,24 +576,59 @@ export class Hub implements AsyncDisposable {
   #settle(settlements: readonly Settlement[], error?: ConcordError): void {
     const wire = error === undefined ? undefined : wireError(error)
     if (error !== undefined) count(this.metrics.writeErrors, error.code)
+    // Consecutive writes of a peer applied at consecutive seqs (the usual case: a pipelined
+    // writer) are acknowledged as one range.
+    const runs = new Map<PeerState, { first: number; seq: number; count: number }>()
+    const endRun = (peer: PeerState) => {
+      const run = runs.get(peer)
+      if (run === undefined) return
+      runs.delete(peer)
+      if (run.count === 1) {
+        this.#queue(peer, { type: MessageType.WRITE_ACK, writeId: run.first, seq: run.seq, applied: true })
+      } else {
+        this.#queue(peer, {
+          type: MessageType.WRITE_ACKS,
+          firstWriteId: run.first,
+          firstSeq: run.seq,
+          count: run.count,
+        })
+      }
+    }
     for (const settlement of settlements) {
       const { origin } = settlement
       const node = this.#nodes.get(origin.nodeId)
-      const result = wire ?? { seq: settlement.seq, applied: settlement.applied }
       if (node === undefined) continue
-      if (node.results.has(origin.writeId)) node.results.set(origin.writeId, result)
+      if (node.results.has(origin.writeId)) {
+        node.results.set(origin.writeId, wire ?? { seq: settlement.seq, applied: settlement.applied })
+      }
       const peer = node.peerId === undefined ? undefined : this.#peers.get(node.peerId)
       if (peer === undefined) continue
-      if (wire !== undefined)
+      if (wire !== undefined) {
         this.#queue(peer, { type: MessageType.WRITE_ERR, writeId: origin.writeId, ...toErr(wire) })
-      else
+        continue
+      }
+      const run = runs.get(peer)
+      if (
+        settlement.applied &&
+        run !== undefined &&
+        origin.writeId === run.first + run.count &&
+        settlement.seq === run.seq + run.count
+      ) {
+        run.count++
+        continue
+      }
+      endRun(peer)
+      if (settlement.applied) runs.set(peer, { first: origin.writeId, seq: settlement.seq, count: 1 })
+      else {
         this.#queue(peer, {
           type: MessageType.WRITE_ACK,
           writeId: origin.writeId,
           seq: settlement.seq,
-          applied: settlement.applied,
+          applied: false,
         })
+      }
     }
+    for (const peer of [...runs.keys()]) endRun(peer)
     // Acknowledgements leave before the batch's broadcast, so a writer has its ack when
     // the broadcast arrives and resolves on it.
     this.#flush()

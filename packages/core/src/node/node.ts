@@ -32,20 +32,63 @@ import {
   type Subscriber,
 } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
-import { type Clone, Store, type StoreHost } from './store.js'
+import { type AppliedWaiter, type Clone, Store, type StoreHost, type WriteAck } from './store.js'
 import type { CallOptions, OpenOptions, StatusChange } from './types.js'
 import { errorFromWire } from './wire-errors.js'
 
 /** The states of a node's link to its hub. */
 export type NodeStatus = 'connecting' | 'connected' | 'closed'
 
-interface PendingWrite {
-  readonly message: Write
-  readonly issuedAt: number
-  sent: boolean
-  readonly resolve: (ack: { seq: number; applied: boolean }) => void
-  readonly reject: (error: Error) => void
+/**
+ * A write from its submission to its outcome: sent (and resent after a reconnect) until the
+ * master answers, then waiting for its clone to apply the seq (S3.2). Settles once.
+ */
+class PendingWrite implements AppliedWaiter {
+  sent = false
+  seq = 0
+  #ack: WriteAck | undefined
+  #settled = false
+  #stopAbort: () => void = noop
+
+  constructor(
+    readonly message: Write,
+    readonly store: Clone,
+    readonly issuedAt: number,
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (error: Error) => void,
+    private readonly result: (ack: WriteAck) => unknown,
+  ) {}
+
+  /** Rejects the write when `signal` fires (before or after the master's answer). */
+  watch(signal: AbortSignal | undefined, forget: () => void): void {
+    this.#stopAbort = onAbort(signal, (error) => {
+      forget()
+      this.failed(error)
+    })
+  }
+
+  acked(ack: WriteAck): void {
+    this.#ack = ack
+    this.seq = ack.seq
+    this.store._afterApplied(this)
+  }
+
+  applied(): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#stopAbort()
+    this.resolve(this.result(this.#ack!))
+  }
+
+  failed(error: Error): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#stopAbort()
+    this.reject(error)
+  }
 }
+
+function noop(): void {}
 
 interface PendingPublish {
   readonly message: NodeMessage
@@ -67,6 +110,8 @@ export interface PublishOptions extends CallOptions {
 }
 
 const DEFAULT_HEARTBEAT = 1000
+/** A node flushes its outbox early once it holds this many bytes. */
+const FLUSH_BYTES = 32 * 1024
 const MAX_STREAMS = 65_536
 
 /**
@@ -215,11 +260,12 @@ export class ConcordNode implements AsyncDisposable {
       this.#storesByOpenId.delete(openId)
       this.#send({ type: MessageType.CLOSE_STORE, openId })
     },
-    submitWrite: (store, kind, key, value, expiry, op, expectedSeq, signal) =>
+    submitWrite: (store, kind, key, value, expiry, op, expectedSeq, signal, result) =>
       this.#submitWrite(
+        store,
         {
           type: MessageType.WRITE,
-          store,
+          store: store.name,
           writeId: ++this.#nextWriteId,
           kind: kind as Write['kind'],
           key,
@@ -229,12 +275,13 @@ export class ConcordNode implements AsyncDisposable {
           expectedSeq,
         },
         signal,
+        result,
       ),
     detach: (store, openId) => {
       for (const [id, pending] of this.#writes) {
         if (pending.message.store !== store.name) continue
         this.#writes.delete(id)
-        pending.reject(new ClosedError(`store '${store.name}' is closed`))
+        pending.failed(new ClosedError(`store '${store.name}' is closed`))
       }
       if (this.#stores.get(store.name) === store) this.#stores.delete(store.name)
       for (const [id, s] of this.#storesByOpenId) if (s === store) this.#storesByOpenId.delete(id)
@@ -248,7 +295,12 @@ export class ConcordNode implements AsyncDisposable {
     now: () => this.#clock.now(),
   }
 
-  #submitWrite(message: Write, signal: AbortSignal | undefined): Promise<{ seq: number; applied: boolean }> {
+  #submitWrite<R>(
+    store: Clone,
+    message: Write,
+    signal: AbortSignal | undefined,
+    result: (ack: WriteAck) => R,
+  ): Promise<R> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
     if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
       return Promise.reject(
@@ -257,24 +309,16 @@ export class ConcordNode implements AsyncDisposable {
         ),
       )
     }
-    return new Promise((resolve, reject) => {
-      const stop = onAbort(signal, (error) => {
-        this.#writes.delete(message.writeId)
-        reject(error)
-      })
-      const pending: PendingWrite = {
+    return new Promise<R>((resolve, reject) => {
+      const pending = new PendingWrite(
         message,
-        issuedAt: this.#clock.now(),
-        sent: false,
-        resolve: (ack) => {
-          stop()
-          resolve(ack)
-        },
-        reject: (error) => {
-          stop()
-          reject(error)
-        },
-      }
+        store,
+        this.#clock.now(),
+        resolve as (value: unknown) => void,
+        reject,
+        result,
+      )
+      if (signal !== undefined) pending.watch(signal, () => this.#writes.delete(message.writeId))
       this.#writes.set(message.writeId, pending)
       if (this.#link === 'ready') {
         pending.sent = true
@@ -523,7 +567,7 @@ export class ConcordNode implements AsyncDisposable {
       if (pending.sent && restarted) {
         // The hub that got it is gone; it may have committed it. Resending could apply it twice.
         this.#writes.delete(id)
-        pending.reject(
+        pending.failed(
           new UnavailableError(
             'the hub restarted before acknowledging this write; it may or may not have been applied',
           ),
@@ -601,13 +645,22 @@ export class ConcordNode implements AsyncDisposable {
         const pending = this.#writes.get(message.writeId)
         if (pending === undefined) return
         this.#writes.delete(message.writeId)
-        return pending.resolve({ seq: message.seq, applied: message.applied })
+        return pending.acked({ seq: message.seq, applied: message.applied })
+      }
+      case MessageType.WRITE_ACKS: {
+        for (let i = 0; i < message.count; i++) {
+          const pending = this.#writes.get(message.firstWriteId + i)
+          if (pending === undefined) continue
+          this.#writes.delete(message.firstWriteId + i)
+          pending.acked({ seq: message.firstSeq + i, applied: true })
+        }
+        return
       }
       case MessageType.WRITE_ERR: {
         const pending = this.#writes.get(message.writeId)
         if (pending === undefined) return
         this.#writes.delete(message.writeId)
-        return pending.reject(errorFromWire(message.code, message.message, message.details))
+        return pending.failed(errorFromWire(message.code, message.message, message.details))
       }
       case MessageType.PUBLISH_ACK: {
         const pending = this.#publishes.get(message.pubId)
@@ -687,7 +740,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const [id, pending] of this.#writes) {
       if (pending.issuedAt > cutoff) break
       this.#writes.delete(id)
-      pending.reject(
+      pending.failed(
         new UnavailableError(
           pending.sent
             ? `no answer from the master within ${this.#writeTimeout} ms; the write may or may not have been applied`
@@ -709,7 +762,8 @@ export class ConcordNode implements AsyncDisposable {
     this.#outbox.push(toWire(message))
     this.#outboxBytes +=
       message.type === MessageType.WRITE || message.type === MessageType.PUBLISH ? sizeOf(message) : 32
-    if (this.#outboxBytes > this.#maxFrame / 2) return this.#flush()
+    // Moderate frames: the hub starts on the first part of a burst while the rest is built.
+    if (this.#outboxBytes > Math.min(FLUSH_BYTES, this.#maxFrame / 2)) return this.#flush()
     if (!this.#flushScheduled) {
       // Everything sent within this task and its microtasks travels in one frame; the first
       // write of an idle node leaves at once instead of waiting for the next loop turn.
@@ -764,7 +818,7 @@ export class ConcordNode implements AsyncDisposable {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
     const error = new ClosedError('the node is closed')
     for (const store of [...this.#stores.values()]) await store.close()
-    for (const pending of this.#writes.values()) pending.reject(error)
+    for (const pending of this.#writes.values()) pending.failed(error)
     this.#writes.clear()
     for (const pending of this.#publishes.values()) pending.reject(error)
     this.#publishes.clear()

@@ -30,8 +30,8 @@ export interface StoreHost {
   /** Tells the hub a sync was abandoned, so it frees the snapshot cursor. */
   sendClose(openId: number): void
   /** Submits a write; resolves with the master's ack (before the clone applied it). */
-  submitWrite(
-    store: string,
+  submitWrite<R>(
+    store: Clone,
     kind: number,
     key: string,
     value: Uint8Array | null,
@@ -39,7 +39,8 @@ export interface StoreHost {
     op: string | null,
     expectedSeq: number | null,
     signal: AbortSignal | undefined,
-  ): Promise<{ seq: number; applied: boolean }>
+    result: (ack: WriteAck) => R,
+  ): Promise<R>
   /** The handle closed: unsubscribe it and forget it. */
   detach(store: Clone, openId: number | undefined): void
   /** The largest value a write may carry, in bytes (the master may allow less). */
@@ -47,6 +48,22 @@ export interface StoreHost {
   /** The node's clock. */
   now(): number
 }
+
+/** The master's answer to a write. */
+export interface WriteAck {
+  readonly seq: number
+  readonly applied: boolean
+}
+
+/** A write waiting for its clone to apply the seq the master gave it (S3.2). */
+export interface AppliedWaiter {
+  readonly seq: number
+  applied(): void
+  failed(error: Error): void
+}
+
+const seqOf = (ack: WriteAck): number => ack.seq
+const insertedOf = (ack: WriteAck): boolean => ack.applied
 
 /** What a node sees of its store handles (method syntax keeps it variance-free). */
 export interface Clone {
@@ -64,6 +81,7 @@ export interface Clone {
   _heartbeat(epoch: string, seq: number): void
   _openFailed(error: Error): void
   _watchdog(now: number, staleAfter: number): void
+  _afterApplied(waiter: AppliedWaiter): void
 }
 
 interface Slot<T> {
@@ -85,11 +103,6 @@ interface Sync {
   endSeq: number | undefined
 }
 
-interface Waiter {
-  readonly seq: number
-  readonly resolve: () => void
-}
-
 /** Broadcast mutations buffered during a sync before it restarts rather than grow (bounded memory). */
 const MAX_BUFFERED_MUTATIONS = 1_000_000
 const STATUS_BUFFER = 64
@@ -108,7 +121,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #status: StoreStatus = 'connecting'
   #sync: Sync | undefined
   #openId: number | undefined
-  #waiters: Waiter[] = []
+  #waiters: AppliedWaiter[] = []
   readonly #changeQueues = new Set<{ queue: BoundedQueue<Change<T>>; prefix: string }>()
   readonly #statusQueues = new Set<BoundedQueue<StatusChange>>()
   /** Epochs this clone followed before: their stragglers are ignored, not a reason to resync. */
@@ -118,7 +131,6 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   /** Resyncs since the clone last applied a broadcast in order. */
   #resyncs = 0
   #opened: { resolve: () => void; reject: (error: Error) => void } | undefined
-  readonly #pendingWrites = new Set<(error: Error) => void>()
 
   /** @internal Built by `node.open`. */
   constructor(
@@ -242,12 +254,12 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
 
   /** Puts `value` at `key`; resolves to the mutation's seq once the clone applied it (S3.2). */
   put(key: string, value: I, options: PutOptions = {}): Promise<number> {
-    return this.#write(WriteKind.PUT, key, this.#encode(value), options, null, null).then((r) => r.seq)
+    return this.#write(WriteKind.PUT, key, this.#encode(value), options, null, null, seqOf)
   }
 
   /** Removes `key`; resolves to the seq at which it is gone. */
   remove(key: string, options: CallOptions = {}): Promise<number> {
-    return this.#write(WriteKind.REMOVE, key, null, options, null, null).then((r) => r.seq)
+    return this.#write(WriteKind.REMOVE, key, null, options, null, null, seqOf)
   }
 
   /**
@@ -268,8 +280,14 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       )
     }
     if (typeof options?.op !== 'string') return Promise.reject(new TypeError('update needs { op }'))
-    return this.#write(WriteKind.UPDATE, key, bytes, options, options.op, null).then((r) =>
-      options.op === 'putIfAbsent' ? r.applied : r.seq,
+    return this.#write<number | boolean>(
+      WriteKind.UPDATE,
+      key,
+      bytes,
+      options,
+      options.op,
+      null,
+      options.op === 'putIfAbsent' ? insertedOf : seqOf,
     )
   }
 
@@ -280,7 +298,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
         new RangeError(`expectedSeq must be a seq (a non-negative integer), got ${expectedSeq}`),
       )
     }
-    return this.#write(WriteKind.CAS, key, this.#encode(value), options, null, expectedSeq).then((r) => r.seq)
+    return this.#write(WriteKind.CAS, key, this.#encode(value), options, null, expectedSeq, seqOf)
   }
 
   /**
@@ -293,7 +311,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
         new OutOfViewError(`a prefix view ('${this.prefix}') cannot clear the whole store`),
       )
     }
-    return this.#write(WriteKind.CLEAR, '', null, options, null, null).then((r) => r.seq)
+    return this.#write(WriteKind.CLEAR, '', null, options, null, null, seqOf)
   }
 
   #encode(value: I): Uint8Array | ValidationError {
@@ -305,69 +323,48 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     }
   }
 
-  async #write(
+  /**
+   * Checks a write locally (S3.1) and hands it to the node. One promise per write: the node
+   * settles it once the master acknowledged and this clone applied the seq (S3.2).
+   */
+  #write<R>(
     kind: number,
     key: string,
     value: Uint8Array | ValidationError | null,
     options: PutOptions,
     op: string | null,
     expectedSeq: number | null,
-  ): Promise<{ seq: number; applied: boolean }> {
-    if (this.#status === 'closed') throw new ClosedError(`store '${this.name}' is closed`)
-    throwIfAborted(options.signal)
-    if (typeof key !== 'string') throw new TypeError('keys are strings')
-    if (value instanceof ValidationError) throw value
-    if (!key.startsWith(this.prefix)) {
-      throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
+    result: (ack: WriteAck) => R,
+  ): Promise<R> {
+    try {
+      if (this.#status === 'closed') throw new ClosedError(`store '${this.name}' is closed`)
+      throwIfAborted(options.signal)
+      if (typeof key !== 'string') throw new TypeError('keys are strings')
+      if (value instanceof ValidationError) throw value
+      if (!key.startsWith(this.prefix)) {
+        throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
+      }
+      if (value !== null && value.byteLength > this.host.maxValueSize()) {
+        throw new TooLargeError(
+          `value of ${value.byteLength} bytes exceeds the limit of ${this.host.maxValueSize()}`,
+        )
+      }
+      const expiry =
+        options.expiry === undefined ? null : options.expiry === null ? -1 : toMillis(options.expiry)
+      return this.host.submitWrite(this, kind, key, value, expiry, op, expectedSeq, options.signal, result)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    if (value !== null && value.byteLength > this.host.maxValueSize()) {
-      throw new TooLargeError(
-        `value of ${value.byteLength} bytes exceeds the limit of ${this.host.maxValueSize()}`,
-      )
-    }
-    const expiry =
-      options.expiry === undefined ? null : options.expiry === null ? -1 : toMillis(options.expiry)
-    const ack = await this.host.submitWrite(
-      this.name,
-      kind,
-      key,
-      value,
-      expiry,
-      op,
-      expectedSeq,
-      options.signal,
-    )
-    await this.#applied(ack.seq, options.signal)
-    return ack
   }
 
-  /** Resolves once the clone has applied `seq` (S3.2). */
-  #applied(seq: number, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#seq >= seq && this.#sync === undefined) return Promise.resolve()
-    if (this.#status === 'closed') return Promise.reject(new ClosedError(`store '${this.name}' is closed`))
-    return new Promise((resolve, reject) => {
-      const stop = onAbort(signal, (error) => {
-        this.#pendingWrites.delete(fail)
-        reject(error)
-      })
-      const fail = (error: Error) => {
-        stop()
-        reject(error)
-      }
-      this.#pendingWrites.add(fail)
-      const waiter: Waiter = {
-        seq,
-        resolve: () => {
-          stop()
-          this.#pendingWrites.delete(fail)
-          resolve()
-        },
-      }
-      // Acks arrive in seq order almost always: insert from the back.
-      let i = this.#waiters.length
-      while (i > 0 && this.#waiters[i - 1]!.seq > seq) i--
-      this.#waiters.splice(i, 0, waiter)
-    })
+  /** @internal Settles `waiter` once this clone has applied its seq (S3.2). */
+  _afterApplied(waiter: AppliedWaiter): void {
+    if (this.#status === 'closed') return waiter.failed(new ClosedError(`store '${this.name}' is closed`))
+    if (this.#seq >= waiter.seq && this.#sync === undefined) return waiter.applied()
+    // Acks arrive in seq order almost always: insert from the back.
+    let i = this.#waiters.length
+    while (i > 0 && this.#waiters[i - 1]!.seq > waiter.seq) i--
+    this.#waiters.splice(i, 0, waiter)
   }
 
   #releaseWaiters(): void {
@@ -376,7 +373,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     while (n < this.#waiters.length && this.#waiters[n]!.seq <= this.#seq) n++
     if (n === 0) return
     const ready = this.#waiters.splice(0, n)
-    for (const waiter of ready) waiter.resolve()
+    for (const waiter of ready) waiter.applied()
   }
 
   // ---- sync (S2.1, S6.3) ------------------------------------------------------------------
@@ -671,9 +668,9 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     this.#sync = undefined
     this.#openId = undefined
     this.#setStatus('closed')
-    for (const fail of this.#pendingWrites) fail(error)
-    this.#pendingWrites.clear()
+    const waiters = this.#waiters
     this.#waiters = []
+    for (const waiter of waiters) waiter.failed(error)
     for (const entry of this.#changeQueues) entry.queue.end()
     this.#changeQueues.clear()
     this.#statusQueues.clear()

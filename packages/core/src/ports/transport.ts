@@ -74,6 +74,8 @@ export interface HubEndpoint {
    * Queues a frame to one peer. Returns false when it was not queued: the peer is gone or
    * its bounded queue is full (the frame is dropped and counted by the caller).
    * Frames to one peer arrive in the order sent, without duplicates, while the link is up.
+   * The frame is handed over: the caller never changes it afterwards, so the transport may
+   * send it without copying.
    */
   send(peerId: string, frame: Uint8Array): boolean
   /**
@@ -113,7 +115,8 @@ export interface ConnectOptions {
 export interface NodeEndpoint {
   /**
    * Queues a frame to the hub. Returns false when the link is down or its bounded queue is
-   * full (nothing is queued). Frames arrive in the order sent while the link is up.
+   * full (nothing is queued). Frames arrive in the order sent while the link is up. The frame
+   * is handed over (the caller never changes it afterwards).
    */
   send(frame: Uint8Array): boolean
   /**

@@ -138,6 +138,11 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
   [MessageType.PUBLISH_ACK]: [['pubId', isNat]],
   [MessageType.SUBSCRIBED]: [['reqId', isNat]],
   [MessageType.PONG]: [['nonce', isNat]],
+  [MessageType.WRITE_ACKS]: [
+    ['firstWriteId', isNat],
+    ['firstSeq', isNat],
+    ['count', isNat],
+  ],
   [MessageType.MUTATIONS]: [
     ['store', isStr],
     ['epoch', isStr],

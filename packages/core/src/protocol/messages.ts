@@ -30,6 +30,7 @@ export const MessageType = {
   PUBLISH_ACK: 27,
   SUBSCRIBED: 28,
   PONG: 29,
+  WRITE_ACKS: 30,
   // hub -> nodes, broadcast (MUTATIONS is also sent unicast to replay the log on resume)
   MUTATIONS: 40,
   HEARTBEAT: 41,
@@ -155,6 +156,13 @@ export type ErrorMessage = {
   readonly message: string
   readonly details: unknown
 }
+/** Writes `firstWriteId … +count-1` were applied at seqs `firstSeq … +count-1` (a pipelined writer's batch). */
+export type WriteAcks = {
+  readonly type: typeof MessageType.WRITE_ACKS
+  readonly firstWriteId: number
+  readonly firstSeq: number
+  readonly count: number
+}
 export type PublishAck = { readonly type: typeof MessageType.PUBLISH_ACK; readonly pubId: number }
 export type Subscribed = { readonly type: typeof MessageType.SUBSCRIBED; readonly reqId: number }
 export type Pong = { readonly type: typeof MessageType.PONG; readonly nonce: number }
@@ -205,6 +213,7 @@ export type HubMessage =
   | SnapshotChunk
   | SyncEnd
   | WriteAck
+  | WriteAcks
   | WriteErr
   | ErrorMessage
   | PublishAck

@@ -1,6 +1,5 @@
 /**
- * The conformance suites (@concord/conformance) over this transport: the transport suite,
- * and the store and events suites for redis x memory persistence.
+ * This transport as a conformance environment, for the matrix (conformance/test/matrix.test.ts).
  *
  * The environment: one redis-server for the file (started while the file is collected, since
  * the suites read the adapters' capabilities then), hubs on fresh names, and
@@ -9,20 +8,15 @@
  * Redis can do (kill, partition, pause, killHub) and injects loss, duplication and reordering
  * at the receiving side, as a bad network would.
  */
-import {
-  type ConformanceEnv,
-  type ConformanceFaults,
-  type Disposable,
-  eventsSuite,
-  type FaultFilter,
-  memoryPersistenceEnv,
-  type RemoveFault,
-  storeSuite,
-  type TransportEnv,
-  transportSuite,
+import type {
+  ConformanceFaults,
+  Disposable,
+  FaultFilter,
+  RemoveFault,
+  TransportEnv,
 } from '@concord/conformance'
 import { constantBackoff, type HubHandlers, type NodeHandlers, type Transport } from '@concord/core'
-import { afterAll, describe } from 'vitest'
+import { afterAll } from 'vitest'
 import { type RedisTransport, type RedisTransportInit, redisAclRules, redisTransport } from '../src/index.js'
 import { startRedisServer } from './redis-server.js'
 
@@ -285,7 +279,7 @@ function envTransport(
   }
 }
 
-function redisEnv(): Disposable<TransportEnv> {
+export function redisEnv(): Disposable<TransportEnv> {
   const base = redisTransport(init)
   const byIdentity = new Map<string, { redis: RedisTransport; wrapped: Transport }>()
   const faults = new RedisFaults(() => [base, ...[...byIdentity.values()].map((t) => t.redis)])
@@ -312,23 +306,3 @@ function redisEnv(): Disposable<TransportEnv> {
     },
   }
 }
-
-transportSuite({ name: 'transport redis', setup: async () => redisEnv(), teardown: (env) => env.dispose() })
-
-describe('redis x memory', () => {
-  const disposers = new WeakMap<object, Array<() => Promise<void>>>()
-  const options = {
-    setup: async (): Promise<ConformanceEnv> => {
-      const transport = redisEnv()
-      const persistence = memoryPersistenceEnv()
-      const env = { ...transport, ...persistence }
-      disposers.set(env, [transport.dispose, persistence.dispose])
-      return env
-    },
-    teardown: async (env: object) => {
-      for (const dispose of disposers.get(env) ?? []) await dispose()
-    },
-  }
-  storeSuite({ name: 'store', ...options })
-  eventsSuite({ name: 'events', ...options })
-})

@@ -1,18 +1,11 @@
 /**
- * The published conformance suites against this transport, paired with in-memory persistence.
+ * This transport as a conformance environment, for the matrix (conformance/test/matrix.test.ts).
  * Links authenticate with CURVE: every identity the suites ask for gets a key pair of its
  * own, registered with the hubs of the test (S8.1). Faults are injected around real links
  * (see faults.ts), so the suites' fault tests run too.
  */
 
-import {
-  type Disposable,
-  eventsSuite,
-  memoryPersistenceEnv,
-  storeSuite,
-  type TransportEnv,
-  transportSuite,
-} from '@concord/conformance'
+import type { Disposable, TransportEnv } from '@concord/conformance'
 import type { Transport } from '@concord/core'
 import { type ZmqCurveKeyPair, zmqCurveKeyPair, zmqTransport } from '../src/index.js'
 import { ZmqFaults } from './faults.js'
@@ -30,7 +23,7 @@ const pairFor = (identity: string): ZmqCurveKeyPair => {
 }
 
 /** One test's transport: small frames and queues so chunking (S2.7) and slow consumers (S6.5) show quickly. */
-async function zmqEnv(): Promise<Disposable<TransportEnv>> {
+export async function zmqEnv(): Promise<Disposable<TransportEnv>> {
   const clients = new Map<string, string>()
   const anonymous = pairFor('anonymous')
   clients.set(anonymous.publicKey, 'anonymous')
@@ -57,21 +50,3 @@ async function zmqEnv(): Promise<Disposable<TransportEnv>> {
     dispose: async () => faults.clear(),
   }
 }
-
-transportSuite({ name: 'transport zmq', setup: zmqEnv, teardown: (env) => env.dispose() })
-
-const parts = new WeakMap<object, (() => Promise<void>)[]>()
-const pair = {
-  setup: async () => {
-    const t = await zmqEnv()
-    const p = memoryPersistenceEnv()
-    const env = { ...t, ...p }
-    parts.set(env, [t.dispose, p.dispose])
-    return env
-  },
-  teardown: async (env: object) => {
-    for (const dispose of parts.get(env) ?? []) await dispose()
-  },
-}
-storeSuite({ name: 'zmq x memory: store', ...pair })
-eventsSuite({ name: 'zmq x memory: events', ...pair })
