@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { zeekData } from '../../../test-support/zeek-data.js'
 import { Cli, type Invocation, Workspace } from './support/harness.js'
 
 const CONFIG = `
@@ -46,7 +47,7 @@ topics:
     schema: 'record { host: addr; score: double }'
 `
 
-const CONN_LOG = new URL('../../../../shared/data/zeek/conn-sample.log', import.meta.url)
+const CONN_LOG = zeekData('conn-sample.log')
 
 let ws: Workspace
 let cli: Cli
@@ -254,7 +255,7 @@ describe('pub and sub', () => {
 
 describe('import and export', () => {
   test('the real conn-sample.log imports by uid and exports the same count', async () => {
-    const imported = await cli.run(['import', 'conn', CONN_LOG.pathname, '--key', 'uid'])
+    const imported = await cli.run(['import', 'conn', CONN_LOG, '--key', 'uid'])
     expect(imported.stderr).toMatch(
       /^imported 10 of 10 rows into conn in \d+\.\ds \(.*\), 0 errors; the store has 10 entries\n$/,
     )
@@ -320,7 +321,7 @@ describe('import and export', () => {
   })
 
   test('without --key, rows are keyed by line number', async () => {
-    const r = await cli.run(['import', 'conn', CONN_LOG.pathname])
+    const r = await cli.run(['import', 'conn', CONN_LOG])
     expect(r.code).toBe(0)
     // The header takes 8 lines; the first row is line 9.
     expect((await cli.run(['get', 'conn', '9', '--json'])).code).toBe(0)
@@ -336,7 +337,7 @@ describe('import and export', () => {
   })
 
   test('a log that does not fit the store stops at once with the reasons', async () => {
-    const r = await cli.run(['import', 'misc', CONN_LOG.pathname])
+    const r = await cli.run(['import', 'misc', CONN_LOG])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain("column 'ts' is not a field of store 'misc'")
     expect(r.stderr).toContain("store 'misc' needs field 'a', which the log has no column for")

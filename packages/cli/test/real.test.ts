@@ -4,9 +4,10 @@
  * CURVE keys from the config.
  */
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { zeekData } from '../../../test-support/zeek-data.js'
 import { Cli, serveProcess, Workspace } from './support/harness.js'
 
-const CONN_LOG = new URL('../../../../shared/data/zeek/conn-sample.log', import.meta.url)
+const CONN_LOG = zeekData('conn-sample.log')
 
 const CONFIG = `
 hub:
@@ -62,7 +63,7 @@ describe('ZeroMQ + SQLite', () => {
     expect((await cli.run(['update', 'counters', 'a', '41', '--op', 'increment', ...hub])).stdout).toBe(
       'a = 42\n',
     )
-    const imported = await cli.run(['import', 'conn', CONN_LOG.pathname, '--key', 'uid', ...hub])
+    const imported = await cli.run(['import', 'conn', CONN_LOG, '--key', 'uid', ...hub])
     expect(imported.stderr).toContain('imported 10 of 10 rows into conn')
 
     const sub = await cli.background(['sub', 'zeek', ...hub], /subscribed/, 'stderr')

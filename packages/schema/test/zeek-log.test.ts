@@ -3,10 +3,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
+import { zeekData } from '../../../test-support/zeek-data.js'
 import { decode, encode, fromJson, type Infer, time, toJson, validate } from '../src/index.js'
 import { Conn, parseZeekTsv } from './zeek.js'
 
-const text = readFileSync(new URL('../../../../shared/data/zeek/conn-sample.log', import.meta.url), 'utf8')
+const text = readFileSync(zeekData('conn-sample.log'), 'utf8')
 const rows = parseZeekTsv(text) as Infer<typeof Conn>[]
 
 describe('conn-sample.log', () => {
