@@ -8,6 +8,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fsyncMicros } from '../packages/persist-sqlite/bench/raw.mjs'
+import { publishSubscribe, setOneInFlight, setPipelined } from '../packages/transport-redis/bench/raw.mjs'
 import { dealerRouterRoundTrips, pubSubThroughput } from '../packages/transport-zmq/bench/raw.mjs'
 
 const quick = process.argv.includes('--quick')
@@ -80,16 +81,30 @@ async function hub(options) {
   return { ...h, address: ready.address, ready }
 }
 
-async function node(address) {
-  const n = proc('node', { hub: address })
+async function node(address, transport = 'zmq') {
+  const n = proc('node', { hub: address, transport })
   return { ...n, ready: await n.next('ready') }
 }
 
 /** puts/s applied at every one of three clones, from one writer with `inFlight` puts outstanding. */
-async function putsPerSecond({ persistence = 'sqlite', durability, inFlight, total, keys = 100_000 }) {
-  const h = await hub({ path: dir(), persistence, durability })
-  const writer = await node(h.address)
-  const clones = await Promise.all([1, 2, 3].map(() => node(h.address)))
+async function putsPerSecond({
+  persistence = 'sqlite',
+  durability,
+  inFlight,
+  total,
+  keys = 100_000,
+  transport = 'zmq',
+  listen,
+}) {
+  const h = await hub({
+    path: dir(),
+    persistence,
+    durability,
+    transport,
+    ...(listen === undefined ? {} : { listen }),
+  })
+  const writer = await node(h.address, transport)
+  const clones = await Promise.all([1, 2, 3].map(() => node(h.address, transport)))
   // Warm up, then measure from the first write to the last clone applying the last one.
   await writer.ask({ cmd: 'write', total: Math.min(total, 2000), inFlight, keys }, 'wrote')
   const { seq: base } = await h.ask({ cmd: 'seq' })
@@ -140,6 +155,66 @@ async function natsKv() {
     const many = await run(1000, Math.round(100_000 * scale))
     await nc.close()
     return { one, many }
+  } finally {
+    server.kill()
+  }
+}
+
+/** Concord over Redis against raw ioredis, both against one redis-server started here. */
+async function redisSection() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
+  } catch {
+    console.log('Redis: redis-server not installed (apt-get install redis-server), not measured')
+    return
+  }
+  const port = await freePort()
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  )
+  try {
+    const url = `redis://127.0.0.1:${port}`
+    for (let i = 0; i < 100; i++) {
+      try {
+        await setOneInFlight(url, { count: 1 })
+        break
+      } catch {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    const rawOne = await setOneInFlight(url, { count: Math.round(10_000 * scale) })
+    const rawMany = await setPipelined(url, { count: Math.round(200_000 * scale) })
+    const rawPubSub = await publishSubscribe(url, { count: Math.round(200_000 * scale) })
+    row('raw ioredis SET/s, 1 in flight', rawOne, '/s')
+    row('raw ioredis SET/s, 1000 in flight (pipelined)', rawMany, '/s')
+    row('raw ioredis PUBLISH->SUBSCRIBE msgs/s, 1000 in flight', rawPubSub, '/s')
+    const many = await putsPerSecond({
+      transport: 'redis',
+      listen: `${url}/bench-hub-many`,
+      durability: 'sync',
+      inFlight: 1000,
+      total: Math.round(100_000 * scale),
+    })
+    row('concord redis x sqlite sync: puts/s at 3 clones, 1000 in flight', many, '/s', {
+      baseline: rawMany,
+      against: 'raw ioredis pipelined SET',
+      goal: '>= 0.3x',
+    })
+    const one = await putsPerSecond({
+      transport: 'redis',
+      listen: `${url}/bench-hub-one`,
+      durability: 'relaxed',
+      inFlight: 1,
+      total: Math.round(3_000 * scale),
+    })
+    row('concord redis x sqlite relaxed: puts/s at 3 clones, 1 in flight', one, '/s', {
+      baseline: rawOne,
+      against: 'raw ioredis SET 1 in flight',
+    })
   } finally {
     server.kill()
   }
@@ -214,7 +289,9 @@ async function main() {
   const ENTRIES = Math.round(1_000_000 * scale)
   for (const persistence of ['sqlite', 'lmdb']) {
     const path = dir()
-    let h = await hub({ path, persistence, durability: 'relaxed' })
+    // Every entry carries a deadline (the store expires them after an hour), so recovery
+    // rebuilds the expiry heap of all of them.
+    let h = await hub({ path, persistence, durability: 'relaxed', expiry: '1h' })
     const loader = await node(h.address)
     await loader.ask({ cmd: 'write', total: ENTRIES, inFlight: 1000, keys: ENTRIES }, 'wrote')
     loader.kill()
@@ -246,7 +323,7 @@ async function main() {
     h.kill('SIGKILL')
     await once(h.child, 'exit')
     const spawned = performance.now()
-    h = await hub({ path, persistence, durability: 'sync' })
+    h = await hub({ path, persistence, durability: 'sync', expiry: '1h' })
     const total = performance.now() - spawned
     row(
       `hub recovery after kill -9, ${ENTRIES.toLocaleString('en-US')} entries, ${persistence}`,
@@ -259,6 +336,8 @@ async function main() {
     row(`  ... including process start, ${persistence}`, total / 1000, 's')
     h.kill()
   }
+
+  await redisSection()
 
   const out = new URL('./results/', import.meta.url)
   mkdirSync(out, { recursive: true })

@@ -7,6 +7,7 @@ import { constantBackoff, createHub, createNode } from '@concord/core'
 import { lmdbPersistence } from '@concord/persist-lmdb'
 import { sqlitePersistence } from '@concord/persist-sqlite'
 import { t } from '@concord/schema'
+import { redisTransport } from '@concord/transport-redis'
 import { zmqTransport } from '@concord/transport-zmq'
 
 const [role, json] = process.argv.slice(2)
@@ -19,6 +20,7 @@ const gcRss = () => {
   return process.memoryUsage().rss
 }
 export const value = (i) => `${'x'.repeat(100 - String(i).length)}${i}`
+const transport = () => (options.transport === 'redis' ? redisTransport() : zmqTransport())
 
 if (role === 'hub') {
   const persistence =
@@ -29,10 +31,10 @@ if (role === 'hub') {
         : sqlitePersistence({ path: options.path, durability: options.durability })
   const start = performance.now()
   const hub = await createHub({
-    transport: zmqTransport(),
+    transport: transport(),
     listen: options.listen,
     persistence,
-    stores: { kv: { schema } },
+    stores: { kv: { schema, ...(options.expiry === undefined ? {} : { expiry: options.expiry }) } },
   })
   send({
     cmd: 'ready',
@@ -55,7 +57,7 @@ if (role === 'hub') {
   for (let i = 0; i < options.entries; i++) map.set(`key:${i}`, schema.decode(schema.encode(value(i))))
   send({ cmd: 'rss', bytes: gcRss() - before, size: map.size })
 } else {
-  const node = await createNode({ transport: zmqTransport(), hub: options.hub, backoff: constantBackoff(20) })
+  const node = await createNode({ transport: transport(), hub: options.hub, backoff: constantBackoff(20) })
   const before = gcRss()
   const start = performance.now()
   const kv = await node.open('kv', { schema })

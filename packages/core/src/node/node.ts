@@ -255,7 +255,10 @@ export class ConcordNode implements AsyncDisposable {
       })
       return openId
     },
-    sendCredit: (openId) => this.#send({ type: MessageType.SNAPSHOT_CREDIT, openId, credits: 1 }),
+    sendCredit: (openId) => {
+      this.#send({ type: MessageType.SNAPSHOT_CREDIT, openId, credits: 1 })
+      this.#flush()
+    },
     sendClose: (openId) => {
       this.#storesByOpenId.delete(openId)
       this.#send({ type: MessageType.CLOSE_STORE, openId })

@@ -26,6 +26,7 @@ import type {
 export interface StoreHost {
   /** Queues a message to the hub (sent this turn if the link is up; dropped otherwise). */
   sendOpen(store: Clone, resume: { epoch: string; seq: number } | undefined): number
+  /** Lets the hub send one more snapshot chunk; leaves at once, not at the end of the turn. */
   sendCredit(openId: number): void
   /** Tells the hub a sync was abandoned, so it frees the snapshot cursor. */
   sendClose(openId: number): void
@@ -444,6 +445,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   _chunk(message: SnapshotChunk): void {
     const sync = this.#sync
     if (sync?.building === undefined || sync.openId !== message.openId) return
+    // Credit first, and at once: the hub reads the next chunk while this one is decoded.
+    this.host.sendCredit(message.openId)
     const entries = message.entries
     try {
       for (let i = 0; i < entries.length; i += 3) {
@@ -457,7 +460,6 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       return this.#fail(error as ConcordError)
     }
     this.#syncProgress = this.host.now()
-    this.host.sendCredit(message.openId)
   }
 
   /**
