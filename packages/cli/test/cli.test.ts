@@ -101,7 +101,7 @@ describe('usage errors exit 2 with one line', () => {
     ],
     [
       ['conformance'],
-      'concord: ERR_USAGE: concord conformance is not available yet: run the @concord/conformance suites with vitest',
+      'concord: ERR_USAGE: give --transport MODULE, --persistence MODULE or both (see concord help conformance)',
     ],
   ])('%j', async (argv, message) => {
     const r = await cli.run(argv)
