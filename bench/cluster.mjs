@@ -95,6 +95,7 @@ async function putsPerSecond({
   keys = 100_000,
   transport = 'zmq',
   listen,
+  onClone,
 }) {
   const h = await hub({
     path: dir(),
@@ -113,6 +114,7 @@ async function putsPerSecond({
   await writer.ask({ cmd: 'write', total, inFlight, keys, offset: 7 }, 'wrote')
   await Promise.all(reached)
   const rate = total / ((performance.now() - start) / 1000)
+  if (onClone !== undefined) await onClone(clones[0])
   for (const p of [writer, ...clones, h]) p.kill()
   return rate
 }
@@ -255,11 +257,24 @@ async function main() {
 
   const many = Math.round(300_000 * scale)
   const few = Math.round(5_000 * scale)
-  const pipelined = await putsPerSecond({ durability: 'sync', inFlight: 1000, total: many })
+  let smallGets
+  const pipelined = await putsPerSecond({
+    durability: 'sync',
+    inFlight: 1000,
+    total: many,
+    onClone: async (clone) => {
+      smallGets = await clone.ask({ cmd: 'gets', count: Math.round(20_000_000 * scale) })
+    },
+  })
   row('concord sqlite sync: puts/s at 3 clones, 1000 in flight', pipelined, '/s', {
     baseline: nats?.many,
     against: 'NATS KV 1000 in flight',
     goal: '>= 100k/s and >= 3x NATS',
+  })
+  row('clone get/s, random keys, 100,000 entries', smallGets.clone, '/s', {
+    baseline: smallGets.map,
+    against: 'Map.get',
+    goal: '>= 10M/s',
   })
   const pipelinedLmdb = await putsPerSecond({
     persistence: 'lmdb',
@@ -313,7 +328,7 @@ async function main() {
         goal: '<= 1.5x',
       })
       const gets = await clone.ask({ cmd: 'gets', count: Math.round(20_000_000 * scale) })
-      row('clone get/s, random keys', gets.clone, '/s', {
+      row(`clone get/s, random keys, ${ENTRIES.toLocaleString('en-US')} entries`, gets.clone, '/s', {
         baseline: gets.map,
         against: 'Map.get',
         goal: '>= 10M/s',
