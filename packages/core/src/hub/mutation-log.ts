@@ -64,13 +64,4 @@ export class MutationLog {
     }
     return out
   }
-
-  /** Forgets everything (a rollback); the log restarts after `seq`. */
-  reset(seq: number): void {
-    this.#batches.length = 0
-    this.#head = 0
-    this.#mutations = 0
-    this.#bytes = 0
-    this.#start = seq
-  }
 }

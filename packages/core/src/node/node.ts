@@ -1,11 +1,5 @@
 import type { AnySchema, Schema } from '@concord/schema/contract'
-import {
-  ClosedError,
-  type ConcordError,
-  ProtocolError,
-  UnavailableError,
-  type ValidationError,
-} from '../errors.js'
+import { ClosedError, ProtocolError, UnavailableError } from '../errors.js'
 import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
@@ -846,5 +840,3 @@ function sizeOf(message: NodeMessage): number {
   if (message.type === MessageType.PUBLISH) return 48 + message.topic.length * 3 + message.payload.byteLength
   return 32
 }
-
-export type { ConcordError, ValidationError }
