@@ -113,6 +113,8 @@ class Statements {
 export class SqliteStoreBackend implements StoreBackend {
   /** The state found at open. */
   readonly recovered: RecoveredState
+  /** Running estimate of a value's size, to size range reads to a byte budget. */
+  #meanValueSize = 64
   readonly #db: Database.Database
   readonly #statements: Statements
   readonly #params: OpenStoreParams
@@ -397,14 +399,16 @@ export class SqliteStoreBackend implements StoreBackend {
   ): Array<readonly [key: string, entry: StoredEntry]> {
     this.assertReadable()
     const statement = this.#statements.range[inclusive ? 1 : 0][end === undefined ? 0 : 1]
-    const limit = Math.min(maxEntries, Number.MAX_SAFE_INTEGER)
+    // Read the rows in one call (stepping an iterator costs more per row), as many as the byte
+    // budget likely holds at the value size seen so far; the budget is then applied exactly.
+    const likely = Math.ceil(maxBytes / this.#meanValueSize) + 1
+    const limit = Math.max(1, Math.min(maxEntries, likely, Number.MAX_SAFE_INTEGER))
     const out: Array<readonly [string, StoredEntry]> = []
     let bytes = 0
     try {
       const rows = (
-        end === undefined ? statement.iterate(from, limit) : statement.iterate(from, end, limit)
-      ) as IterableIterator<RangeRow>
-      // Leaving the loop early resets the statement: nothing stays open after this call.
+        end === undefined ? statement.all(from, limit) : statement.all(from, end, limit)
+      ) as RangeRow[]
       for (const [key, value, seq, deadline] of rows) {
         if (out.length > 0 && bytes + value.byteLength > maxBytes) break
         bytes += value.byteLength
@@ -413,6 +417,7 @@ export class SqliteStoreBackend implements StoreBackend {
     } catch (error) {
       throw this.#failure('reading', error)
     }
+    if (out.length > 0) this.#meanValueSize = Math.max(1, (this.#meanValueSize + bytes / out.length) / 2)
     return out
   }
 
