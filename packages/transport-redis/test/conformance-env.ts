@@ -16,6 +16,7 @@ import type {
   TransportEnv,
 } from '@concord/conformance'
 import { constantBackoff, type HubHandlers, type NodeHandlers, type Transport } from '@concord/core'
+import { seededRandom } from '@concord/core/testing'
 import { afterAll } from 'vitest'
 import { type RedisTransport, type RedisTransportInit, redisAclRules, redisTransport } from '../src/index.js'
 import { startRedisServer } from './redis-server.js'
@@ -54,18 +55,6 @@ interface Rule {
   readonly filter: FaultFilter
 }
 
-/** A seeded generator (mulberry32), so a run is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /**
  * Faults on a real Redis. Links die for real: `kill` is `CLIENT KILL USER`, `partition` turns
  * the ACL user off as well (its reconnects fail to log in until `heal`), `killHub` aborts the
@@ -80,7 +69,7 @@ class RedisFaults implements ConformanceFaults {
   readonly #rules: Rule[] = []
   readonly #partitioned = new Set<string>()
   readonly #paused = new Set<string>()
-  readonly #random = seeded(7)
+  readonly #random = seededRandom(7)
 
   constructor(private readonly transports: () => RedisTransport[]) {}
 

@@ -11,6 +11,7 @@
  */
 import type { ConformanceFaults, FaultDirection, FaultFilter, RemoveFault } from '@concord/conformance'
 import type { NodeEndpoint, NodeHandlers, Transport } from '@concord/core'
+import { seededRandom } from '@concord/core/testing'
 import type { ZmqHubEndpoint, ZmqNodeEndpoint } from '../src/index.js'
 
 interface Rule {
@@ -25,25 +26,13 @@ interface Plan {
   reorder: boolean
 }
 
-/** A small seeded generator (mulberry32), so fault runs are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export class ZmqFaults implements ConformanceFaults {
   readonly #rules = new Set<Rule>()
   readonly #partitioned = new Set<string>()
   readonly #paused = new Set<string>()
   readonly #hubs = new Map<string, ZmqHubEndpoint>()
   readonly #nodes = new Set<FaultyNode>()
-  readonly #random = seeded(7)
+  readonly #random = seededRandom(7)
 
   /** `inner` with its endpoints under this fault injector; nodes present `identity` (or the one they pass). */
   wrap(inner: Transport, identity?: string): Transport {
