@@ -18,7 +18,10 @@ export interface ConnectionSettings {
  * `enableOfflineQueue: false` (a command while disconnected fails at once instead of waiting in
  * an unbounded queue), `autoResubscribe: false` and `autoResendUnfulfilledCommands: false` (a
  * reconnect is a new link: the endpoints subscribe again themselves and never replay a frame
- * that may already have been delivered), `retryStrategy` from the transport's backoff.
+ * that may already have been delivered), `retryStrategy` from the transport's backoff, and
+ * `sentinelRetryStrategy` likewise: ioredis' default retries forever when no listed Sentinel
+ * answers or none knows the master, so a hub's `listen` would never settle (with the
+ * transport's strategy it rejects while starting, and retries per the backoff afterwards).
  * `enableReadyCheck` defaults to false (its INFO needs an ACL permission nodes do not have).
  */
 export function createRedis(
@@ -37,6 +40,7 @@ export function createRedis(
     disableClientInfo: true,
     maxRetriesPerRequest: null,
     retryStrategy,
+    sentinelRetryStrategy: retryStrategy,
   }
   if (address.scheme === 'redis+sentinel') {
     options.sentinels = address.hosts.map(({ host, port }) => ({ host, port }))

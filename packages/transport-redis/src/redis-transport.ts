@@ -37,7 +37,9 @@ export interface RedisTransportInit {
    * More ioredis options (`connectTimeout`, `keepAlive`, `sentinelPassword`, `natMap`…). The
    * host, port, `sentinels` and `name` come from the address; the options the transport
    * relies on (`lazyConnect`, `enableOfflineQueue`, `enableAutoPipelining`, `autoResubscribe`,
-   * `autoResendUnfulfilledCommands`, `retryStrategy`) are always set by it.
+   * `autoResendUnfulfilledCommands`, `retryStrategy`, `sentinelRetryStrategy`) are always set
+   * by it. Behind Sentinels, `failoverDetector: true` moves connections at `+switch-master`
+   * even when the old master stays up (see the README).
    */
   readonly redis?: RedisOptions
   /** The first segment of every channel name. Default `concord`. */

@@ -1,10 +1,15 @@
 /**
  * Test harness: a real `redis-server` per test file, on a free loopback port, without
- * persistence. `redis-server` must be on PATH (CI installs it: `apt-get install redis-server`);
- * when it is not, every test of the file fails with a message saying so. Never skipped.
+ * persistence; replicas of it (`replicaOf`) and Sentinels monitoring it ({@link startSentinel}:
+ * the same binary with `--sentinel`). `redis-server` must be on PATH (CI installs it:
+ * `apt-get install redis-server`); when it is not, every test of the file fails with a message
+ * saying so. Never skipped.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 
@@ -27,8 +32,16 @@ export interface RedisServer {
    * the remembered users again. Every client connection drops.
    */
   restart(): Promise<void>
+  /** Kills the server (SIGKILL, as a crash) and leaves it down. */
+  kill(): Promise<void>
   /** Stops the server (idempotent). */
   stop(): Promise<void>
+}
+
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /** Start as a replica of the server on this loopback port (`--replicaof 127.0.0.1 <port>`). */
+  readonly replicaOf?: number
 }
 
 /**
@@ -61,24 +74,152 @@ export function useRedisServer(): RedisServer {
     },
     createUser: (name, password, rules) => get().createUser(name, password, rules),
     restart: () => get().restart(),
+    kill: () => get().kill(),
     stop: () => get().stop(),
   }
 }
 
-/** Starts a redis-server on a free loopback port and waits until it answers PING. */
-export async function startRedisServer(): Promise<RedisServer> {
+/**
+ * Starts a redis-server on a free loopback port and waits until it answers PING. Its working
+ * folder (`--dir`) is a fresh temporary one, removed by `stop()`: it loads no stray `dump.rdb`
+ * and a replica's full sync leaves none behind.
+ */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const extra = options.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(options.replicaOf)]
+  const dir = await mkdtemp(join(tmpdir(), 'concord-redis-'))
+  try {
+    return await onFreePort('redis-server', async (port) => {
+      const args = [...serverArgs(port), '--dir', dir, ...extra]
+      return new Server(port, dir, args, await spawnRedis(port, args))
+    })
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true })
+    throw error
+  }
+}
+
+/** Runs `start` on a free port, trying others (up to 5) when the port was taken meanwhile. */
+async function onFreePort<T>(what: string, start: (port: number) => Promise<T>): Promise<T> {
   let lastError: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
     try {
-      const child = await spawnServer(port)
-      return new Server(port, child)
+      return await start(port)
     } catch (error) {
       if (error instanceof MissingServerError) throw error
       lastError = error // the port was taken meanwhile: try another
     }
   }
-  throw new Error(`could not start redis-server: ${String(lastError)}`)
+  throw new Error(`could not start ${what}: ${String(lastError)}`)
+}
+
+/** A running Sentinel (`redis-server <conf> --sentinel`) under test, monitoring one master. */
+export interface RedisSentinel {
+  readonly host: '127.0.0.1'
+  readonly port: number
+  /** The master name it monitors. */
+  readonly masterName: string
+  /** A hub address through this Sentinel: `redis+sentinel://127.0.0.1:<port>/<master>/<hub>`. */
+  address(hub?: string): string
+  /** A connection to the Sentinel itself, for SENTINEL commands. */
+  readonly admin: Redis
+  /** The master's address as the Sentinel reports it now (SENTINEL GET-MASTER-ADDR-BY-NAME). */
+  masterAddress(): Promise<{ host: string; port: number } | undefined>
+  /** The replicas it knows (SENTINEL REPLICAS), each as its field → value map. */
+  replicas(): Promise<Array<Record<string, string>>>
+  /** Stops the Sentinel and removes its folder (idempotent). */
+  stop(): Promise<void>
+}
+
+/** Options of {@link startSentinel}. */
+export interface SentinelOptions {
+  /** The loopback port of the master to monitor. */
+  readonly masterPort: number
+  /** Default `mymaster`. */
+  readonly masterName?: string
+  /** `down-after-milliseconds`. Default 500. */
+  readonly downAfter?: number
+  /** `failover-timeout`. Default 5000. */
+  readonly failoverTimeout?: number
+}
+
+/**
+ * Starts a Sentinel on a free loopback port, monitoring `127.0.0.1:<masterPort>` with quorum 1,
+ * and waits until it answers PING. Its config file lives in a fresh temporary folder (Sentinel
+ * rewrites it), removed by `stop()`.
+ */
+export async function startSentinel(options: SentinelOptions): Promise<RedisSentinel> {
+  const masterName = options.masterName ?? 'mymaster'
+  const dir = await mkdtemp(join(tmpdir(), 'concord-sentinel-'))
+  try {
+    return await onFreePort('a Sentinel', async (port) => {
+      const config = join(dir, 'sentinel.conf')
+      await writeFile(
+        config,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir "${dir}"`,
+          'loglevel warning',
+          `sentinel monitor ${masterName} 127.0.0.1 ${options.masterPort} 1`,
+          `sentinel down-after-milliseconds ${masterName} ${options.downAfter ?? 500}`,
+          `sentinel failover-timeout ${masterName} ${options.failoverTimeout ?? 5000}`,
+          '',
+        ].join('\n'),
+      )
+      const child = await spawnRedis(port, [config, '--sentinel'])
+      return new Sentinel(port, masterName, dir, child)
+    })
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true })
+    throw error
+  }
+}
+
+class Sentinel implements RedisSentinel {
+  readonly host = '127.0.0.1' as const
+  readonly admin: Redis
+  #child: ChildProcess | undefined
+
+  constructor(
+    readonly port: number,
+    readonly masterName: string,
+    readonly dir: string,
+    child: ChildProcess,
+  ) {
+    this.#child = child
+    this.admin = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: null })
+    this.admin.on('error', () => {})
+  }
+
+  address(hub = '*'): string {
+    return `redis+sentinel://127.0.0.1:${this.port}/${this.masterName}/${hub}`
+  }
+
+  async masterAddress(): Promise<{ host: string; port: number } | undefined> {
+    const reply = (await this.admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName)) as
+      | [string, string]
+      | null
+    return reply === null ? undefined : { host: reply[0], port: Number(reply[1]) }
+  }
+
+  async replicas(): Promise<Array<Record<string, string>>> {
+    const reply = (await this.admin.call('SENTINEL', 'REPLICAS', this.masterName)) as string[][]
+    return reply.map((fields) => {
+      const entry: Record<string, string> = {}
+      for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!
+      return entry
+    })
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child
+    if (child === undefined) return
+    this.#child = undefined
+    this.admin.disconnect()
+    await stopChild(child, 'SIGTERM')
+    await rm(this.dir, { recursive: true, force: true })
+  }
 }
 
 class MissingServerError extends Error {
@@ -101,6 +242,8 @@ class Server implements RedisServer {
 
   constructor(
     readonly port: number,
+    readonly dir: string,
+    readonly args: readonly string[],
     child: ChildProcess,
   ) {
     this.#child = child
@@ -127,8 +270,12 @@ class Server implements RedisServer {
 
   async restart(): Promise<void> {
     await this.#kill('SIGKILL')
-    this.#child = await spawnServer(this.port)
+    this.#child = await spawnRedis(this.port, this.args)
     for (const args of this.#users.values()) await this.admin.call('ACL', ...args)
+  }
+
+  kill(): Promise<void> {
+    return this.#kill('SIGKILL')
   }
 
   async stop(): Promise<void> {
@@ -136,16 +283,22 @@ class Server implements RedisServer {
     this.#stopped = true
     this.admin.disconnect()
     await this.#kill('SIGTERM')
+    await rm(this.dir, { recursive: true, force: true })
   }
 
   async #kill(signal: NodeJS.Signals): Promise<void> {
     const child = this.#child
     this.#child = undefined
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill(signal)
-    await exited
+    if (child !== undefined) await stopChild(child, signal)
   }
+}
+
+/** Sends `signal` to a child and waits until it exited (at once when it already has). */
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill(signal)
+  await exited
 }
 
 /** A port nothing listens on now (bound to 0 and released). */
@@ -166,23 +319,30 @@ process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL')
 })
 
-async function spawnServer(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+/**
+ * The command line of a server on `port`: loopback only, no persistence; a replica's first sync
+ * starts at once (diskless by default since Redis 7, which otherwise waits 5 s for more replicas).
+ */
+function serverArgs(port: number): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--repl-diskless-sync-delay',
+    '0',
+    '--loglevel',
+    'warning',
+  ]
+}
+
+/** Runs `redis-server <args>` (which listens on `port`) and waits until it answers PING. */
+async function spawnRedis(port: number, args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
   let output = ''
