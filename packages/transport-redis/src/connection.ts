@@ -57,7 +57,31 @@ export function createRedis(
   const redis = new Redis(options)
   // ioredis prints unhandled 'error' events; the endpoints learn of trouble from 'close'.
   redis.on('error', noop)
+  guardSockets(redis)
   return redis
+}
+
+/**
+ * Keeps a second 'error' of a connection's socket from crashing the process. ioredis listens
+ * for a socket's errors with `once`, but a TLS socket can emit two (seen here: `write
+ * ECONNRESET` then the server's alert, when Redis refuses a client certificate), and the second
+ * became an uncaught exception (ioredis PRs #961/#962, not merged). So every socket gets a
+ * permanent no-op listener as soon as the client reports it: at 'connect' (and 'error' or
+ * 'close' for one that failed before), while ioredis' own handling of the first error is
+ * unchanged. `redis.stream` is the socket those events are about: a new one is made only for
+ * the next attempt.
+ */
+function guardSockets(redis: Redis): void {
+  let guarded: object | undefined
+  const guard = () => {
+    const socket = redis.stream as typeof redis.stream | undefined
+    if (socket === undefined || socket === guarded) return
+    guarded = socket
+    socket.on('error', noop)
+  }
+  redis.on('connect', guard)
+  redis.on('error', guard)
+  redis.on('close', guard)
 }
 
 /**
@@ -65,17 +89,60 @@ export function createRedis(
  * ioredis reports 'ready' before AUTH is answered, and where the `default` user needs no
  * password a refused AUTH leaves the connection working as `default` until ioredis drops it:
  * so an endpoint makes one round trip, lets pending callbacks run, then asks this.
+ *
+ * `failure` is the last other error of the connection (a refused TCP connection, a TLS handshake
+ * that failed: an untrusted certificate, a client certificate the server required…), a TLS error
+ * winning over a later ECONNRESET. ioredis reports it only as an 'error' event and rejects the
+ * pending `connect()` or command with a bare "Connection is closed.": see {@link explain}.
  */
-export function loginWatch(redis: Redis): { readonly refused: Error | undefined } {
-  const watch: { refused: Error | undefined } = { refused: undefined }
+export function loginWatch(redis: Redis): {
+  readonly refused: Error | undefined
+  readonly failure: Error | undefined
+} {
+  const watch: { refused: Error | undefined; failure: Error | undefined } = {
+    refused: undefined,
+    failure: undefined,
+  }
   redis.on('connect', () => {
     watch.refused = undefined
   })
   redis.on('error', (error: Error) => {
     if (/^(WRONGPASS|NOAUTH|NOPERM|ERR AUTH)/.test(error.message)) watch.refused = error
+    // A TLS error says more than the ECONNRESET that may follow (or precede) it.
+    else if (watch.failure === undefined || !isTlsError(watch.failure) || isTlsError(error)) {
+      watch.failure = error
+    }
   })
   return watch
 }
+
+/** A TLS handshake or certificate error (Node's `ERR_SSL_…`, `ERR_TLS_…`, `SELF_SIGNED_…` codes). */
+function isTlsError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code
+  return typeof code === 'string' && /^(ERR_SSL_|ERR_TLS_)|CERT|SELF_SIGNED|UNABLE_TO_/.test(code)
+}
+
+/**
+ * The error to report for `error`, thrown by a connect or a command while connecting: a refused
+ * login of one of `watches` first; for ioredis' bare "Connection is closed." the connection error
+ * behind it, when one was seen (e.g. `self-signed certificate in certificate chain`); else `error`.
+ */
+export function explain(
+  error: unknown,
+  watches: ReadonlyArray<{ readonly refused: Error | undefined; readonly failure: Error | undefined }>,
+): unknown {
+  const refused = watches.find((watch) => watch.refused !== undefined)?.refused
+  if (refused !== undefined) return refused
+  if (error instanceof Error && error.message === CONNECTION_CLOSED) {
+    const failures = watches.flatMap((watch) => (watch.failure === undefined ? [] : [watch.failure]))
+    const failure = failures.find(isTlsError) ?? failures[0]
+    if (failure !== undefined) return failure
+  }
+  return error
+}
+
+/** ioredis' message when a connection closes under a pending connect or command. */
+const CONNECTION_CLOSED = 'Connection is closed.'
 
 /** Resolves after the callbacks pending now (ioredis' AUTH callback among them) have run. */
 export function settle(): Promise<void> {

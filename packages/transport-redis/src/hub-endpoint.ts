@@ -12,7 +12,7 @@ import {
 import type { Redis } from 'ioredis'
 import { formatAddress, type RedisAddress } from './address.js'
 import { HubChannels } from './channels.js'
-import { createRedis, describe, loginWatch, noop, settle, shutdown } from './connection.js'
+import { createRedis, describe, explain, loginWatch, noop, settle, shutdown } from './connection.js'
 import type { ResolvedOptions } from './options.js'
 import {
   copy,
@@ -101,7 +101,7 @@ export class RedisHubEndpoint implements HubEndpoint {
   #early: Array<[channel: Buffer, message: Buffer]> = []
   #unbindSignal: (() => void) | undefined
   readonly #onClosed: (hub: RedisHubEndpoint) => void
-  readonly #logins: ReadonlyArray<{ readonly refused: Error | undefined }>
+  readonly #logins: ReadonlyArray<ReturnType<typeof loginWatch>>
   readonly #ackEvery: { readonly frames: number; readonly bytes: number }
 
   /** @internal Use `RedisTransport.listen`. */
@@ -150,8 +150,9 @@ export class RedisHubEndpoint implements HubEndpoint {
       ])
       this.#state = 'closed'
       if (isConcordError(error)) throw error
-      // A refused login makes ioredis drop the connection: report the refusal, not the drop.
-      const cause = this.#logins.find((login) => login.refused !== undefined)?.refused ?? error
+      // A refused login makes ioredis drop the connection, and so does a failed TLS handshake:
+      // report the refusal or the TLS error, not the drop.
+      const cause = explain(error, this.#logins)
       throw new UnavailableError(`cannot listen on ${this.address}: ${describe(cause)}`, { cause })
     } finally {
       unbind()

@@ -1,15 +1,16 @@
 /**
  * Test harness: a real `redis-server` per test file, on a free loopback port, without
  * persistence; replicas of it (`replicaOf`) and Sentinels monitoring it ({@link startSentinel}:
- * the same binary with `--sentinel`). `redis-server` must be on PATH (CI installs it:
- * `apt-get install redis-server`); when it is not, every test of the file fails with a message
- * saying so. Never skipped.
+ * the same binary with `--sentinel`); a server can also listen on TLS only (`tls` option).
+ * `redis-server` must be on PATH (CI installs it: `apt-get install redis-server`); when it is
+ * not, every test of the file fails with a message saying so. Never skipped.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 
@@ -19,10 +20,15 @@ const START_TIMEOUT = 10_000
 export interface RedisServer {
   readonly host: '127.0.0.1'
   readonly port: number
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>`, or `rediss://…` for a TLS server. */
   readonly url: string
-  /** A hub address on this server: `redis://127.0.0.1:<port>/<hub>`. */
+  /** A hub address on this server: `redis://127.0.0.1:<port>/<hub>` (`rediss://…` with TLS). */
   address(hub?: string): string
+  /**
+   * For a TLS server, the `tls.connect` options the harness's own connections use (the CA, and
+   * the client certificate when it was given); undefined for plain TCP.
+   */
+  readonly tls: ConnectionOptions | undefined
   /** A connection as the `default` user, for CONFIG, ACL, CLIENT… (reconnects after restarts). */
   readonly admin: Redis
   /** Creates (or resets) an ACL user; remembered and created again after {@link restart}. */
@@ -42,20 +48,35 @@ export interface RedisServer {
 export interface RedisServerOptions {
   /** Start as a replica of the server on this loopback port (`--replicaof 127.0.0.1 <port>`). */
   readonly replicaOf?: number
+  /** Listen on TLS only (`--port 0 --tls-port <port>`), with these certificates. */
+  readonly tls?: RedisServerTls
+}
+
+/** TLS settings of a test server: PEM text (the harness writes the files into the server's folder). */
+export interface RedisServerTls {
+  /** The CA clients are checked against (`--tls-ca-cert-file`); the harness trusts it too. */
+  readonly ca: string
+  /** The server's certificate and key (`--tls-cert-file`, `--tls-key-file`). */
+  readonly cert: string
+  readonly key: string
+  /** Require a client certificate signed by `ca` (`--tls-auth-clients yes`). Default false (`no`). */
+  readonly authClients?: boolean
+  /** The certificate the harness's own connections (readiness PING, `admin`) present. */
+  readonly client?: { readonly cert: string; readonly key: string }
 }
 
 /**
  * Starts a server for this test file in `beforeAll` and stops it in `afterAll`. The returned
  * object is usable from the tests (and from `beforeAll` hooks registered after this call).
  */
-export function useRedisServer(): RedisServer {
+export function useRedisServer(options: RedisServerOptions = {}): RedisServer {
   let server: RedisServer | undefined
   const get = (): RedisServer => {
     if (server === undefined) throw new Error('the redis-server of this file did not start (see beforeAll)')
     return server
   }
   beforeAll(async () => {
-    server = await startRedisServer()
+    server = await startRedisServer(options)
   }, START_TIMEOUT + 5000)
   afterAll(async () => {
     await server?.stop()
@@ -67,6 +88,9 @@ export function useRedisServer(): RedisServer {
     },
     get url() {
       return get().url
+    },
+    get tls() {
+      return get().tls
     },
     address: (hub) => get().address(hub),
     get admin() {
@@ -88,14 +112,44 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const extra = options.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(options.replicaOf)]
   const dir = await mkdtemp(join(tmpdir(), 'concord-redis-'))
   try {
+    const tls = options.tls === undefined ? undefined : await tlsSetup(dir, options.tls)
     return await onFreePort('redis-server', async (port) => {
-      const args = [...serverArgs(port), '--dir', dir, ...extra]
-      return new Server(port, dir, args, await spawnRedis(port, args))
+      const listen =
+        tls === undefined ? ['--port', String(port)] : ['--port', '0', '--tls-port', String(port)]
+      const args = [...listen, ...serverArgs(), ...(tls?.args ?? []), '--dir', dir, ...extra]
+      return new Server(port, dir, args, tls?.client, await spawnRedis(port, args, tls?.client))
     })
   } catch (error) {
     await rm(dir, { recursive: true, force: true })
     throw error
   }
+}
+
+/**
+ * Writes the PEMs of `tls` into `dir`: the server's arguments, and the `tls.connect` options of
+ * the harness's own connections.
+ */
+async function tlsSetup(
+  dir: string,
+  tls: RedisServerTls,
+): Promise<{ args: string[]; client: ConnectionOptions }> {
+  const file = async (name: string, pem: string) => {
+    const path = join(dir, name)
+    await writeFile(path, pem, { mode: 0o600 })
+    return path
+  }
+  const args = [
+    '--tls-cert-file',
+    await file('tls-server.crt', tls.cert),
+    '--tls-key-file',
+    await file('tls-server.key', tls.key),
+    '--tls-ca-cert-file',
+    await file('tls-ca.crt', tls.ca),
+    '--tls-auth-clients',
+    tls.authClients === true ? 'yes' : 'no',
+  ]
+  const client: ConnectionOptions = { ca: tls.ca, ...(tls.client ?? {}) }
+  return { args, client }
 }
 
 /** Runs `start` on a free port, trying others (up to 5) when the port was taken meanwhile. */
@@ -244,16 +298,18 @@ class Server implements RedisServer {
     readonly port: number,
     readonly dir: string,
     readonly args: readonly string[],
+    readonly tls: ConnectionOptions | undefined,
     child: ChildProcess,
   ) {
     this.#child = child
-    this.url = `redis://127.0.0.1:${port}`
+    this.url = `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`
     this.admin = new Redis({
       host: '127.0.0.1',
       port,
       lazyConnect: true,
       maxRetriesPerRequest: null,
       retryStrategy: () => (this.#stopped ? null : 20),
+      ...(tls === undefined ? {} : { tls }),
     })
     this.admin.on('error', () => {})
   }
@@ -270,7 +326,7 @@ class Server implements RedisServer {
 
   async restart(): Promise<void> {
     await this.#kill('SIGKILL')
-    this.#child = await spawnRedis(this.port, this.args)
+    this.#child = await spawnRedis(this.port, this.args, this.tls)
     for (const args of this.#users.values()) await this.admin.call('ACL', ...args)
   }
 
@@ -320,13 +376,12 @@ process.once('exit', () => {
 })
 
 /**
- * The command line of a server on `port`: loopback only, no persistence; a replica's first sync
- * starts at once (diskless by default since Redis 7, which otherwise waits 5 s for more replicas).
+ * The command line of a server (after its `--port`): loopback only, no persistence; a replica's
+ * first sync starts at once (diskless by default since Redis 7, which otherwise waits 5 s for
+ * more replicas).
  */
-function serverArgs(port: number): string[] {
+function serverArgs(): string[] {
   return [
-    '--port',
-    String(port),
     '--bind',
     '127.0.0.1',
     '--save',
@@ -340,8 +395,15 @@ function serverArgs(port: number): string[] {
   ]
 }
 
-/** Runs `redis-server <args>` (which listens on `port`) and waits until it answers PING. */
-async function spawnRedis(port: number, args: readonly string[]): Promise<ChildProcess> {
+/**
+ * Runs `redis-server <args>` (which listens on `port`) and waits until it answers PING (over TLS
+ * with these options when `tls` is given).
+ */
+async function spawnRedis(
+  port: number,
+  args: readonly string[],
+  tls?: ConnectionOptions,
+): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
@@ -367,7 +429,7 @@ async function spawnRedis(port: number, args: readonly string[]): Promise<ChildP
   failed.catch(() => {})
   const deadline = Date.now() + START_TIMEOUT
   for (;;) {
-    const answered = await Promise.race([ping(port), failed])
+    const answered = await Promise.race([ping(port, tls), failed])
     if (answered) return child
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
@@ -379,10 +441,13 @@ async function spawnRedis(port: number, args: readonly string[]): Promise<ChildP
   }
 }
 
-/** True when something on the port answers PING with +PONG. */
-function ping(port: number): Promise<boolean> {
+/** True when something on the port answers PING with +PONG (over TLS when `tls` is given). */
+function ping(port: number, tls?: ConnectionOptions): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port })
+    const socket =
+      tls === undefined
+        ? createConnection({ host: '127.0.0.1', port })
+        : tlsConnect({ ...tls, host: '127.0.0.1', port })
     let data = ''
     const done = (ok: boolean) => {
       socket.destroy()
@@ -390,7 +455,7 @@ function ping(port: number): Promise<boolean> {
     }
     socket.setTimeout(1000, () => done(false))
     socket.once('error', () => done(false))
-    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => socket.write('PING\r\n'))
     socket.on('data', (chunk) => {
       data += chunk.toString()
       if (data.includes('\r\n')) done(data.startsWith('+PONG'))
