@@ -1,6 +1,7 @@
 import {
   ClosedError,
   type CommitOp,
+  checkEpochRecord,
   type EpochRecord,
   isConcordError,
   PersistenceError,
@@ -162,19 +163,14 @@ export class LmdbStoreBackend implements StoreBackend {
   beginEpoch(record: EpochRecord): Promise<void> {
     const refused = this.refusal()
     if (refused !== undefined) return Promise.reject(refused)
-    if (
-      typeof record?.epoch !== 'string' ||
-      !Number.isFinite(record.startSeq) ||
-      !Number.isFinite(record.at)
-    ) {
-      return Promise.reject(
-        new TypeError('beginEpoch() needs { epoch: string, startSeq: number, at: number }'),
-      )
+    let checked: EpochRecord
+    try {
+      checked = checkEpochRecord(record)
+    } catch (error) {
+      return Promise.reject(error)
     }
     const index = this.#epochs++
-    const bytes = Buffer.from(
-      JSON.stringify({ epoch: record.epoch, startSeq: record.startSeq, at: record.at }),
-    )
+    const bytes = Buffer.from(JSON.stringify(checked))
     return this.#write('beginEpoch', () => {
       this.env.epochs.putSync(index, bytes)
     }).catch((error: unknown) => {

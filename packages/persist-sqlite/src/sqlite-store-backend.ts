@@ -6,7 +6,7 @@ import type {
   StoreBackend,
   StoredEntry,
 } from '@concord/core'
-import { ClosedError, PersistenceError } from '@concord/core'
+import { ClosedError, checkEpochRecord, PersistenceError } from '@concord/core'
 import Database from 'better-sqlite3'
 import { describeError } from './describe-error.js'
 import { prefixEnd } from './key-range.js'
@@ -263,16 +263,13 @@ export class SqliteStoreBackend implements StoreBackend {
   beginEpoch(record: EpochRecord): Promise<void> {
     const refused = this.#refusal()
     if (refused !== undefined) return Promise.reject(refused)
-    if (
-      typeof record?.epoch !== 'string' ||
-      !Number.isFinite(record.startSeq) ||
-      !Number.isFinite(record.at)
-    ) {
-      return Promise.reject(
-        new TypeError('beginEpoch() needs { epoch: string, startSeq: number, at: number }'),
-      )
+    let checked: EpochRecord
+    try {
+      checked = checkEpochRecord(record)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    const { epoch, startSeq, at } = record
+    const { epoch, startSeq, at } = checked
     return this.#write(() => {
       const relaxed = this.#params.durability === 'relaxed'
       try {
@@ -289,12 +286,12 @@ export class SqliteStoreBackend implements StoreBackend {
   }
 
   /**
-   * Applies `ops` in one SQLite transaction on the next turn and records the last seq and the
+   * Applies `ops` in one SQLite transaction, when called, and records the last seq and the
    * entry count in the meta table. Resolves once the transaction committed (under `sync`,
    * with the write-ahead log synced to disk). Rejects with `PersistenceError` when SQLite
    * fails (disk full, I/O error…), with `RangeError` when seqs do not strictly increase from
    * the store's last seq, and with `TypeError` for a malformed op; the transaction is rolled
-   * back then, so nothing of the batch is applied. Values are copied when `commit` is called.
+   * back then, so nothing of the batch is applied. SQLite copies the values it binds.
    */
   commit(ops: readonly CommitOp[]): Promise<void> {
     const refused = this.#refusal()

@@ -12,6 +12,7 @@ import type {
   StoreBackend,
   StoredEntry,
 } from '../ports/persistence.js'
+import { checkEpochRecord } from '../ports/persistence.js'
 
 /** Options of {@link memoryPersistence}. */
 export interface MemoryPersistenceInit {
@@ -309,16 +310,13 @@ export class MemoryStoreBackend implements StoreBackend {
   beginEpoch(record: EpochRecord): Promise<void> {
     const refused = this.refusal()
     if (refused !== undefined) return Promise.reject(refused)
-    if (
-      typeof record?.epoch !== 'string' ||
-      !Number.isFinite(record.startSeq) ||
-      !Number.isFinite(record.at)
-    ) {
-      return Promise.reject(
-        new TypeError('beginEpoch() needs { epoch: string, startSeq: number, at: number }'),
-      )
+    let checked: EpochRecord
+    try {
+      checked = checkEpochRecord(record)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    const copy = Object.freeze({ epoch: record.epoch, startSeq: record.startSeq, at: record.at })
+    const copy = Object.freeze(checked)
     return this.write(() => {
       this.data.epochs.push(copy)
     })

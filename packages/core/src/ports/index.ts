@@ -15,6 +15,7 @@ export type {
   StoreBackend,
   StoredEntry,
 } from './persistence.js'
+export { checkEpochRecord } from './persistence.js'
 export type {
   AuthenticationKind,
   ConnectOptions,

@@ -31,6 +31,17 @@ export interface EpochRecord {
   readonly at: number
 }
 
+/**
+ * For implementors: refuses a malformed {@link EpochRecord} with `TypeError` (a caller bug,
+ * not a persistence failure), so every backend checks `beginEpoch`'s argument the same way.
+ */
+export function checkEpochRecord(record: EpochRecord): EpochRecord {
+  if (typeof record?.epoch !== 'string' || !Number.isFinite(record.startSeq) || !Number.isFinite(record.at)) {
+    throw new TypeError('beginEpoch() needs { epoch: string, startSeq: number, at: number }')
+  }
+  return { epoch: record.epoch, startSeq: record.startSeq, at: record.at }
+}
+
 /** What a backend found when it opened. */
 export interface RecoveredState {
   /** Oldest first. Empty for a new store. */
