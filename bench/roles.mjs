@@ -64,11 +64,8 @@ if (role === 'hub') {
   send({ cmd: 'ready', openMs: performance.now() - start, seq: kv.seq, size: kv.size, rss: gcRss() - before })
   process.on('message', async (message) => {
     if (message.cmd === 'wait') {
-      // Report the moment this clone has applied `seq`.
-      // Polled every millisecond: a busy loop here would steal the CPU the benchmark measures.
-      const check = () =>
-        kv.seq >= message.seq ? send({ cmd: 'reached', seq: kv.seq }) : setTimeout(check, 1)
-      check()
+      // Report the moment this clone has applied `seq` (no polling: it would steal the CPU measured).
+      kv.reached(message.seq).then(() => send({ cmd: 'reached', seq: kv.seq }))
     } else if (message.cmd === 'write') {
       const { total, inFlight, keys, offset = 0 } = message
       let next = 0

@@ -1,4 +1,6 @@
 import {
+  AbortedError,
+  ClosedError,
   ConflictError,
   PersistenceError,
   REMOVE,
@@ -95,6 +97,35 @@ export function writeTests({ h, probe }: SuiteContext): void {
         if (store.seqOf('k') === seq) expect(store.get('k')).toBe(value)
       }
       await Promise.all(Array.from({ length: 40 }, (_, i) => check(i % 2 === 0 ? a : b, `v${i}`)))
+    })
+
+    it('S3.2 reached(seq) resolves once another clone has applied a write: read your writes across nodes', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const writer = await (await h().node(hub)).open('kv', { schema: Text })
+      const reader = await (await h().node(hub)).open('kv', { schema: Text })
+      await reader.reached(0)
+      const seqs = await Promise.all(Array.from({ length: 20 }, (_, i) => writer.put(`k${i}`, `v${i}`)))
+      const last = Math.max(...seqs)
+      await reader.reached(last)
+      expect(reader.seq).toBeGreaterThanOrEqual(last)
+      expect(reader.get('k19')).toBe('v19')
+      expect(reader.size).toBe(20)
+
+      const later = reader.reached(last + 1)
+      const aborted = new AbortController()
+      const never = reader.reached(last + 1000, { signal: aborted.signal })
+      aborted.abort()
+      await expect(never).rejects.toBeInstanceOf(AbortedError)
+      await expect(reader.reached(1, { signal: aborted.signal })).rejects.toBeInstanceOf(AbortedError)
+      await expect(reader.reached(-1)).rejects.toBeInstanceOf(RangeError)
+      await writer.put('next', 'n')
+      await later
+      expect(reader.get('next')).toBe('n')
+
+      const closed = reader.reached(last + 1000)
+      await reader.close()
+      await expect(closed).rejects.toBeInstanceOf(ClosedError)
+      await expect(reader.reached(0)).rejects.toBeInstanceOf(ClosedError)
     })
 
     it('S3.3 an update whose callback throws rejects with UpdateError; nothing changes and nothing is broadcast', async () => {

@@ -23,11 +23,13 @@ import {
   type ZmqRefusedCounts,
 } from './stats.js'
 import {
-  asBuffer,
+  frameParts,
+  joinParts,
   kindOf,
   parseCount,
   parseJson,
   parseWindow,
+  partsSize,
   TAG,
   ToHub,
   ToNode,
@@ -230,7 +232,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
     if (peer === undefined) return false
     const size = frame.byteLength
     if (!this.#admitFrame(peer, size)) return false
-    this.#transmit(peer, [peer.rid, TAG[ToNode.DATA]!, asBuffer(frame)], size)
+    this.#transmit(peer, [peer.rid, TAG[ToNode.DATA]!, ...frameParts(frame)], size)
     return true
   }
 
@@ -243,12 +245,12 @@ export class ZmqHubEndpoint implements HubEndpoint {
     if (this.#state !== 'open') return
     const size = frame.byteLength
     let topicPart: Buffer | undefined
-    let framePart: Buffer | undefined
+    let frameAsParts: Buffer[] | undefined
     for (const peer of this.#peers.values()) {
       if (!peer.wants(topic) || !this.#admitFrame(peer, size)) continue
       topicPart ??= Buffer.from(topic, 'utf8')
-      framePart ??= asBuffer(frame)
-      this.#transmit(peer, [peer.rid, TAG[ToNode.BROADCAST]!, topicPart, framePart], size)
+      frameAsParts ??= frameParts(frame)
+      this.#transmit(peer, [peer.rid, TAG[ToNode.BROADCAST]!, topicPart, ...frameAsParts], size)
     }
   }
 
@@ -431,10 +433,8 @@ export class ZmqHubEndpoint implements HubEndpoint {
     if (peer === undefined) return this.#fromStranger(rid, ridKey, kind, parts)
     switch (kind) {
       case ToHub.DATA: {
-        const frame = parts[2]
-        if (parts.length !== 3 || frame === undefined)
-          return this.#malformed(peer, 'DATA needs one frame part')
-        const size = frame.length
+        if (parts.length < 3) return this.#malformed(peer, 'DATA needs a frame')
+        const size = partsSize(parts, 2)
         if (peer.acks.consumed(size)) this.#flushAck(peer)
         else this.#scheduleAck(peer)
         if (size === 0) return this.#malformed(peer, 'empty frame')
@@ -451,7 +451,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
         peer.received.bytes += size
         this.#received.frames++
         this.#received.bytes += size
-        this.#handlers.frame(peer.info, view(frame))
+        this.#handlers.frame(peer.info, view(joinParts(parts, 2)!))
         return
       }
       case ToHub.SUBSCRIBE: {

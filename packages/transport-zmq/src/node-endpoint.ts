@@ -13,8 +13,9 @@ import { AckCounter, CreditWindow } from './credit.js'
 import { helloProof } from './curve.js'
 import { dropCounts, frameCount, type ZmqNodeStats } from './stats.js'
 import {
-  asBuffer,
+  frameParts,
   type Hello,
+  joinParts,
   kindOf,
   parseCount,
   parseJson,
@@ -188,7 +189,7 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
     }
     this.#sent.frames++
     this.#sent.bytes += size
-    link.socket.send([TAG[ToHub.DATA]!, asBuffer(frame)]).catch(link.onSendError)
+    link.socket.send([TAG[ToHub.DATA]!, ...frameParts(frame)]).catch(link.onSendError)
     return true
   }
 
@@ -492,13 +493,13 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
     }
     switch (kind) {
       case ToNode.DATA: {
-        const frame = parts[1]
-        if (parts.length !== 2 || frame === undefined) break
+        const frame = joinParts(parts, 1)
+        if (frame === undefined) break
         return this.#data(link, undefined, frame)
       }
       case ToNode.BROADCAST: {
-        const frame = parts[2]
-        if (parts.length !== 3 || frame === undefined) break
+        const frame = joinParts(parts, 2)
+        if (frame === undefined) break
         return this.#data(link, parts[1]!.toString('utf8'), frame)
       }
       case ToNode.SUBSCRIBED: {

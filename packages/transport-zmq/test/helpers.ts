@@ -11,6 +11,7 @@ import {
 import { afterEach, expect, vi } from 'vitest'
 import { Dealer } from 'zeromq'
 import type { ZmqHubEndpoint, ZmqNodeEndpoint } from '../src/index.js'
+import { WIRE_VERSION } from '../src/wire.js'
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
@@ -184,7 +185,10 @@ export class RawNode {
   }
 
   hello(body: Record<string, unknown> = {}): void {
-    this.send('H', JSON.stringify({ v: 1, window: [100, 1 << 20], max: 1 << 24, subs: [], ...body }))
+    this.send(
+      'H',
+      JSON.stringify({ v: WIRE_VERSION, window: [100, 1 << 20], max: 1 << 24, subs: [], ...body }),
+    )
   }
 
   /** Starts reading everything into `received` (until the socket closes). */

@@ -200,6 +200,24 @@ describe('zmqTransport', () => {
       expect(nodes[0]!.probe.frames[0]).toBe('a'.repeat(1000))
     })
 
+    it('frames of every size arrive whole, whether sent in one part or split into 128-byte parts', async () => {
+      const { hub, hubProbe, nodes } = await setup(['n'], zmqTransport())
+      const { probe, endpoint } = nodes[0]!
+      await endpoint.subscribe('t')
+      const sizes = [1, 127, 128, 129, 256, 1000, 1023, 1024, 1025, 5000]
+      const text = (size: number) =>
+        Array.from({ length: size }, (_, i) => String.fromCharCode(97 + (i % 26))).join('')
+      for (const size of sizes) {
+        endpoint.send(enc(text(size)))
+        hub.send(hubProbe.idOf('n'), enc(text(size)))
+        hub.broadcast('t', enc(text(size)))
+      }
+      await until(() => expect(probe.broadcasts).toHaveLength(sizes.length))
+      expect(hubProbe.frames.map(([, t]) => t)).toEqual(sizes.map(text))
+      expect(probe.frames).toEqual(sizes.map(text))
+      expect(probe.broadcasts).toEqual(sizes.map((size) => ['t', text(size)]))
+    })
+
     it('send returns false once the link is down or the endpoint closed', async () => {
       const { hub, hubProbe, nodes } = await setup(['n'], zmqTransport())
       const peerId = hubProbe.idOf('n')

@@ -358,6 +358,44 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     }
   }
 
+  /**
+   * Resolves once this clone has applied every mutation up to `seq` and is live: read your
+   * writes across nodes (a node that wrote at `seq` tells another, which awaits this before
+   * it reads). Rejects with `ClosedError` when the store closes first, `AbortedError` on the signal.
+   */
+  reached(seq: number, options: CallOptions = {}): Promise<void> {
+    if (!Number.isSafeInteger(seq) || seq < 0)
+      return Promise.reject(new RangeError('seq is a natural number'))
+    return new Promise((resolve, reject) => {
+      try {
+        throwIfAborted(options.signal)
+      } catch (error) {
+        return reject(error)
+      }
+      let settled = false
+      const stop = onAbort(options.signal, (error) => {
+        settled = true
+        const i = this.#waiters.indexOf(waiter)
+        if (i >= 0) this.#waiters.splice(i, 1)
+        reject(error)
+      })
+      const waiter: AppliedWaiter = {
+        seq,
+        applied: () => {
+          if (settled) return
+          stop()
+          resolve()
+        },
+        failed: (error) => {
+          if (settled) return
+          stop()
+          reject(error)
+        },
+      }
+      this._afterApplied(waiter)
+    })
+  }
+
   /** @internal Settles `waiter` once this clone has applied its seq (S3.2). */
   _afterApplied(waiter: AppliedWaiter): void {
     if (this.#status === 'closed') return waiter.failed(new ClosedError(`store '${this.name}' is closed`))
