@@ -109,6 +109,19 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(payloads(await take(subscription, 1))).toEqual(['after2'])
       })
 
+      it('S7.2 a payload without a schema arrives as bytes of its own, not a view of a frame: a subscriber may keep it', async () => {
+        const hub = await h().hub({})
+        const publisher = await h().node(hub)
+        const subscriber = await h().node(hub)
+        const subscription = subscriber.subscribe<Uint8Array>('raw')
+        await subscription.ready
+        const sent = [Uint8Array.from([1, 2, 3]), new Uint8Array(300).fill(7)]
+        for (const bytes of sent) await publisher.publish('raw/x', bytes)
+        const got = (await take(subscription, 2)).map((e) => e.payload)
+        expect(got).toEqual(sent)
+        for (const payload of got) expect(payload.buffer.byteLength).toBe(payload.byteLength)
+      })
+
       if (probed.has.faults) {
         it('S7.3 a subscriber that reconnects gets what is published after, not what it missed', async () => {
           const hub = await h().hub({ topics })

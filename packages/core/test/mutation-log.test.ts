@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { ownValues } from '../src/hub/master.js'
 import { MutationLog } from '../src/hub/mutation-log.js'
 
 function batch(from: number, to: number) {
@@ -32,5 +33,24 @@ describe('MutationLog (S6.3)', () => {
     log.append(batch(1, 3))
     expect(log.since(0)).toBeUndefined()
     expect(log.since(1)?.length).toBe(1)
+  })
+})
+
+describe('ownValues', () => {
+  it('S6.3 moves the values a committed batch keeps for the log out of the frames they came in, into one buffer', () => {
+    const frame = new Uint8Array(10_000).fill(1)
+    const a = frame.subarray(10, 20)
+    const b = new Uint8Array([5, 6, 7])
+    const muts: (number | string | Uint8Array | null)[] = [1, 0, 'a', a, 2, 1, 'gone', null, 3, 0, 'b', b]
+    ownValues(muts)
+    expect(muts[3]).toEqual(a)
+    expect(muts[7]).toBeNull()
+    expect(muts[11]).toEqual(b)
+    const own = (muts[3] as Uint8Array).buffer
+    expect(own).not.toBe(frame.buffer)
+    expect((muts[11] as Uint8Array).buffer).toBe(own)
+    expect(own.byteLength).toBe(13)
+    frame.fill(2)
+    expect(muts[3]).toEqual(new Uint8Array(10).fill(1))
   })
 })

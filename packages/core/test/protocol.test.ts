@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { DecodeError, ProtocolError } from '../src/errors.js'
 import { decodeFrame, encodeFrame } from '../src/protocol/codec.js'
 import { decodeDelta, encodeDelta } from '../src/protocol/dynamic.js'
-import { MessageType, MutationKind, WriteKind } from '../src/protocol/messages.js'
+import { MessageType, MutationKind, type Mutations, WriteKind } from '../src/protocol/messages.js'
 
 const packr = new Packr({ useRecords: false })
 
@@ -64,6 +64,33 @@ describe('wire protocol v1 (S9.1)', () => {
       [MessageType.MUTATIONS, 's', 'e', 0, 2, [2, 0, 'a', new Uint8Array(1), 1, 0, 'b', new Uint8Array(1)]],
     ]
     expect(() => decodeFrame(packr.pack(bad), 1 << 20)).toThrow(/muts/)
+  })
+
+  it("decodes byte fields as copies of their own, or as views of the frame when asked ('views')", () => {
+    const value = new Uint8Array(200).fill(9)
+    const frame = encodeFrame([
+      {
+        type: MessageType.MUTATIONS,
+        store: 's',
+        epoch: 'e',
+        from: 0,
+        to: 1,
+        muts: [1, MutationKind.PUT, 'k', value],
+      },
+    ])
+    const field = (bytes: 'copies' | 'views') => {
+      const [message] = decodeFrame(frame, 1 << 20, bytes)
+      return (message as Mutations).muts[3] as Uint8Array
+    }
+    const copy = field('copies')
+    const view = field('views')
+    expect([...copy]).toEqual([...value])
+    expect([...view]).toEqual([...value])
+    expect(copy.buffer).not.toBe(frame.buffer)
+    expect(copy.buffer.byteLength).toBe(200)
+    expect(view.buffer).toBe(frame.buffer)
+    const [byDefault] = decodeFrame(frame, 1 << 20)
+    expect(((byDefault as Mutations).muts[3] as Uint8Array).buffer).not.toBe(frame.buffer)
   })
 
   it('S9.1 never throws anything but ProtocolError on random bytes', () => {

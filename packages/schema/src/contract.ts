@@ -106,6 +106,12 @@ export interface Schema<T = unknown, I = T> {
   validate(value: unknown): Issue[]
   /** Encodes a valid value. Throws {@link ValidationError} when it is not valid. */
   encode(value: I): Uint8Array
+  /**
+   * Like `encode`, for bytes the caller copies soon and then drops (a write on its way to the
+   * master): they may share one buffer with other such results, so keeping them would keep
+   * that buffer. Optional: without it core calls `encode`.
+   */
+  encodeTransient?(value: I): Uint8Array
   /** Decodes bytes made by `encode`. Throws {@link DecodeError} on anything else. */
   decode(bytes: Uint8Array): T
   /**

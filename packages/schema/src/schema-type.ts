@@ -10,7 +10,7 @@ import type { FieldMode, Impl } from './impl.js'
 import type { AnySchemaType } from './infer.js'
 import { errorText, INVALID, IssueSink } from './issues.js'
 import { Reader } from './reader.js'
-import { acquireWriter, releaseWriter, takeBytes } from './writer.js'
+import { acquireWriter, releaseWriter, takeBytes, takeTransientBytes, type Writer } from './writer.js'
 
 /** Kinds of scalar schemas. */
 export type ScalarKind =
@@ -99,10 +99,24 @@ export class SchemaType<T = unknown, I = T, M extends FieldMode = FieldMode> imp
    * listing every issue when the value is not valid.
    */
   encode(value: I): Uint8Array {
+    return this.#encode(value, takeBytes)
+  }
+
+  /**
+   * Like {@link encode}, but a small result is a view of a buffer shared with other such
+   * results (about half the cost of a buffer of its own): for bytes copied soon and then
+   * dropped, as core does with a write on its way to the master. Keeping the result keeps the
+   * shared buffer (64 KiB) alive.
+   */
+  encodeTransient(value: I): Uint8Array {
+    return this.#encode(value, takeTransientBytes)
+  }
+
+  #encode(value: I, take: (w: Writer) => Uint8Array): Uint8Array {
     const w = acquireWriter()
     try {
       this.impl.enc(w, value)
-      return takeBytes(w)
+      return take(w)
     } catch (error) {
       throw this.encodeFailure(value, error)
     } finally {

@@ -55,6 +55,31 @@ export function takeBytes(w: Writer): Uint8Array {
   return w.bytes.slice(0, w.pos)
 }
 
+/** Results up to this size are carved out of a shared slab by {@link takeTransientBytes}. */
+const TRANSIENT_MAX = 1024
+const SLAB_SIZE = 64 * 1024
+let slab = new Uint8Array(SLAB_SIZE)
+let slabUsed = 0
+
+/**
+ * The written bytes copied into a shared slab (a fresh one when it is full): one allocation
+ * per 64 KiB instead of one per value, for results that are dropped soon after. Larger
+ * results get a buffer of their own.
+ */
+export function takeTransientBytes(w: Writer): Uint8Array {
+  const size = w.pos
+  if (size > TRANSIENT_MAX) return takeBytes(w)
+  if (slabUsed + size > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE)
+    slabUsed = 0
+  }
+  const out = slab.subarray(slabUsed, slabUsed + size)
+  const bytes = w.bytes
+  for (let i = 0; i < size; i++) out[i] = bytes[i]!
+  slabUsed += size
+  return out
+}
+
 /** Releases the writer. */
 export function releaseWriter(w: Writer): void {
   w.busy = false

@@ -41,6 +41,21 @@ describe('generated schemas and values', () => {
     )
   })
 
+  test('encodeTransient gives the bytes of encode; earlier results stay intact; large ones are buffers of their own', () => {
+    const kept: Array<readonly [Uint8Array, Uint8Array]> = []
+    fc.assert(
+      fc.property(schemaAndValue(3), ([schema, value]) => {
+        const transient = schema.encodeTransient(value as never)
+        const bytes = schema.encode(value as never)
+        expect(transient).toEqual(bytes)
+        if (transient.byteLength > 1024) expect(transient.buffer.byteLength).toBe(transient.byteLength)
+        kept.push([transient, bytes])
+      }),
+      { numRuns: RUNS },
+    )
+    for (const [transient, bytes] of kept) expect(transient).toEqual(bytes)
+  })
+
   test('fromJson(toJson(v)) equals v, from text and from a parsed tree', () => {
     fc.assert(
       fc.property(schemaAndValue(3), ([schema, value]) => {

@@ -324,7 +324,9 @@ export class Hub implements AsyncDisposable {
     peer.lastSeen = this.#clock.now()
     let messages: Message[]
     try {
-      messages = decodeFrame(frame, this.#maxFrame)
+      // Views, not a copy per value: what the hub keeps is copied where it is kept (a committed
+      // batch's values into one buffer for the log; backends copy what they store).
+      messages = decodeFrame(frame, this.#maxFrame, 'views')
     } catch (error) {
       this.#refuse(peer, 0, null, error as ConcordError)
       return

@@ -363,6 +363,7 @@ export class Master {
     }
     let committed: CommittedBatch | undefined
     if (batch.ops.length > 0) {
+      ownValues(batch.muts)
       committed = { from: batch.from, to: batch.to, muts: batch.muts, bytes: batch.bytes }
       this.log.append(committed)
     }
@@ -429,5 +430,27 @@ export class Master {
       if (entry === undefined || entry.deadline === undefined || entry.deadline > now) continue
       this.#record({ kind: 'remove', key, seq: ++this.lastSeq }, MutationKind.EXPIRE, undefined)
     }
+  }
+}
+
+/**
+ * Replaces the values of `muts` (flat `seq, kind, key, value`) by views of one buffer of
+ * their own. Values arrive as views of the frames they came in (decoded without a copy per
+ * value); the log keeps them for a while, and it must not pin whole frames (a frame may carry
+ * a large event beside a small write), nor pay an allocation per value.
+ */
+/** @internal Exported for its test. */
+export function ownValues(muts: (number | string | Uint8Array | null)[]): void {
+  let size = 0
+  for (let i = 3; i < muts.length; i += 4) size += (muts[i] as Uint8Array | null)?.byteLength ?? 0
+  if (size === 0) return
+  const own = new Uint8Array(size)
+  let at = 0
+  for (let i = 3; i < muts.length; i += 4) {
+    const value = muts[i] as Uint8Array | null
+    if (value === null) continue
+    own.set(value, at)
+    muts[i] = own.subarray(at, at + value.byteLength)
+    at += value.byteLength
   }
 }

@@ -358,7 +358,7 @@ export class ConcordNode implements AsyncDisposable {
     const schema = this.#topicSchema(topic)
     let bytes: Uint8Array
     try {
-      if (schema !== undefined) bytes = schema.encode(payload)
+      if (schema !== undefined) bytes = schema.encodeTransient?.(payload) ?? schema.encode(payload)
       else if (payload instanceof Uint8Array) bytes = payload
       else
         throw new TypeError(
@@ -494,7 +494,11 @@ export class ConcordNode implements AsyncDisposable {
         decoded = true
         const schema = this.#topicSchema(event.topic)
         try {
-          payload = schema === undefined ? event.payload : schema.decode(event.payload)
+          payload =
+            schema === undefined
+              ? // A plain copy (the frame may be a Buffer, whose slice is a view): the subscriber may keep it.
+                new Uint8Array(event.payload)
+              : schema.decode(event.payload)
         } catch {
           this.refusedFrames++
           return
@@ -587,7 +591,9 @@ export class ConcordNode implements AsyncDisposable {
     this.#lastHeard = this.#clock.now()
     let messages: HubMessage[]
     try {
-      messages = decodeFrame(frame, this.config.transport.capabilities.maxFrameSize) as HubMessage[]
+      // Views: every value is decoded by its schema (which copies what it keeps) before the
+      // frame is let go; only raw event payloads reach the user, and they are copied.
+      messages = decodeFrame(frame, this.config.transport.capabilities.maxFrameSize, 'views') as HubMessage[]
     } catch {
       this.refusedFrames++
       return

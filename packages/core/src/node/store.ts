@@ -317,7 +317,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
 
   #encode(value: I): Uint8Array | ValidationError {
     try {
-      return this.schema.encode(value)
+      // Transient: the bytes live until the master acknowledged the write (the frame copies them).
+      return this.schema.encodeTransient?.(value) ?? this.schema.encode(value)
     } catch (error) {
       if (error instanceof ValidationError) return error
       return new ValidationError([{ path: '', code: 'type', message: (error as Error).message }])
@@ -621,9 +622,15 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       case MutationKind.PUT: {
         if (!key.startsWith(this.prefix)) return
         const value = this.schema.decode(bytes!)
-        const before = listening ? this.#entries.get(key) : undefined
-        this.#entries.set(key, { v: value, s: seq })
-        if (listening) this.#emit({ kind: 'put', key, value, previous: before?.v, seq })
+        const slot = this.#entries.get(key)
+        // A rewrite updates the slot in place: no allocation, no Map insert.
+        const previous = slot?.v
+        if (slot === undefined) this.#entries.set(key, { v: value, s: seq })
+        else {
+          slot.v = value
+          slot.s = seq
+        }
+        if (listening) this.#emit({ kind: 'put', key, value, previous, seq })
         return
       }
       case MutationKind.REMOVE:

@@ -49,7 +49,7 @@ export interface HubHandlers {
   peerLeft(peer: PeerInfo, reason: string): void
   /**
    * A frame from a peer. The frame is the receiver's to keep: the transport never reuses or
-   * changes its memory afterwards (core keeps views into it, e.g. values in the mutation log).
+   * changes its memory afterwards (core may keep views into it until it has copied what it keeps).
    */
   frame(peer: PeerInfo, frame: Uint8Array): void
   /**
