@@ -641,6 +641,9 @@ export class Hub implements AsyncDisposable {
     this.metrics.mutations += batch.muts.length / 4
     const endpoint = this.#endpoint
     if (endpoint === undefined) return
+    // The batch's acknowledgements (queued by `settled` just before) leave first: a writer
+    // then knows its seqs when the mutations arrive, and often reads both in one wakeup.
+    if (this.#flushScheduled) this.#flush()
     const store = this.#stores.get(master.name)
     const send = (topic: string, prefix: string) => {
       for (const part of this.#splitMutations(batch.muts, prefix)) {
