@@ -9,7 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fsyncMicros } from '../packages/persist-sqlite/bench/raw.mjs'
 import { publishSubscribe, setOneInFlight, setPipelined } from '../packages/transport-redis/bench/raw.mjs'
-import { dealerRouterRoundTrips, pubSubThroughput } from '../packages/transport-zmq/bench/raw.mjs'
+import {
+  dealerRouterRoundTrips,
+  fanOutRoundTrips,
+  pubSubThroughput,
+} from '../packages/transport-zmq/bench/raw.mjs'
 
 const quick = process.argv.includes('--quick')
 const scale = quick ? 0.1 : 1
@@ -240,10 +244,12 @@ async function main() {
   const rtt1 = await dealerRouterRoundTrips({ inFlight: 1, total: Math.round(20_000 * scale) })
   const rtt1000 = await dealerRouterRoundTrips({ inFlight: 1000, total: Math.round(200_000 * scale) })
   const pubsub = await pubSubThroughput({ total: Math.round(1_000_000 * scale) })
+  const fanOut = await fanOutRoundTrips({ listeners: 3, total: Math.round(10_000 * scale) })
   const fsync = fsyncMicros({ dir: dir(), samples: 200 })
   row('raw zeromq DEALER->ROUTER round trips/s, 1 in flight', rtt1, '/s')
   row('raw zeromq DEALER->ROUTER round trips/s, 1000 in flight', rtt1000, '/s')
   row('raw zeromq PUB->SUB msgs/s, lossless', pubsub, '/s')
+  row('raw zeromq fan-out: echo + 3 listener copies, 1 in flight', fanOut, '/s')
   row('fsync of a small file (median)', fsync, 'µs')
   const nats = await natsKv()
   if (nats === undefined)
@@ -291,6 +297,10 @@ async function main() {
     baseline: rtt1,
     against: 'raw zmq round trip',
     goal: '>= 0.5x',
+  })
+  row('  ... against the same message pattern in raw zeromq', relaxedOne, '/s', {
+    baseline: fanOut,
+    against: 'raw zmq fan-out 1 + 3',
   })
   const syncOne = await putsPerSecond({ durability: 'sync', inFlight: 1, total: few })
   const limit = 1 / (1 / rtt1 + fsync / 1e6)

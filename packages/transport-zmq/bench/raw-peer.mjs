@@ -5,7 +5,23 @@ import { Dealer, Subscriber } from 'zeromq'
 process.on('message', async (command) => {
   if (command.kind === 'dealer-echo') await dealerEcho(command)
   else if (command.kind === 'sub') await sub(command)
+  else if (command.kind === 'listen') await listen(command)
 })
+
+/** Announces itself to a ROUTER, then reads (and drops) what it sends until `total` arrived. */
+async function listen({ address, total }) {
+  const dealer = new Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
+  dealer.connect(address)
+  await dealer.send('listener')
+  let received = 0
+  for await (const _ of dealer) {
+    received++
+    if (received === 1) process.send({ ready: true })
+    if (received === total) break
+  }
+  dealer.close()
+  process.send({ received })
+}
 
 /** Sends `total` requests to a ROUTER that echoes them, keeping `inFlight` outstanding. */
 async function dealerEcho({ address, total, inFlight, size }) {

@@ -48,6 +48,49 @@ export async function dealerRouterRoundTrips({
 }
 
 /**
+ * Concord's message pattern with 1 in flight, in raw zeromq: a DEALER (child process) sends a
+ * request to the ROUTER (this process), which sends it back to the sender and to each of
+ * `listeners` DEALERs (child processes that only read), as a hub acknowledges a write and
+ * broadcasts it to the clones. The ceiling for one-in-flight puts on this machine.
+ * @param {{ listeners?: number, total?: number, size?: number }} [options]
+ * @returns {Promise<number>} round trips per second
+ */
+export async function fanOutRoundTrips({ listeners = 3, total = 10_000, size = 100 } = {}) {
+  const router = new Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
+  await router.bind('tcp://127.0.0.1:0')
+  const readers = Array.from({ length: listeners }, startPeer)
+  const writer = startPeer()
+  const ids = []
+  try {
+    const echo = (async () => {
+      for await (const [id, body] of router) {
+        if (body.toString() === 'listener') {
+          ids.push(id)
+          await router.send([id, body])
+          continue
+        }
+        await router.send([id, body])
+        for (const listener of ids) await router.send([listener, body])
+      }
+    })()
+    const ready = readers.map((reader) => reply(reader))
+    for (const reader of readers)
+      reader.send({ kind: 'listen', address: router.lastEndpoint, total: total + 2 })
+    await Promise.all(ready)
+    const done = readers.map((reader) => reply(reader))
+    writer.send({ kind: 'dealer-echo', address: router.lastEndpoint, total, inFlight: 1, size })
+    const { ms, received } = await reply(writer)
+    const heard = await Promise.all(done)
+    router.close()
+    await echo.catch(() => {})
+    if (received !== total || heard.some((h) => h.received !== total + 2)) throw new Error('lost messages')
+    return total / (ms / 1000)
+  } finally {
+    for (const child of [...readers, writer]) child.kill()
+  }
+}
+
+/**
  * PUB (this process) → SUB (child process) messages per second over loopback TCP, lossless
  * (high-water marks off, every message counted), `size`-byte messages.
  * @param {{ total?: number, size?: number }} [options]
