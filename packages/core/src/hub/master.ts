@@ -437,9 +437,9 @@ export class Master {
  * Replaces the values of `muts` (flat `seq, kind, key, value`) by views of one buffer of
  * their own. Values arrive as views of the frames they came in (decoded without a copy per
  * value); the log keeps them for a while, and it must not pin whole frames (a frame may carry
- * a large event beside a small write), nor pay an allocation per value.
+ * a large event beside a small write), nor pay an allocation per value. @internal Exported
+ * for its test.
  */
-/** @internal Exported for its test. */
 export function ownValues(muts: (number | string | Uint8Array | null)[]): void {
   let size = 0
   for (let i = 3; i < muts.length; i += 4) size += (muts[i] as Uint8Array | null)?.byteLength ?? 0

@@ -365,17 +365,10 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
    * it reads). Rejects with `ClosedError` when the store closes first, `AbortedError` on the signal.
    */
   reached(seq: number, options: CallOptions = {}): Promise<void> {
-    if (!Number.isSafeInteger(seq) || seq < 0)
-      return Promise.reject(new RangeError('seq is a natural number'))
     return new Promise((resolve, reject) => {
-      try {
-        throwIfAborted(options.signal)
-      } catch (error) {
-        return reject(error)
-      }
-      let settled = false
+      if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('seq is a natural number')
+      throwIfAborted(options.signal)
       const stop = onAbort(options.signal, (error) => {
-        settled = true
         const i = this.#waiters.indexOf(waiter)
         if (i >= 0) this.#waiters.splice(i, 1)
         reject(error)
@@ -383,12 +376,10 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       const waiter: AppliedWaiter = {
         seq,
         applied: () => {
-          if (settled) return
           stop()
           resolve()
         },
         failed: (error) => {
-          if (settled) return
           stop()
           reject(error)
         },
