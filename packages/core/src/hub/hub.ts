@@ -37,6 +37,7 @@ import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { count, type HubMetrics, newHubMetrics } from './metrics.js'
 import type { CommittedBatch } from './mutation-log.js'
+import { WriteResults } from './write-results.js'
 
 const MESSAGE_OVERHEAD = 24
 
@@ -59,15 +60,11 @@ interface PeerState {
   readonly allowed: Map<string, boolean>
 }
 
-type WriteResult = { seq: number; applied: boolean } | WireError
-
 interface NodeState {
   peerId: string | undefined
   lastWriteId: number
-  /** The lowest write id whose outcome may still be in `results`. */
-  oldestResult: number
-  /** Outcomes of recent writes, for writes resent after a reconnect. `undefined` = not settled yet. */
-  readonly results: Map<number, WriteResult | undefined>
+  /** Outcomes of recent writes, for writes resent after a reconnect. */
+  readonly results: WriteResults
 }
 
 /** Where a store's master lives once started. */
@@ -409,7 +406,7 @@ export class Hub implements AsyncDisposable {
     peer.groups = groups
     let node = this.#nodes.get(nodeId)
     if (node === undefined) {
-      node = { peerId: undefined, lastWriteId: 0, oldestResult: 1, results: new Map() }
+      node = { peerId: undefined, lastWriteId: 0, results: new WriteResults(this.#resultsPerNode) }
       this.#nodes.set(nodeId, node)
       this.#forgetOldNodes()
     } else {
@@ -544,7 +541,7 @@ export class Hub implements AsyncDisposable {
     else if (!this.#allowed(peer, 'write', message.store)) {
       error = new ForbiddenError(`'${peer.info.identity}' may not write store '${message.store}'`)
     } else {
-      this.#remember(node, message.writeId, undefined)
+      node.results.record(message.writeId)
       try {
         store.master.apply(message, {
           peerId: peer.info.id,
@@ -559,20 +556,13 @@ export class Hub implements AsyncDisposable {
           : new ProtocolError(`write failed: ${String(caught)}`, { cause: caught })
       }
     }
-    this.#remember(node, message.writeId, wireError(error))
+    node.results.record(message.writeId, wireError(error))
     this.#writeError(peer, message.writeId, error)
   }
 
   #writeError(peer: PeerState, writeId: number, error: ConcordError): void {
     count(this.metrics.writeErrors, error.code)
     this.#queue(peer, { type: MessageType.WRITE_ERR, writeId, ...toErr(wireError(error)) })
-  }
-
-  #remember(node: NodeState, writeId: number, result: WriteResult | undefined): void {
-    node.results.set(writeId, result)
-    // A node's write ids grow by one per write: forget by id, never by iterating the map
-    // (whose front fills with holes as entries are deleted).
-    while (node.oldestResult <= writeId - this.#resultsPerNode) node.results.delete(node.oldestResult++)
   }
 
   #settle(settlements: readonly Settlement[], error?: ConcordError): void {
@@ -600,9 +590,8 @@ export class Hub implements AsyncDisposable {
       const { origin } = settlement
       const node = this.#nodes.get(origin.nodeId)
       if (node === undefined) continue
-      if (node.results.has(origin.writeId)) {
-        node.results.set(origin.writeId, wire ?? { seq: settlement.seq, applied: settlement.applied })
-      }
+      if (wire !== undefined) node.results.fail(origin.writeId, wire)
+      else node.results.settle(origin.writeId, settlement.seq, settlement.applied)
       const peer = node.peerId === undefined ? undefined : this.#peers.get(node.peerId)
       if (peer === undefined) continue
       if (wire !== undefined) {

@@ -1,0 +1,73 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { type WriteResult, WriteResults } from '../src/hub/write-results.js'
+
+const error = (n: number) => ({ code: 'VALIDATION', message: `bad ${n}` })
+
+describe('WriteResults: outcomes of resent writes (S3.7)', () => {
+  it('S3.7 answers a pending, applied, unapplied or failed write, and forgets beyond the limit', () => {
+    const results = new WriteResults(4)
+    results.record(1)
+    results.record(2)
+    results.record(3, error(3))
+    results.record(4)
+    expect(results.has(1)).toBe(true)
+    expect(results.get(1)).toBeUndefined() // pending
+    results.settle(1, 10, true)
+    results.settle(2, 11, false)
+    expect(results.get(1)).toEqual({ seq: 10, applied: true })
+    expect(results.get(2)).toEqual({ seq: 11, applied: false })
+    expect(results.get(3)).toEqual(error(3))
+    results.record(5)
+    expect(results.has(1)).toBe(false) // the limit is 4 ids
+    expect(results.get(1)).toBeUndefined()
+    results.settle(1, 12, true) // forgotten stays forgotten
+    expect(results.has(1)).toBe(false)
+    expect(results.has(6)).toBe(false) // never recorded
+  })
+
+  it('S3.7 agrees with a map of the last `limit` ids under random records, jumps and settlements', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.array(
+          fc.oneof(
+            fc.tuple(fc.constant('next' as const), fc.integer({ min: 1, max: 3 })),
+            fc.tuple(fc.constant('fail' as const), fc.integer({ min: 1, max: 3 })),
+            fc.tuple(fc.constant('settle' as const), fc.integer({ min: 0, max: 400 })),
+            fc.tuple(fc.constant('error' as const), fc.integer({ min: 0, max: 400 })),
+          ),
+          { maxLength: 600 },
+        ),
+        (limit, ops) => {
+          const results = new WriteResults(limit)
+          const model = new Map<number, WriteResult | undefined>()
+          let id = 2 ** 31 - 100 // ids past int32 work the same
+          const start = id
+          for (const [op, n] of ops) {
+            if (op === 'next' || op === 'fail') {
+              id += n
+              const e = op === 'fail' ? error(id) : undefined
+              results.record(id, e)
+              model.set(id, e)
+              for (const old of [...model.keys()]) if (old <= id - limit) model.delete(old)
+            } else {
+              const target = id - n
+              if (op === 'settle') results.settle(target, target * 2, target % 2 === 0)
+              else results.fail(target, error(target))
+              if (model.has(target))
+                model.set(
+                  target,
+                  op === 'settle' ? { seq: target * 2, applied: target % 2 === 0 } : error(target),
+                )
+            }
+          }
+          for (let probe = start - 2; probe <= id + 2; probe++) {
+            expect(results.has(probe)).toBe(model.has(probe))
+            expect(results.get(probe)).toEqual(model.get(probe))
+          }
+        },
+      ),
+    )
+  })
+})
