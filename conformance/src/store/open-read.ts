@@ -1,4 +1,12 @@
-import { OutOfViewError, SchemaMismatchError, UnknownStoreError } from '@concord/core'
+import {
+  constantBackoff,
+  createNode,
+  type NodeEndpoint,
+  OutOfViewError,
+  SchemaMismatchError,
+  type Transport,
+  UnknownStoreError,
+} from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
 import { cloneEntries, eventually, masterEntries, masterSeq, record, total } from '../helpers.js'
@@ -30,6 +38,52 @@ export function openReadTests({ h, probe }: SuiteContext): void {
       expect(store.size).toBe(0)
       expect([...store.keys()]).toEqual([])
       expect(store.seq).toBe(0)
+    })
+
+    it('S2.1 a link that comes up again while open is subscribing starts one sync, and open resolves live', async () => {
+      // The store's subscription is held until the link has dropped, come back and been
+      // welcomed: open must still ask for one snapshot, after subscribing.
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const writer = await (await h().node(hub)).open('kv', { schema: Text })
+      await writer.put('a', 'one')
+      let openGate = () => {}
+      const gate = new Promise<void>((resolve) => {
+        openGate = resolve
+      })
+      let link: NodeEndpoint | undefined
+      const inner = h().transportFor(undefined)
+      const transport: Transport = {
+        capabilities: inner.capabilities,
+        listen: (at, handlers, options) => inner.listen(at, handlers, options),
+        connect: async (at, handlers, options) => {
+          const endpoint = await inner.connect(at, handlers, options)
+          link = endpoint
+          return {
+            send: (frame) => endpoint.send(frame),
+            subscribe: (topic) =>
+              topic.startsWith('s|') ? endpoint.subscribe(topic).then(() => gate) : endpoint.subscribe(topic),
+            unsubscribe: (topic) => endpoint.unsubscribe(topic),
+            reconnect: () => endpoint.reconnect(),
+            close: () => endpoint.close(),
+          }
+        },
+      }
+      const node = await createNode({ transport, hub: hub.address, backoff: constantBackoff(20) })
+      h().defer(() => node.close())
+      await eventually(() => expect(node.status).toBe('connected'))
+      const statuses = record(node.statusChanges())
+      link!.reconnect()
+      const opening = node.open('kv', { schema: Text })
+      await eventually(() => expect(statuses.items.map((c) => c.status)).toEqual(['connecting', 'connected']))
+      openGate()
+      const store = await opening
+      expect(store.status).toBe('live')
+      expect(store.get('a')).toBe('one')
+      await writer.put('b', 'two')
+      await eventually(() => expect(store.get('b')).toBe('two'))
+      expect(store.status).toBe('live')
+      // The writer's snapshot and this clone's one.
+      expect(hub.metrics.snapshots).toBe(2)
     })
 
     it('S2.1 opening a store the hub does not host rejects with UnknownStoreError', async () => {

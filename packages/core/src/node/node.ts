@@ -120,6 +120,8 @@ export class ConcordNode implements AsyncDisposable {
   readonly #writeTimeout: number
   readonly #staleAfterConfig: number | undefined
   readonly #stores = new Map<string, Clone>()
+  /** Stores whose broadcast subscription is not confirmed yet: `open` starts their sync (S2.1). */
+  readonly #subscribing = new Set<Clone>()
   readonly #storesByOpenId = new Map<number, Clone>()
   readonly #writes = new Map<number, PendingWrite>()
   readonly #publishes = new Map<number, PendingPublish>()
@@ -223,11 +225,14 @@ export class ConcordNode implements AsyncDisposable {
     const store = new Store<T, I>(name, options.schema, prefix, this.#storeHost)
     this.#stores.set(name, store)
     const opened = store._whenOpen(options.signal)
-    await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix)).catch(
-      (error) => {
+    // Subscribed before asking (S2.1): a link that comes up meanwhile leaves this store to us,
+    // so its sync starts once, here.
+    this.#subscribing.add(store)
+    await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix))
+      .catch((error) => {
         store._openFailed(error as Error)
-      },
-    )
+      })
+      .finally(() => this.#subscribing.delete(store))
     if (this.#link === 'ready' && store.status !== 'closed') store._linkUp()
     await opened
     return store
@@ -583,7 +588,7 @@ export class ConcordNode implements AsyncDisposable {
       this.#send(pending.message)
     }
     for (const request of this.#subscribeRequests.values()) this.#send(request.message)
-    for (const store of this.#stores.values()) store._linkUp()
+    for (const store of this.#stores.values()) if (!this.#subscribing.has(store)) store._linkUp()
   }
 
   #onFrame(frame: Uint8Array, topic: string | undefined): void {
