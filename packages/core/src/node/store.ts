@@ -12,6 +12,7 @@ import {
 import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { toMillis } from '../util/duration.js'
+import { Replica } from './replica.js'
 import type {
   CallOptions,
   Change,
@@ -85,18 +86,13 @@ export interface Clone {
   _afterApplied(waiter: AppliedWaiter): void
 }
 
-interface Slot<T> {
-  v: T
-  s: number
-}
-
 interface Sync {
   readonly openId: number
   mode: 0 | 1 | undefined
   fromSeq: number
   epoch: string
   /** The snapshot being built (mode 0). */
-  building: Map<string, Slot<unknown>> | undefined
+  building: Replica<unknown> | undefined
   /** Broadcasts that arrived while syncing, applied after the snapshot or log. */
   buffered: Mutations[]
   bufferedMutations: number
@@ -106,6 +102,8 @@ interface Sync {
 
 /** Broadcast mutations buffered during a sync before it restarts rather than grow (bounded memory). */
 const MAX_BUFFERED_MUTATIONS = 1_000_000
+/** What `Replica.get` answers for an absent key where a stored value could be anything. */
+const ABSENT: unique symbol = Symbol('absent')
 const STATUS_BUFFER = 64
 
 /**
@@ -116,7 +114,7 @@ const STATUS_BUFFER = 64
  * promise resolves then, to the mutation's seq (S3.2).
  */
 export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
-  #entries = new Map<string, Slot<T>>()
+  #entries = new Replica<T>()
   #epoch: string | undefined
   #seq = 0
   #status: StoreStatus = 'connecting'
@@ -148,8 +146,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   get(key: string): T | undefined
   get<F>(key: string, fallback: F): T | F
   get(key: string, fallback?: unknown): unknown {
-    const slot = this.#entries.get(key)
-    return slot === undefined ? fallback : slot.v
+    return this.#entries.get(key, fallback)
   }
 
   /** Whether the clone holds `key`. */
@@ -164,7 +161,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
 
   /** The seq of the mutation that last wrote `key` (for `compareAndSet`), or 0 when absent. */
   seqOf(key: string): number {
-    return this.#entries.get(key)?.s ?? 0
+    return this.#entries.seqOf(key)
   }
 
   /** The seq of the last mutation the clone applied. */
@@ -188,8 +185,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   /** `[key, value]` pairs over a frozen key set (S2.5): keys removed meanwhile are skipped. */
   *entries(): IterableIterator<[string, T]> {
     for (const key of Array.from(this.#entries.keys())) {
-      const slot = this.#entries.get(key)
-      if (slot !== undefined) yield [key, slot.v]
+      const value = this.#entries.get(key, ABSENT)
+      if (value !== ABSENT) yield [key, value]
     }
   }
 
@@ -464,7 +461,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     sync.mode = message.mode
     sync.fromSeq = message.fromSeq
     sync.epoch = message.epoch
-    if (message.mode === 0) sync.building = new Map()
+    if (message.mode === 0) sync.building = new Replica()
     else if (message.epoch !== this.#epoch || message.fromSeq !== this.#seq) {
       // A log replay must continue exactly from our state; anything else is a protocol slip.
       this.#startSync(undefined)
@@ -481,10 +478,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     try {
       for (let i = 0; i < entries.length; i += 3) {
         const key = entries[i] as string
-        sync.building.set(key, {
-          v: this.schema.decode(entries[i + 1] as Uint8Array),
-          s: entries[i + 2] as number,
-        })
+        sync.building.set(key, this.schema.decode(entries[i + 1] as Uint8Array), entries[i + 2] as number)
       }
     } catch (error) {
       return this.#fail(error as ConcordError)
@@ -517,24 +511,27 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   }
 
   #installSnapshot(sync: Sync): void {
-    const next = sync.building as Map<string, Slot<T>>
+    const next = sync.building as Replica<T>
     const old = this.#entries
     if (this.#changeQueues.size > 0 && this.#epoch !== undefined) {
       // Report the difference in seq order (S5.1). A chunk may already hold a value written
       // after `fromSeq`; its mutation is also in the replayed broadcasts, so keep the old
       // state for it here and let the replay report it, with the right `previous`.
       const changes: Change<T>[] = []
-      for (const [key, slot] of next) {
-        const before = old.get(key)
-        if (slot.s > sync.fromSeq) {
-          if (before === undefined) next.delete(key)
-          else next.set(key, before)
-        } else if (before?.s !== slot.s) {
-          changes.push({ kind: 'put', key, value: slot.v, previous: before?.v, seq: slot.s })
+      for (const [key, seq] of next.seqs()) {
+        const before = old.seqOf(key)
+        if (seq > sync.fromSeq) {
+          if (before === 0) next.delete(key)
+          else next.set(key, old.get(key, undefined) as T, before)
+        } else if (before !== seq) {
+          const previous = old.get(key, undefined)
+          changes.push({ kind: 'put', key, value: next.get(key, undefined) as T, previous, seq })
         }
       }
-      for (const [key, slot] of old) {
-        if (!next.has(key)) changes.push({ kind: 'remove', key, previous: slot.v, seq: sync.fromSeq })
+      for (const key of old.keys()) {
+        if (!next.has(key)) {
+          changes.push({ kind: 'remove', key, previous: old.get(key, undefined), seq: sync.fromSeq })
+        }
       }
       changes.sort((a, b) => a.seq - b.seq)
       for (const change of changes) this.#emit(change)
@@ -613,34 +610,30 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       case MutationKind.PUT: {
         if (!key.startsWith(this.prefix)) return
         const value = this.schema.decode(bytes!)
-        const slot = this.#entries.get(key)
-        // A rewrite updates the slot in place: no allocation, no Map insert.
-        const previous = slot?.v
-        if (slot === undefined) this.#entries.set(key, { v: value, s: seq })
-        else {
-          slot.v = value
-          slot.s = seq
-        }
-        if (listening) this.#emit({ kind: 'put', key, value, previous, seq })
+        if (listening) {
+          const previous = this.#entries.get(key, undefined)
+          this.#entries.set(key, value, seq)
+          this.#emit({ kind: 'put', key, value, previous, seq })
+        } else this.#entries.set(key, value, seq)
         return
       }
       case MutationKind.REMOVE:
       case MutationKind.EXPIRE: {
-        const before = this.#entries.get(key)
-        if (before === undefined) return
+        const previous = this.#entries.get(key, ABSENT)
+        if (previous === ABSENT) return
         this.#entries.delete(key)
         if (listening) {
           this.#emit({
             kind: kind === MutationKind.EXPIRE ? 'expire' : 'remove',
             key,
-            previous: before.v,
+            previous,
             seq,
           })
         }
         return
       }
       case MutationKind.CLEAR:
-        this.#entries = new Map()
+        this.#entries = new Replica()
         if (listening) this.#emit({ kind: 'clear', key: '', seq })
         return
     }
