@@ -97,6 +97,7 @@ async function putsPerSecond({
   inFlight,
   total,
   keys = 100_000,
+  random = false,
   transport = 'zmq',
   listen,
   onClone,
@@ -115,7 +116,7 @@ async function putsPerSecond({
   const { seq: base } = await h.ask({ cmd: 'seq' })
   const start = performance.now()
   const reached = clones.map((c) => c.ask({ cmd: 'wait', seq: base + total }, 'reached'))
-  await writer.ask({ cmd: 'write', total, inFlight, keys, offset: 7 }, 'wrote')
+  await writer.ask({ cmd: 'write', total, inFlight, keys, offset: 7, random }, 'wrote')
   await Promise.all(reached)
   const rate = total / ((performance.now() - start) / 1000)
   if (onClone !== undefined) await onClone(clones[0])
@@ -292,6 +293,19 @@ async function main() {
     baseline: pipelined,
     against: 'sqlite sync',
   })
+  for (const persistence of ['sqlite', 'lmdb']) {
+    const random = await putsPerSecond({
+      persistence,
+      durability: 'sync',
+      inFlight: 1000,
+      total: many,
+      random: true,
+    })
+    row(`concord ${persistence} sync: puts/s at 3 clones, 1000 in flight, random keys`, random, '/s', {
+      baseline: persistence === 'sqlite' ? pipelined : pipelinedLmdb,
+      against: 'keys in order',
+    })
+  }
   const relaxedOne = await putsPerSecond({ durability: 'relaxed', inFlight: 1, total: few })
   row('concord sqlite relaxed: puts/s at 3 clones, 1 in flight', relaxedOne, '/s', {
     baseline: rtt1,

@@ -1,9 +1,10 @@
 // One process of the cluster benchmark, driven over IPC by cluster.mjs.
 //   hub:    a hub on ZeroMQ with SQLite or LMDB persistence
 //   clone:  a node holding a clone of `kv`; reports when it reached a seq
-//   writer: a node writing 100-byte values with N puts in flight
+//   writer: a node writing 100-byte values with N puts in flight, keys in order or at random
 //   map:    the baseline: a plain Map holding the same values as a clone
 import { constantBackoff, createHub, createNode } from '@concord/core'
+import { seededRandom } from '@concord/core/testing'
 import { lmdbPersistence } from '@concord/persist-lmdb'
 import { sqlitePersistence } from '@concord/persist-sqlite'
 import { t } from '@concord/schema'
@@ -67,14 +68,18 @@ if (role === 'hub') {
       // Report the moment this clone has applied `seq` (no polling: it would steal the CPU measured).
       kv.reached(message.seq).then(() => send({ cmd: 'reached', seq: kv.seq }))
     } else if (message.cmd === 'write') {
-      const { total, inFlight, keys, offset = 0 } = message
+      // Keys cycle through `keys` in order, or (`random`) are drawn uniformly from them, as
+      // addresses or connection ids would be: each then lands on its own B-tree page.
+      const { total, inFlight, keys, offset = 0, random = false } = message
+      const draw = seededRandom(offset + 1)
       let next = 0
       let last = 0
       const start = performance.now()
       const worker = async () => {
         while (next < total) {
           const i = next++
-          last = Math.max(last, await kv.put(`key:${(offset + i) % keys}`, value(offset + i)))
+          const key = `key:${random ? draw.int(keys) : (offset + i) % keys}`
+          last = Math.max(last, await kv.put(key, value(offset + i)))
         }
       }
       await Promise.all(Array.from({ length: inFlight }, worker))

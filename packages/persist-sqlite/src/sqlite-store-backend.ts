@@ -25,6 +25,8 @@ export interface SqliteSettings {
   readonly lockingMode: string
   /** `FULL` under durability `sync`, `NORMAL` under `relaxed`. */
   readonly synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA'
+  /** Write-ahead log pages that trigger a checkpoint: 4 000 unless `pragmas` set another. */
+  readonly walAutocheckpoint: number
 }
 
 /** What {@link SqliteStoreBackend.open} needs. @internal */
@@ -61,6 +63,13 @@ type Statement = Database.Statement
 const DEADLINE_PAGE = 8192
 /** The write-ahead log is truncated back to this size after a checkpoint that found it larger. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+/**
+ * Pages the write-ahead log may hold before a commit checkpoints it into the file (SQLite's
+ * default is 1 000). Random keys dirty about one page per put; a longer log lets a checkpoint
+ * write each page once for several commits: 100-byte puts over 100 000 random keys in commits
+ * of 450 took 21.3 µs each at 1 000 pages, 17.3 µs at 4 000 (no change for sequential keys).
+ */
+const WAL_AUTOCHECKPOINT = 4000
 const SYNCHRONOUS = ['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const
 
 /** The prepared statements of one connection, made once at open. */
@@ -155,6 +164,7 @@ export class SqliteStoreBackend implements StoreBackend {
       if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal`)
       db.pragma(`synchronous = ${params.durability === 'sync' ? 'FULL' : 'NORMAL'}`)
       db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
+      db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT}`)
       for (const [name, value] of params.pragmas) db.pragma(`${name} = ${value}`)
       const connection = db
       // A write transaction takes the lock now, not at the first commit.
@@ -374,6 +384,7 @@ export class SqliteStoreBackend implements StoreBackend {
       journalMode: String(this.#db.pragma('journal_mode', { simple: true })),
       lockingMode: String(this.#db.pragma('locking_mode', { simple: true })),
       synchronous: SYNCHRONOUS[synchronous] ?? 'OFF',
+      walAutocheckpoint: Number(this.#db.pragma('wal_autocheckpoint', { simple: true })),
     }
   }
 

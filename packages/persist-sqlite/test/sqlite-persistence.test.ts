@@ -670,7 +670,15 @@ describe('sqlitePersistence', () => {
         journalMode: 'wal',
         lockingMode: 'exclusive',
         synchronous: 'FULL',
+        walAutocheckpoint: 4000,
       })
+      await persistence.close()
+    })
+
+    it('pragmas override the checkpoint bound of the write-ahead log', async () => {
+      const persistence = sqlitePersistence({ path: tempDir(), pragmas: { wal_autocheckpoint: 250 } })
+      const backend = await persistence.open('s', opts())
+      expect(backend.sqliteSettings().walAutocheckpoint).toBe(250)
       await persistence.close()
     })
 
