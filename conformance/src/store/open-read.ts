@@ -74,7 +74,12 @@ export function openReadTests({ h, probe }: SuiteContext): void {
       const statuses = record(node.statusChanges())
       link!.reconnect()
       const opening = node.open('kv', { schema: Text })
-      await eventually(() => expect(statuses.items.map((c) => c.status)).toEqual(['connecting', 'connected']))
+      // Dropped, then welcomed again (a flapping link may repeat the pair).
+      await eventually(() => {
+        const seen = statuses.items.map((c) => c.status)
+        expect(seen[0]).toBe('connecting')
+        expect(seen.at(-1)).toBe('connected')
+      })
       openGate()
       const store = await opening
       expect(store.status).toBe('live')
