@@ -103,12 +103,13 @@ if (role === 'hub') {
         },
       }
       const rounds = 7
+      const perRound = Math.ceil(message.count / rounds)
       const rates = { clone: [], map: [] }
       for (let round = 0; round < rounds; round++) {
         for (const [name, loop] of Object.entries(loops)) {
           const start = performance.now()
-          if (loop(Math.ceil(message.count / rounds)) < 0) throw new Error('unreachable')
-          rates[name].push(Math.ceil(message.count / rounds) / ((performance.now() - start) / 1000))
+          if (loop(perRound) < 0) throw new Error('unreachable')
+          rates[name].push(perRound / ((performance.now() - start) / 1000))
         }
       }
       const median = (list) => list.sort((a, b) => a - b)[list.length >> 1]

@@ -610,11 +610,10 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       case MutationKind.PUT: {
         if (!key.startsWith(this.prefix)) return
         const value = this.schema.decode(bytes!)
-        if (listening) {
-          const previous = this.#entries.get(key, undefined)
-          this.#entries.set(key, value, seq)
-          this.#emit({ kind: 'put', key, value, previous, seq })
-        } else this.#entries.set(key, value, seq)
+        // The previous value is looked up only for a listener: it costs a lookup per mutation.
+        const previous = listening ? this.#entries.get(key, undefined) : undefined
+        this.#entries.set(key, value, seq)
+        if (listening) this.#emit({ kind: 'put', key, value, previous, seq })
         return
       }
       case MutationKind.REMOVE:
