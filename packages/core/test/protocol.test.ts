@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { DecodeError, ProtocolError } from '../src/errors.js'
-import { decodeFrame, encodeFrame } from '../src/protocol/codec.js'
+import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../src/protocol/codec.js'
 import { decodeDelta, encodeDelta } from '../src/protocol/dynamic.js'
 import { MessageType, MutationKind, type Mutations, WriteKind } from '../src/protocol/messages.js'
 
@@ -49,6 +49,58 @@ describe('wire protocol v1 (S9.1)', () => {
             : value
     const decoded = decodeFrame(encodeFrame(messages as never), 1 << 20)
     expect(plain(decoded)).toEqual(plain(messages))
+  })
+
+  it('S9.1 writes WRITE and MUTATIONS field by field into exactly the bytes msgpackr writes', () => {
+    // Sizes on both sides of every msgpack header boundary, and characters of 1 to 4 UTF-8 bytes.
+    const text = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.constantFrom(31, 32, 255, 256, 65_535, 65_536).map((n) => 'k'.repeat(n)),
+      fc.constantFrom(10, 11, 85, 86, 21_845, 21_846).map((n) => '\u20ac'.repeat(n)),
+    )
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.constantFrom(255, 256, 65_535, 65_536).map((n) => new Uint8Array(n).fill(7)),
+    )
+    const boundaries = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1]
+    const nat = fc.oneof(fc.constantFrom(...boundaries), fc.nat(), fc.maxSafeNat())
+    const int = fc.oneof(
+      nat,
+      fc.constantFrom(-1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1),
+      fc.integer(),
+    )
+    const write = fc.record({
+      type: fc.constant(MessageType.WRITE),
+      store: text,
+      writeId: nat,
+      kind: fc.constantFrom(...Object.values(WriteKind)),
+      key: text,
+      value: fc.option(bytes),
+      expiry: fc.option(int),
+      op: fc.option(text),
+      expectedSeq: fc.option(nat),
+    })
+    const mutation = fc.oneof(
+      fc.tuple(nat, fc.constant(MutationKind.PUT), text, bytes),
+      fc.tuple(nat, fc.constantFrom(MutationKind.REMOVE, MutationKind.EXPIRE), text, fc.constant(null)),
+    )
+    const mutations = fc.record({
+      type: fc.constant(MessageType.MUTATIONS),
+      store: text,
+      epoch: text,
+      from: nat,
+      to: nat,
+      muts: fc.array(mutation, { maxLength: 20 }).map((list) => list.flat()),
+    })
+    const other = fc.constant({ type: MessageType.PING, nonce: 3 })
+    fc.assert(
+      fc.property(fc.array(fc.oneof(write, mutations, other), { maxLength: 20 }), (messages) => {
+        const viaMsgpackr = encodeWireFrame(messages.map((m) => toWire(m as never)))
+        expect(Buffer.from(encodeFrame(messages as never)).equals(Buffer.from(viaMsgpackr))).toBe(true)
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('S9.1 refuses a wrong version, an unknown type, a bad field, garbage and oversized frames with ProtocolError', () => {

@@ -4,7 +4,7 @@ import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { NodeEndpoint } from '../ports/transport.js'
-import { decodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
+import { decodeFrame, encodeFrame } from '../protocol/codec.js'
 import {
   type ErrorMessage,
   type EventMessage,
@@ -141,7 +141,7 @@ export class ConcordNode implements AsyncDisposable {
   #lastSent = 0
   #nextWriteId = 0
   #nextRequestId = 0
-  #outbox: unknown[] = []
+  #outbox: NodeMessage[] = []
   #outboxBytes = 0
   #flushScheduled = false
   #timer: TimerHandle | undefined
@@ -529,12 +529,12 @@ export class ConcordNode implements AsyncDisposable {
   #sendHello(): void {
     this.#link = 'hello'
     this.#sendNow([
-      toWire({
+      {
         type: MessageType.HELLO,
         version: PROTOCOL_VERSION,
         nodeId: this.id,
         groups: this.config.groups ?? [],
-      }),
+      },
     ])
   }
 
@@ -767,7 +767,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #send(message: NodeMessage): void {
     if (this.#link !== 'ready' && message.type !== MessageType.HELLO) return
-    this.#outbox.push(toWire(message))
+    this.#outbox.push(message)
     this.#outboxBytes +=
       message.type === MessageType.WRITE || message.type === MessageType.PUBLISH ? sizeOf(message) : 32
     // Moderate frames: the hub starts on the first part of a burst while the rest is built.
@@ -791,11 +791,11 @@ export class ConcordNode implements AsyncDisposable {
     this.#sendNow(outbox)
   }
 
-  #sendNow(wire: unknown[]): void {
+  #sendNow(messages: NodeMessage[]): void {
     const endpoint = this.#endpoint
     if (endpoint === undefined) return
     this.#lastSent = this.#clock.now()
-    if (!endpoint.send(encodeWireFrame(wire))) {
+    if (!endpoint.send(encodeFrame(messages))) {
       // The link dropped the frame (down, or its bounded queue is full): start over on a new
       // link; pending writes are resent there and the hub answers duplicates from its table.
       if (this.#link === 'ready') {
