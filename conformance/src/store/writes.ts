@@ -2,8 +2,11 @@ import {
   AbortedError,
   ClosedError,
   ConflictError,
+  constantBackoff,
+  createNode,
   PersistenceError,
   REMOVE,
+  type Transport,
   UNCHANGED,
   UnavailableError,
   UnknownOperationError,
@@ -375,6 +378,57 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect(store.get('a')).toBe('recreated')
     })
 
+    it('S3.6 a compareAndSet that lost rejects only once its clone shows the write that won', async () => {
+      // The losing clone's broadcasts are held back: the ConflictError (sent to it alone)
+      // arrives first, and must wait for the winning write to be applied locally.
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const winner = await (await h().node(hub)).open('kv', { schema: Text })
+      const first = await winner.put('k', 'start')
+      let holding = false
+      const held: Array<() => void> = []
+      const inner = h().transportFor(undefined)
+      const transport: Transport = {
+        capabilities: inner.capabilities,
+        listen: (at, handlers, options) => inner.listen(at, handlers, options),
+        connect: (at, handlers, options) =>
+          inner.connect(
+            at,
+            {
+              ...handlers,
+              broadcast: (topic, frame) => {
+                if (holding) held.push(() => handlers.broadcast(topic, frame))
+                else handlers.broadcast(topic, frame)
+              },
+            },
+            options,
+          ),
+      }
+      const node = await createNode({ transport, hub: hub.address, backoff: constantBackoff(20) })
+      h().defer(() => node.close())
+      const loser = await node.open('kv', { schema: Text })
+      await eventually(() => expect(loser.seqOf('k')).toBe(first))
+      holding = true
+      const won = await winner.compareAndSet('k', first, 'won')
+      let outcome: unknown
+      const attempt = loser.compareAndSet('k', first, 'lost').then(
+        () => (outcome = 'resolved'),
+        (error: unknown) => (outcome = error),
+      )
+      // An event published after the compareAndSet is acknowledged on the same ordered
+      // channel as the refusal: once it is, the refusal has been delivered too.
+      await node.publish('probe/after-conflict', new Uint8Array([1]))
+      expect(hub.metrics.writeErrors.ERR_CONFLICT).toBe(1)
+      expect(loser.get('k')).toBe('start')
+      expect(outcome).toBeUndefined()
+      holding = false
+      for (const deliver of held.splice(0)) deliver()
+      await attempt
+      expect(outcome).toBeInstanceOf(ConflictError)
+      expect((outcome as ConflictError).actualSeq).toBe(won)
+      expect(loser.get('k')).toBe('won')
+      expect(loser.seqOf('k')).toBe(won)
+    })
+
     it('S3.6 of compareAndSets racing from two clones with the same expectedSeq, exactly one wins', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const a = await (await h().node(hub)).open('kv', { schema: Text })
@@ -388,9 +442,14 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect(results.filter((r) => r.ok)).toHaveLength(1)
       const lost = results.find((r) => !r.ok)
       expect(lost !== undefined && !lost.ok && lost.error instanceof ConflictError).toBe(true)
+      // Both calls settle only once their own clone shows the winning write: the winner's
+      // as S3.2 says, the loser's so that a retry reads what won (see the README's S3.6).
       const winner = results[0]!.ok ? 'a' : 'b'
-      await eventually(() => expect(b.get('k')).toBe(winner))
+      const loser = winner === 'a' ? b : a
       expect(a.get('k')).toBe(winner)
+      expect(b.get('k')).toBe(winner)
+      const conflict = (lost as { error: ConflictError }).error
+      expect(conflict.actualSeq).toBe(loser.seqOf('k'))
     })
 
     it('S3.7 writes issued while the master is unreachable queue, and are applied in order once it is back', async () => {

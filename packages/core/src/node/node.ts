@@ -1,5 +1,5 @@
 import type { AnySchema, Schema } from '@concord/schema/contract'
-import { ClosedError, ProtocolError, UnavailableError } from '../errors.js'
+import { ClosedError, ConflictError, ProtocolError, UnavailableError } from '../errors.js'
 import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
@@ -41,6 +41,8 @@ class PendingWrite implements AppliedWaiter {
   sent = false
   seq = 0
   #ack: WriteAck | undefined
+  /** The refusal to report once the clone has applied `seq` (see {@link refusedAt}). */
+  #refusal: Error | undefined
   #settled = false
   #stopAbort: () => void = noop
 
@@ -67,18 +69,30 @@ class PendingWrite implements AppliedWaiter {
     this.store._afterApplied(this)
   }
 
+  /**
+   * Rejects with `error` once the clone has applied `seq`: a compare-and-set that lost to the
+   * write at `seq` reports it when `get`/`seqOf` show that write, so a retry reads what won.
+   */
+  refusedAt(seq: number, error: Error): void {
+    this.seq = seq
+    this.#refusal = error
+    this.store._afterApplied(this)
+  }
+
   applied(): void {
     if (this.#settled) return
     this.#settled = true
     this.#stopAbort()
-    this.resolve(this.result(this.#ack!))
+    if (this.#refusal !== undefined) this.reject(this.#refusal)
+    else this.resolve(this.result(this.#ack!))
   }
 
   failed(error: Error): void {
     if (this.#settled) return
     this.#settled = true
     this.#stopAbort()
-    this.reject(error)
+    // A refusal already decided by the master stays the answer (the clone closed meanwhile).
+    this.reject(this.#refusal ?? error)
   }
 }
 
@@ -668,7 +682,11 @@ export class ConcordNode implements AsyncDisposable {
         const pending = this.#writes.get(message.writeId)
         if (pending === undefined) return
         this.#writes.delete(message.writeId)
-        return pending.failed(errorFromWire(message.code, message.message, message.details))
+        const error = errorFromWire(message.code, message.message, message.details)
+        if (error instanceof ConflictError && error.actualSeq !== undefined) {
+          return pending.refusedAt(error.actualSeq, error)
+        }
+        return pending.failed(error)
       }
       case MessageType.PUBLISH_ACK: {
         const pending = this.#publishes.get(message.pubId)
