@@ -52,6 +52,32 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect(await store.put('ok', { name: 'b', hits: 2n })).toBe(seq + 1)
     })
 
+    it('S3.1 a key with a lone surrogate rejects locally with ValidationError; nothing is sent', async () => {
+      // UTF-8 cannot carry it: sent, it would land on another key (U+FFFD in its place).
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const seq = await store.put('ok', 'fine')
+      for (const key of ['a\ud800', `${'x'.repeat(70)}\udc00`, '\udc00\ud800']) {
+        for (const attempt of [
+          store.put(key, 'v'),
+          store.remove(key),
+          store.update(key, 'v', { op: 'append' }),
+          store.compareAndSet(key, 0, 'v'),
+        ]) {
+          const error = await attempt.catch((e: unknown) => e)
+          expect(error).toBeInstanceOf(ValidationError)
+          expect((error as ValidationError).code).toBe('ERR_SCHEMA_INVALID')
+          expect((error as ValidationError).message).toMatch(/invalid key: .*lone surrogate/)
+        }
+      }
+      // A well-formed pair is a key like any other.
+      expect(await store.put('emoji \ud83d\ude00', 'v')).toBe(seq + 1)
+      expect(store.get('emoji \ud83d\ude00')).toBe('v')
+      expect(masterSeq(hub, 'kv')).toBe(seq + 1)
+      expect(total(hub.metrics.writeErrors)).toBe(0)
+      expect([...store.keys()].sort()).toEqual(['emoji \ud83d\ude00', 'ok'])
+    })
+
     it('S3.1 put, remove, update, compareAndSet and clear are asynchronous', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const store = await (await h().node(hub)).open('kv', { schema: Text })
@@ -184,6 +210,46 @@ export function writeTests({ h, probe }: SuiteContext): void {
         expect(observer.get('a')).toBe('one')
       })
     }
+
+    if (probe.has.failCommits) {
+      it('S3.3 S3.6 a compareAndSet refused on a write whose commit then fails rejects with that PersistenceError', async () => {
+        // Issued in one turn: the first is applied (not committed yet) and the second loses
+        // to it; the commit fails, so the second never lost to anything that survived.
+        const hub = await h().hub({ stores: { kv: { schema: Text } } })
+        const store = await (await h().node(hub)).open('kv', { schema: Text })
+        const first = await store.put('k', 'start')
+        h().env.failCommits!(1)
+        const results = await Promise.all([
+          settle(store.compareAndSet('k', first, 'a')),
+          settle(store.compareAndSet('k', first, 'b')),
+        ])
+        for (const result of results) {
+          expect(!result.ok && result.error instanceof PersistenceError).toBe(true)
+        }
+        expect(store.get('k')).toBe('start')
+        expect(store.seqOf('k')).toBe(first)
+        // The seq the failed commit would have used goes to the next write, on another key.
+        const next = await store.put('other', 'x')
+        expect(next).toBe(first + 1)
+        expect(await store.compareAndSet('k', first, 'c')).toBe(first + 2)
+      })
+    }
+
+    it('S3.6 a compareAndSet that loses to a write of the same turn is refused with that write seq, once its clone shows it', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const first = await store.put('k', 'start')
+      const [won, lost] = await Promise.all([
+        settle(store.compareAndSet('k', first, 'a')),
+        settle(store.compareAndSet('k', first, 'b')),
+      ])
+      expect(won.ok && won.value).toBe(first + 1)
+      const conflict = !lost.ok ? lost.error : undefined
+      expect(conflict).toBeInstanceOf(ConflictError)
+      expect((conflict as ConflictError).actualSeq).toBe(first + 1)
+      expect(store.get('k')).toBe('a')
+      expect(store.seqOf('k')).toBe(first + 1)
+    })
 
     it('S3.4 every clone applies every mutation in the same order, the master seq order', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
@@ -416,10 +482,16 @@ export function writeTests({ h, probe }: SuiteContext): void {
       )
       // An event published after the compareAndSet is acknowledged on the same ordered
       // channel as the refusal: once it is, the refusal has been delivered too.
+      const abort = new AbortController()
+      const aborted = settle(loser.compareAndSet('k', first, 'lost too', { signal: abort.signal }))
       await node.publish('probe/after-conflict', new Uint8Array([1]))
-      expect(hub.metrics.writeErrors.ERR_CONFLICT).toBe(1)
+      expect(hub.metrics.writeErrors.ERR_CONFLICT).toBe(2)
       expect(loser.get('k')).toBe('start')
       expect(outcome).toBeUndefined()
+      // Aborted while waiting for the write it lost to: an abort, like any aborted call.
+      abort.abort()
+      const abortedResult = await aborted
+      expect(!abortedResult.ok && abortedResult.error instanceof AbortedError).toBe(true)
       holding = false
       for (const deliver of held.splice(0)) deliver()
       await attempt

@@ -53,20 +53,28 @@ describe('wire protocol v1 (S9.1)', () => {
 
   it('S9.1 writes WRITE and MUTATIONS field by field into exactly the bytes msgpackr writes', () => {
     // Sizes on both sides of every msgpack header boundary, and characters of 1 to 4 UTF-8 bytes.
+    const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c))
     const text = fc.oneof(
       fc.string({ maxLength: 40 }),
       fc.string({ unit: 'binary', maxLength: 40 }),
+      // Lone surrogates, short and long: written by msgpackr (the fallback).
+      fc.tuple(fc.string({ maxLength: 80 }), loneSurrogate).map(([a, b]) => a + b),
       fc.constantFrom(31, 32, 255, 256, 65_535, 65_536).map((n) => 'k'.repeat(n)),
       fc.constantFrom(10, 11, 85, 86, 21_845, 21_846).map((n) => '\u20ac'.repeat(n)),
     )
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 40 }),
+      // A Buffer viewing the middle of a larger one, as the hub's values are.
+      fc
+        .uint8Array({ minLength: 8, maxLength: 40 })
+        .map((b) => Buffer.from(b.buffer).subarray(3, b.length - 2)),
       fc.constantFrom(255, 256, 65_535, 65_536).map((n) => new Uint8Array(n).fill(7)),
     )
     const boundaries = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1]
     const nat = fc.oneof(fc.constantFrom(...boundaries), fc.nat(), fc.maxSafeNat())
     const int = fc.oneof(
       nat,
+      fc.double(),
       fc.constantFrom(-1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1),
       fc.integer(),
     )

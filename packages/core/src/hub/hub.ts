@@ -587,15 +587,19 @@ export class Hub implements AsyncDisposable {
       }
     }
     for (const settlement of settlements) {
-      const { origin } = settlement
+      const { origin, refusal } = settlement
       const node = this.#nodes.get(origin.nodeId)
       if (node === undefined) continue
-      if (wire !== undefined) node.results.fail(origin.writeId, wire)
+      // A refusal decided on uncommitted state (sent now that it is committed).
+      if (wire === undefined && refusal !== undefined) count(this.metrics.writeErrors, refusal.code)
+      const failure = wire ?? (refusal === undefined ? undefined : wireError(refusal))
+      if (failure !== undefined) node.results.fail(origin.writeId, failure)
       else node.results.settle(origin.writeId, settlement.seq, settlement.applied)
       const peer = node.peerId === undefined ? undefined : this.#peers.get(node.peerId)
       if (peer === undefined) continue
-      if (wire !== undefined) {
-        this.#queue(peer, { type: MessageType.WRITE_ERR, writeId: origin.writeId, ...toErr(wire) })
+      if (failure !== undefined) {
+        endRun(peer)
+        this.#queue(peer, { type: MessageType.WRITE_ERR, writeId: origin.writeId, ...toErr(failure) })
         continue
       }
       const run = runs.get(peer)

@@ -46,6 +46,8 @@ export interface Settlement {
   readonly origin: WriteOrigin
   readonly seq: number
   readonly applied: boolean
+  /** Set when the write was refused on uncommitted state: the refusal, sent after the commit. */
+  readonly refusal?: ConcordError
 }
 
 /** What a master tells its hub. */
@@ -163,10 +165,14 @@ export class Master {
         const value = this.#checkValue(write.value)
         const actual = this.get(write.key)?.seq ?? 0
         if (actual !== write.expectedSeq) {
-          throw new ConflictError(
+          const conflict = new ConflictError(
             `'${write.key}' was last written at seq ${actual}, not ${String(write.expectedSeq)}`,
             actual,
           )
+          // Decided on a change not committed yet: the refusal leaves once that change is
+          // committed, or becomes the commit's error if it fails (it may not survive).
+          if (this.#uncommitted(write.key)) return this.#refuseAfterCommit(origin, conflict)
+          throw conflict
         }
         return this.#put(write.key, value, write.expiry, origin)
       }
@@ -303,6 +309,16 @@ export class Master {
   #unchanged(origin: WriteOrigin): void {
     this.#open().settlements.push({ origin, seq: this.lastSeq, applied: false })
     this.#scheduleFlush()
+  }
+
+  #refuseAfterCommit(origin: WriteOrigin, refusal: ConcordError): void {
+    this.#open().settlements.push({ origin, seq: this.lastSeq, applied: false, refusal })
+    this.#scheduleFlush()
+  }
+
+  /** Whether `key`'s current state rests on a change not committed yet. */
+  #uncommitted(key: string): boolean {
+    return this.#overlay.has(key) || this.#clearedAt > this.committedSeq
   }
 
   /** The batch being filled; a new one starts after `last`, the seq before its first mutation. */

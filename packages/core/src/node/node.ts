@@ -1,5 +1,5 @@
 import type { AnySchema, Schema } from '@concord/schema/contract'
-import { ClosedError, ConflictError, ProtocolError, UnavailableError } from '../errors.js'
+import { AbortedError, ClosedError, ConflictError, ProtocolError, UnavailableError } from '../errors.js'
 import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
@@ -91,8 +91,9 @@ class PendingWrite implements AppliedWaiter {
     if (this.#settled) return
     this.#settled = true
     this.#stopAbort()
-    // A refusal already decided by the master stays the answer (the clone closed meanwhile).
-    this.reject(this.#refusal ?? error)
+    // An abort is always reported as one; otherwise (the clone closed while waiting) the
+    // master's refusal stays the answer.
+    this.reject(error instanceof AbortedError ? error : (this.#refusal ?? error))
   }
 }
 

@@ -12,6 +12,7 @@ import {
 import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { toMillis } from '../util/duration.js'
+import { keyProblem } from '../util/names.js'
 import { Replica } from './replica.js'
 import type {
   CallOptions,
@@ -339,6 +340,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       if (this.#status === 'closed') throw new ClosedError(`store '${this.name}' is closed`)
       throwIfAborted(options.signal)
       if (typeof key !== 'string') throw new TypeError('keys are strings')
+      const badKey = keyProblem(key)
+      if (badKey !== undefined) throw badKey
       if (value instanceof ValidationError) throw value
       if (!key.startsWith(this.prefix)) {
         throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)

@@ -39,7 +39,9 @@ export function errorFromWire(code: string, message: string, details: unknown): 
       return new DecodeError(message)
     case ConflictError.code: {
       const actual = detail(details, 'actualSeq')
-      return new ConflictError(message, typeof actual === 'number' ? actual : undefined)
+      // A seq or nothing: the node waits for this seq before reporting the conflict.
+      const seq = Number.isSafeInteger(actual) && (actual as number) >= 0 ? (actual as number) : undefined
+      return new ConflictError(message, seq)
     }
     case SchemaMismatchError.code: {
       // The hub sends its fingerprint and ours; from here, ours is local.

@@ -1,3 +1,6 @@
+import { loneSurrogateAt } from '@concord/schema/msgpack'
+import { ValidationError } from '../errors.js'
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/
 
 /** Store and group names: 1-200 characters of `A-Z a-z 0-9 . _ : / -`, starting with a letter or digit. */
@@ -16,3 +19,18 @@ export const Topics = {
   event: (topic: string) => `e|${topic}`,
   groupEvent: (group: string, topic: string) => `g|${group}|${topic}`,
 } as const
+
+/**
+ * Why `key` cannot be a key, or undefined. A key with a lone surrogate cannot travel as
+ * UTF-8: it would arrive as another key (U+FFFD in its place), so the write would land on a
+ * key its writer never reads back. (The hub cannot receive one: the wire's decoder turns
+ * invalid UTF-8 into U+FFFD.)
+ */
+export function keyProblem(key: string): ValidationError | undefined {
+  const at = loneSurrogateAt(key)
+  if (at < 0) return undefined
+  return new ValidationError(
+    [{ path: '', code: 'format', message: `a lone surrogate at index ${at}; keys are well-formed Unicode` }],
+    { context: 'invalid key' },
+  )
+}
