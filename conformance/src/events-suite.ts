@@ -61,6 +61,24 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(topicsOf(await take(trailing, 2))).toEqual(['a/b/c', 'a/b/end'])
       })
 
+      it('S7.1 a topic or prefix with | or a lone surrogate is refused locally with TypeError; nothing is sent', async () => {
+        // UTF-8 cannot carry a lone surrogate: the event would travel on another topic.
+        const { hub, nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const emoji = 'a/\ud83d\ude00'
+        const good = subscriber.subscribe<Payload>(emoji)
+        await good.ready
+        for (const topic of ['a|b', 'a/\ud800', '\udc00/x', `${'x'.repeat(70)}\ud800`]) {
+          await expect(publisher.publish(topic, ev('p', 0))).rejects.toBeInstanceOf(TypeError)
+          const refused = subscriber.subscribe(topic)
+          expect(await within(refused.closed, 2_000, 'the refused subscription')).toBeInstanceOf(TypeError)
+        }
+        expect(hub.metrics.events).toBe(0)
+        // A well-formed pair is a topic like any other.
+        await publisher.publish(emoji, ev('p', 1))
+        expect(topicsOf(await take(good, 1))).toEqual([emoji])
+      })
+
       it('S7.2 publish reaches every matching subscriber exactly once, and the hub routes each event once', async () => {
         const { hub, nodes } = await setup(4)
         const [publisher, ...others] = nodes as [ConcordNode, ...ConcordNode[]]

@@ -18,7 +18,7 @@ import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, Topics } from '../util/names.js'
+import { checkName, isTopic, Topics } from '../util/names.js'
 import {
   type ConcordEvent,
   EventSubscription,
@@ -366,8 +366,7 @@ export class ConcordNode implements AsyncDisposable {
    */
   publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
-    if (typeof topic !== 'string' || topic.includes('|'))
-      return Promise.reject(new TypeError(`invalid topic ${topic}`))
+    if (!isTopic(topic)) return Promise.reject(new TypeError(`invalid topic ${JSON.stringify(topic)}`))
     const group = options.group ?? null
     if (group !== null) checkName('group', group)
     try {
@@ -429,8 +428,8 @@ export class ConcordNode implements AsyncDisposable {
       subscription._end(new ClosedError('the node is closed'))
       return subscription
     }
-    if (typeof prefix !== 'string' || prefix.includes('|')) {
-      subscription._end(new TypeError(`invalid topic prefix ${prefix}`) as Error)
+    if (!isTopic(prefix)) {
+      subscription._end(new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`) as Error)
       return subscription
     }
     if (options.signal !== undefined) {

@@ -11,6 +11,15 @@ export function checkName(kind: 'store' | 'group', name: unknown): string {
   return name
 }
 
+/**
+ * Whether `topic` can be an event topic or prefix: a string without `|` (core's namespace
+ * separator on the transport) and without a lone surrogate, which UTF-8 cannot carry (the
+ * event would travel on another topic and reach no one).
+ */
+export function isTopic(topic: unknown): topic is string {
+  return typeof topic === 'string' && !topic.includes('|') && loneSurrogateAt(topic) < 0
+}
+
 /** Broadcast topic names: core's namespaces on the transport (see docs/PROTOCOL.md). */
 export const Topics = {
   hub: 'h|',
