@@ -269,8 +269,9 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const { nodes } = await setup(2)
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
         const slow = subscriber.subscribe<Payload>('t', { bufferSize: 3, overflow: 'drop-oldest' })
-        const healthy = record(subscriber.subscribe<Payload>('t'))
-        await slow.ready
+        const healthySubscription = subscriber.subscribe<Payload>('t')
+        const healthy = record(healthySubscription)
+        await Promise.all([slow.ready, healthySubscription.ready])
         for (let i = 0; i < 10; i++) await publisher.publish('t', ev('e', i))
         await eventually(() => expect(healthy.items).toHaveLength(10))
         expect(slow.dropped).toBe(7)
@@ -283,8 +284,9 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const { nodes } = await setup(2)
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
         const slow = subscriber.subscribe<Payload>('t', { bufferSize: 3, overflow: 'disconnect' })
-        const healthy = record(subscriber.subscribe<Payload>('t'))
-        await slow.ready
+        const healthySubscription = subscriber.subscribe<Payload>('t')
+        const healthy = record(healthySubscription)
+        await Promise.all([slow.ready, healthySubscription.ready])
         for (let i = 0; i < 10; i++) await publisher.publish('t', ev('e', i))
         await eventually(() => expect(healthy.items).toHaveLength(10))
         expect(await within(slow.closed, 2_000, 'the overflowed subscription')).toBeInstanceOf(OverflowError)
@@ -301,10 +303,12 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         it('S6.5 S7.6 a subscriber that stops reading never slows publishers or other subscribers, and counts what it lost', async () => {
           const hub = await h().hub({ topics })
           const publisher = await h().node(hub, { topics })
-          const fast = record((await h().node(hub, { topics })).subscribe<Payload>('t'))
+          const fastSubscription = (await h().node(hub, { topics })).subscribe<Payload>('t')
+          const fast = record(fastSubscription)
           const slowNode = await h().node(hub, { topics, identity: 'slow', staleAfter: 60_000 })
           const slow = slowNode.subscribe<Payload>('t')
-          await slow.ready
+          // Both subscribed before the first publish: events are not kept for later (S7.3).
+          await Promise.all([fastSubscription.ready, slow.ready])
           await publisher.publish('t', ev('start', 0))
           await eventually(() => expect(fast.items).toHaveLength(1))
           expect(payloads(await take(slow, 1))).toEqual(['start0'])

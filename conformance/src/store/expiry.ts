@@ -39,6 +39,22 @@ export function expiryTests({ h }: SuiteContext): void {
       expect(changes.items.map((c) => `${c.kind} ${c.key}`)).toEqual(['put a', 'expire a'])
     })
 
+    it('S4.1 an expiry in fractions of a unit is whole milliseconds, rounded; it and the writes sent with it succeed', async () => {
+      const { hub, clock } = await clockedHub({ expiry: '0.0105s' })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const t0 = clock.now()
+      const seqs = await Promise.all([
+        store.put('tenth', 'x', { expiry: '4.1m' }),
+        store.put('half', 'x', { expiry: 1.5 }),
+        store.put('default', 'x'),
+      ])
+      expect(seqs).toHaveLength(3)
+      expect(deadlineOf(hub, 'kv', 'tenth')).toBe(t0 + 246_000)
+      expect(deadlineOf(hub, 'kv', 'half')).toBe(t0 + 2)
+      expect(deadlineOf(hub, 'kv', 'default')).toBe(t0 + 11)
+      await expect(store.put('never', 'x', { expiry: '1'.repeat(400) })).rejects.toBeInstanceOf(RangeError)
+    })
+
     it('S4.1 a write carrying its own expiry overrides the default', async () => {
       const { hub, clock } = await clockedHub({ expiry: '10s', expiryTolerance: 50 })
       const store = await (await h().node(hub)).open('kv', { schema: Text })

@@ -9,7 +9,7 @@ import {
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
-import { cloneEntries, eventually, masterEntries, masterSeq, record, total } from '../helpers.js'
+import { cloneEntries, eventually, masterEntries, masterSeq, record, total, within } from '../helpers.js'
 import { Count, Text, Visit } from '../schemas.js'
 
 /** S2: opening a clone and reading from it. */
@@ -314,6 +314,27 @@ export function openReadTests({ h, probe }: SuiteContext): void {
       expect(reader.size).toBe(count)
       expect(reader.get(`k${count - 1}`)).toBe(`${count - 1}:`.padEnd(valueSize, 'v'))
       expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'big', Text))
+    })
+
+    it('S2.7 long keys count toward a chunk: a snapshot of entries that are mostly key stays under the frame limit', async () => {
+      // Values of 1 byte (the cursor bounds value bytes only) and keys long enough that one
+      // chunk of the default 4096 entries would be twice a frame.
+      const maxFrame = probe.transport!.maxFrameSize
+      const keySize = Math.min(Math.floor(maxFrame / 8), Math.ceil((2 * maxFrame) / 4096))
+      const count = Math.ceil((2 * maxFrame) / keySize)
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const writer = await (await h().node(hub)).open('kv', { schema: Text })
+      const key = (i: number) => `${i}:`.padEnd(keySize, 'k')
+      for (let i = 0; i < count; i += 64) {
+        await Promise.all(
+          Array.from({ length: Math.min(64, count - i) }, (_, j) => writer.put(key(i + j), 'v')),
+        )
+      }
+      const reader = await within((await h().node(hub)).open('kv', { schema: Text }), 20_000, 'the open')
+      expect(reader.size).toBe(count)
+      expect(reader.get(key(count - 1))).toBe('v')
+      expect(hub.metrics.peerQueueOverflows).toBe(0)
+      expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
     })
   })
 }

@@ -6,6 +6,7 @@ import {
   createNode,
   PersistenceError,
   REMOVE,
+  TooLargeError,
   type Transport,
   UNCHANGED,
   UnavailableError,
@@ -76,6 +77,27 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect(masterSeq(hub, 'kv')).toBe(seq + 1)
       expect(total(hub.metrics.writeErrors)).toBe(0)
       expect([...store.keys()].sort()).toEqual(['emoji \ud83d\ude00', 'ok'])
+    })
+
+    it('S3.3 a key or value over the size limit rejects locally with TooLargeError; writes sent with it succeed', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const huge = 'k'.repeat(17 * 2 ** 20) // past any frame limit the environments use
+      const results = await Promise.all([
+        settle(store.put('before', 'x')),
+        settle(store.put(huge, 'x')),
+        settle(store.remove(huge)),
+        settle(store.put('big', huge)),
+        settle(store.put('after', 'y')),
+      ])
+      for (const i of [1, 2, 3]) {
+        const result = results[i]!
+        expect(!result.ok && result.error instanceof TooLargeError).toBe(true)
+      }
+      expect(results[0]!.ok && results[4]!.ok).toBe(true)
+      expect(store.get('before')).toBe('x')
+      expect(store.get('after')).toBe('y')
+      expect(store.has('big')).toBe(false)
     })
 
     it('S3.1 put, remove, update, compareAndSet and clear are asynchronous', async () => {
@@ -155,6 +177,24 @@ export function writeTests({ h, probe }: SuiteContext): void {
       await reader.close()
       await expect(closed).rejects.toBeInstanceOf(ClosedError)
       await expect(reader.reached(0)).rejects.toBeInstanceOf(ClosedError)
+    })
+
+    it('S3.3 an update whose callback throws a ConflictError rejects with it at once, whatever seq it names', async () => {
+      const versioned: UpdateOp = () => {
+        throw new ConflictError('version mismatch', 1_000_000)
+      }
+      const hub = await h().hub({ stores: { kv: { schema: Text, ops: { versioned } } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      await store.put('a', 'one')
+      const error = await within(
+        store.update('a', 'x', { op: 'versioned' }).catch((e: unknown) => e),
+        5_000,
+        'the refused update',
+      )
+      expect(error).toBeInstanceOf(ConflictError)
+      expect((error as ConflictError).message).toMatch(/version mismatch/)
+      expect((error as ConflictError).actualSeq).toBeUndefined()
+      expect(store.get('a')).toBe('one')
     })
 
     it('S3.3 an update whose callback throws rejects with UpdateError; nothing changes and nothing is broadcast', async () => {

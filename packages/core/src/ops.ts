@@ -66,13 +66,19 @@ export const builtinOps: Readonly<Record<string, UpdateOp>> = Object.freeze({
     }
     return mismatch('insertInto', current, delta)
   },
-  removeFrom(current, delta) {
+  removeFrom(current, delta, ctx) {
     if (current === undefined) return UNCHANGED
     if (current instanceof Set) {
+      // Something that cannot be an element is a mistake to report, not a no-op.
+      if (!ctx.valid(new Set([delta]))) throw new TypeError('removeFrom: not an element of this set')
       if (!setHas(current, delta)) return UNCHANGED
       return new Set([...current].filter((item) => !deepEqual(item, delta)))
     }
     if (current instanceof Map) {
+      const [sample] = current.values()
+      if (current.size > 0 && !ctx.valid(new Map([[delta, sample]]))) {
+        throw new TypeError('removeFrom: not a key of this table')
+      }
       const found = mapGet(current, delta)
       if (!found.found) return UNCHANGED
       const next = new Map(current)

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { builtinOps, REMOVE, UNCHANGED, updateRegistry } from '../src/ops.js'
 
-const ctx = { store: 's', key: 'k', identity: 'i', now: 0, valid: (v: unknown) => v instanceof Map }
+// A stand-in for the store schema: tables of anything, and sets of anything but pairs.
+const valid = (v: unknown) => v instanceof Map || (v instanceof Set && ![...v].some(Array.isArray))
+const ctx = { store: 's', key: 'k', identity: 'i', now: 0, valid }
 const run = (op: string, current: unknown, delta?: unknown) => builtinOps[op]!(current, delta, ctx)
 
 describe('built-in update ops (S3.5)', () => {
@@ -25,6 +27,12 @@ describe('built-in update ops (S3.5)', () => {
     expect(run('insertInto', set, { a: 1 })).toBe(UNCHANGED)
     expect(run('insertInto', set, { a: 2 })).toEqual(new Set([{ a: 1 }, { a: 2 }]))
     expect(run('removeFrom', set, { a: 1 })).toEqual(new Set())
+    // A field set to undefined is an absent field, as the schema encodes it.
+    expect(run('removeFrom', new Set([{ a: 'x' }]), { a: 'x', b: undefined })).toEqual(new Set())
+    // Something the schema refuses as an element is an error, not a silent no-op.
+    const strict = { ...ctx, valid: () => false }
+    expect(() => builtinOps.removeFrom!(set, 7, strict)).toThrow(/not an element/)
+    expect(() => builtinOps.removeFrom!(new Map([['x', 1n]]), 7, strict)).toThrow(/not a key/)
     const table = new Map([['x', 1n]])
     expect(run('insertInto', table, ['y', 2n])).toEqual(
       new Map([

@@ -40,6 +40,17 @@ describe('BoundedQueue (S5.2)', () => {
     await expect(queue.next()).rejects.toBeInstanceOf(OverflowError)
   })
 
+  it('S7.6 S5.2 drop-oldest holds only its limit in memory however many items it drops', async () => {
+    const queue = new BoundedQueue<string>(10, 'drop-oldest')
+    const before = process.memoryUsage().heapUsed
+    // 300 000 distinct 1 KiB strings: kept, they would take about 300 MiB.
+    for (let i = 0; i < 300_000; i++) queue.push(String(i).padEnd(1024, '.'))
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(100 * 2 ** 20)
+    expect(queue.size).toBe(10)
+    expect(queue.dropped).toBe(299_990)
+    expect((await queue.next()).value).toBe('299990'.padEnd(1024, '.'))
+  })
+
   it('S7.6 drop-oldest keeps the newest and counts the rest', async () => {
     const queue = new BoundedQueue<number>(2, 'drop-oldest')
     for (let i = 1; i <= 5; i++) queue.push(i)
@@ -65,6 +76,13 @@ describe('durations and backoff', () => {
     expect(toMillis('250ms')).toBe(250)
     expect(toMillis(7)).toBe(7)
     expect(() => toMillis('5 parsecs')).toThrow(RangeError)
+    // Whole milliseconds: an expiry travels as an integer.
+    expect(toMillis('4.1m')).toBe(246_000)
+    expect(toMillis('1.1h')).toBe(3_960_000)
+    expect(toMillis('0.5ms')).toBe(1)
+    expect(toMillis(1.4)).toBe(1)
+    expect(() => toMillis('1'.repeat(400))).toThrow(RangeError)
+    expect(() => toMillis(2 ** 60)).toThrow(RangeError)
   })
 
   it('S6.2 backs off exponentially within its cap, deterministically with a seeded random', () => {

@@ -2,7 +2,7 @@
  * Fixed cases for sets, vectors, tables and records, composite table keys included.
  */
 import { describe, expect, test } from 'vitest'
-import { DecodeError, t } from '../src/index.js'
+import { DecodeError, t, ValidationError } from '../src/index.js'
 import { bytes, hex } from './helpers.js'
 
 describe('containers', () => {
@@ -80,6 +80,19 @@ describe('containers', () => {
     expect(R.decode(bytes('9101'))).toEqual({ a: 1n, c: [1n] })
     expect(() => R.decode(bytes('81a16101'))).toThrow(DecodeError)
     expect(() => R.decode(bytes('90'))).toThrow(/required field "a"/)
+  })
+
+  test('records are plain objects: a Date, a Promise or a class instance is refused, not stored as {}', () => {
+    const R = t.record({ a: t.string().optional() })
+    class Thing {
+      a = 'x'
+    }
+    for (const value of [new Date(), Promise.resolve({ a: 'x' }), new Thing(), new Map(), []]) {
+      expect(R.validate(value).map((issue) => issue.code)).toEqual(['type'])
+      expect(() => R.encode(value as never)).toThrow(ValidationError)
+    }
+    expect(R.decode(R.encode(Object.assign(Object.create(null), { a: 'x' })))).toEqual({ a: 'x' })
+    expect(R.decode(R.encode({}))).toEqual({})
   })
 
   test('records with more than 15 fields', () => {

@@ -15,7 +15,7 @@ import {
 import { updateRegistry } from '../ops.js'
 import { type Action, type Authorizer, allowAll, rulesAuthorizer, topicMatches } from '../ports/authorizer.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
-import type { Persistence, SnapshotCursor } from '../ports/persistence.js'
+import type { Persistence, SnapshotCursor, StoredEntry } from '../ports/persistence.js'
 import type { HubEndpoint, PeerInfo } from '../ports/transport.js'
 import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
 import {
@@ -45,6 +45,8 @@ interface OpenState {
   readonly store: string
   readonly prefix: string
   cursor: SnapshotCursor | undefined
+  /** Rows read from the cursor that did not fit the last chunk (long keys). */
+  rest: Array<readonly [key: string, entry: StoredEntry]> | undefined
   credits: number
 }
 
@@ -275,6 +277,7 @@ export class Hub implements AsyncDisposable {
   #closeOpen(open: OpenState): void {
     open.cursor?.close()
     open.cursor = undefined
+    open.rest = undefined
     if (open.prefix === '') return
     const views = this.#stores.get(open.store)?.views
     const n = (views?.get(open.prefix) ?? 0) - 1
@@ -457,6 +460,7 @@ export class Hub implements AsyncDisposable {
       store: message.store,
       prefix: message.prefix,
       cursor: undefined,
+      rest: undefined,
       credits: this.#window,
     }
     peer.opens.set(message.openId, open)
@@ -500,13 +504,28 @@ export class Hub implements AsyncDisposable {
   /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
   #pumpSnapshot(peer: PeerState, openId: number, open: OpenState): void {
     while (open.cursor !== undefined && open.credits > 0) {
-      const rows = open.cursor.next(this.#chunkEntries, this.#chunkBytes)
+      let rows = open.rest ?? open.cursor.next(this.#chunkEntries, this.#chunkBytes)
+      open.rest = undefined
       if (rows.length === 0) {
         open.cursor.close()
         open.cursor = undefined
         const master = this.#stores.get(open.store)!.master
         this.#queue(peer, { type: MessageType.SYNC_END, openId, seq: master.committedSeq })
         break
+      }
+      // The cursor bounds value bytes only: keys count too, or a chunk of long keys would
+      // exceed the frame limit. What does not fit in half a frame waits for the next chunk.
+      let bytes = 0
+      let fits = 0
+      for (; fits < rows.length; fits++) {
+        const [key, entry] = rows[fits]!
+        const size = MESSAGE_OVERHEAD + key.length * 3 + entry.value.byteLength
+        if (fits > 0 && bytes + size > this.#maxFrame / 2) break
+        bytes += size
+      }
+      if (fits < rows.length) {
+        open.rest = rows.slice(fits)
+        rows = rows.slice(0, fits)
       }
       open.credits--
       const entries: (string | Uint8Array | number)[] = []

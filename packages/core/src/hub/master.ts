@@ -276,6 +276,8 @@ export class Master {
         valid: (value) => this.config.schema.validate(value).length === 0,
       })
     } catch (cause) {
+      // A conflict an op reports carries no seq of ours: the writer must not wait for one.
+      if (cause instanceof ConflictError) throw new ConflictError(cause.message, undefined, { cause })
       if (isConcordError(cause)) throw cause
       throw new UpdateError(
         `update '${write.op}' on '${write.key}' failed: ${(cause as Error)?.message ?? cause}`,

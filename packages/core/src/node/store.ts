@@ -342,14 +342,18 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       if (typeof key !== 'string') throw new TypeError('keys are strings')
       const badKey = keyProblem(key)
       if (badKey !== undefined) throw badKey
+      const limit = this.host.maxValueSize()
+      // A key travels in the same frame as its value: past the limit, the frame would be
+      // refused and every write queued with it would wait for nothing.
+      if (key.length * 3 > limit && Buffer.byteLength(key) > limit) {
+        throw new TooLargeError(`key of ${Buffer.byteLength(key)} bytes exceeds the limit of ${limit}`)
+      }
       if (value instanceof ValidationError) throw value
       if (!key.startsWith(this.prefix)) {
         throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
       }
-      if (value !== null && value.byteLength > this.host.maxValueSize()) {
-        throw new TooLargeError(
-          `value of ${value.byteLength} bytes exceeds the limit of ${this.host.maxValueSize()}`,
-        )
+      if (value !== null && value.byteLength > limit) {
+        throw new TooLargeError(`value of ${value.byteLength} bytes exceeds the limit of ${limit}`)
       }
       const expiry =
         options.expiry === undefined ? null : options.expiry === null ? -1 : toMillis(options.expiry)
@@ -360,9 +364,9 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   }
 
   /**
-   * Resolves once this clone has applied every mutation up to `seq` and is live: read your
-   * writes across nodes (a node that wrote at `seq` tells another, which awaits this before
-   * it reads). Rejects with `ClosedError` when the store closes first, `AbortedError` on the signal.
+   * Resolves once this clone has applied every mutation up to `seq`, outside a resync (it may
+   * have gone `stale` since; `get` still shows that write or a later one): read your writes
+   * across nodes (a node that wrote at `seq` tells another, which awaits this before it reads). Rejects with `ClosedError` when the store closes first, `AbortedError` on the signal.
    */
   reached(seq: number, options: CallOptions = {}): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -425,7 +429,9 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   }
 
   #startSync(resume: { epoch: string; seq: number } | undefined): void {
-    if (this.#sync !== undefined) this.host.sendClose(this.#sync.openId)
+    // The open this replaces, live or still syncing, ends at the hub (or its registration,
+    // a view's broadcast topic among it, would outlive it).
+    if (this.#openId !== undefined) this.host.sendClose(this.#openId)
     this.#syncProgress = this.host.now()
     const openId = this.host.sendOpen(this, resume)
     this.#openId = openId

@@ -56,11 +56,21 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
         this.end(new OverflowError(`consumer fell behind: more than ${this.#limit} items buffered`))
         return false
       }
+      this.#items[this.#head] = undefined as T
       this.#head++
       this.dropped++
+      this.#compact()
     }
     this.#items.push(item)
     return true
+  }
+
+  /** Drops the consumed front of the array once it is most of it (memory stays bounded). */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
   }
 
   /** Ends the iteration after the buffered items; with `error`, the iterator then throws it. */
@@ -83,10 +93,7 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
       const value = this.#items[this.#head]!
       this.#items[this.#head] = undefined as T
       this.#head++
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head)
-        this.#head = 0
-      }
+      this.#compact()
       return Promise.resolve({ value, done: false })
     }
     if (this.#ended) {

@@ -28,10 +28,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     return a.every((byte, i) => byte === b[i])
   }
   if (Array.isArray(b) || b instanceof Set || b instanceof Map || b instanceof Uint8Array) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
+  // A field set to undefined is an absent field: records encode both the same way.
+  const ka = definedKeys(a)
+  const kb = definedKeys(b)
   if (ka.length !== kb.length) return false
-  return ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as never)[k], (b as never)[k]))
+  return ka.every((k) => (b as never)[k] !== undefined && deepEqual((a as never)[k], (b as never)[k]))
+}
+
+function definedKeys(o: object): string[] {
+  return Object.keys(o).filter((k) => (o as never)[k] !== undefined)
 }
 
 /** `set.has` by value. */

@@ -87,9 +87,7 @@ export function recordImpl(fields: ReadonlyArray<readonly [string, Impl]>): Impl
     mode: 'required',
     composite: true,
     enc(w, v) {
-      if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Set || v instanceof Map) {
-        throw INVALID
-      }
+      if (!isPlainObject(v)) throw INVALID
       if (!keysOk(v)) throw INVALID
       const o = v as Record<string, unknown>
       w.ensure(headerSize)
@@ -149,12 +147,7 @@ export function recordImpl(fields: ReadonlyArray<readonly [string, Impl]>): Impl
     check(v, path, sink) {
       let isRecord: boolean
       try {
-        isRecord =
-          typeof v === 'object' &&
-          v !== null &&
-          !Array.isArray(v) &&
-          !(v instanceof Set) &&
-          !(v instanceof Map)
+        isRecord = isPlainObject(v)
       } catch {
         isRecord = false
       }
@@ -244,4 +237,14 @@ export function recordImpl(fields: ReadonlyArray<readonly [string, Impl]>): Impl
     },
     render: () => undefined,
   }
+}
+
+/**
+ * A record is a plain object (`{…}` or `Object.create(null)`): a Date, a Promise or a class
+ * instance is not one, even when every field is optional (it would be stored as `{}`).
+ */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
 }
