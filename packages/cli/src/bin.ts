@@ -17,6 +17,11 @@ const onSignal = () => {
 }
 process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)
+// A reader that stopped early (`concord keys kv | head -1`) is not an error: stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
 
 const code = await run(process.argv.slice(2), commandContext({ signal: stop.signal }))
 process.exitCode = code

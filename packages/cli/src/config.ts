@@ -32,6 +32,9 @@ import {
 import { ConfigError, type ConfigProblem, TypeSyntaxError } from './errors.js'
 import { closest, formatZeekType, parseZeekType } from './zeek-types.js'
 
+/** What a timer takes: Node runs a longer delay after 1 ms. 2^31 - 1 ms is about 24.8 days. */
+export const timerRange = { max: 2 ** 31 - 1, maxText: '24d' } as const
+
 /** An adapter a config chose: its kind and its checked options. */
 export interface AdapterChoice {
   readonly kind: string
@@ -202,7 +205,8 @@ class Checker {
     return ok ? out : undefined
   }
 
-  duration(path: string, node: Found): string | undefined {
+  /** A duration text; `range` bounds it in ms (a timer's, for instance: at most 2^31 - 1). */
+  duration(path: string, node: Found, range?: { min: number; max: number }): string | undefined {
     if (isScalar(node) && typeof node.value === 'number') {
       return this.expected(
         path,
@@ -212,13 +216,17 @@ class Checker {
     }
     const text = this.string(path, node, 'a duration like 250ms, 30s, 5m, 1h or 1d')
     if (text === undefined) return undefined
+    let ms: number
     try {
-      toMillis(text)
+      ms = toMillis(text)
       if (/^\d+(\.\d+)?$/.test(text.trim())) throw new RangeError('no unit')
-      return text
     } catch {
       return this.expected(path, node, 'a duration like 250ms, 30s, 5m, 1h or 1d')
     }
+    if (range !== undefined && (ms < range.min || ms > range.max)) {
+      return this.expected(path, node, `a duration from ${range.min}ms to ${timerRange.maxText}`)
+    }
+    return text
   }
 
   integer(path: string, node: Found, min?: number, max?: number): number | undefined {
@@ -388,7 +396,8 @@ export function parseConfig(
         listen = c.string('hub.listen', hub.get('listen')![1], 'an address like tcp://127.0.0.1:7420')
       if (hub.has('address'))
         address = c.string('hub.address', hub.get('address')![1], 'an address like tcp://10.0.0.5:7420')
-      if (hub.has('heartbeat')) heartbeat = c.duration('hub.heartbeat', hub.get('heartbeat')![1])
+      if (hub.has('heartbeat'))
+        heartbeat = c.duration('hub.heartbeat', hub.get('heartbeat')![1], { min: 10, max: timerRange.max })
     }
   }
   const defaultAddress = adapters.transports[transport?.kind ?? DEFAULT_TRANSPORT]?.defaultAddress ?? ''
@@ -418,7 +427,7 @@ export function parseConfig(
         }
       }
       if (node.has('timeout')) {
-        const d = c.duration('node.timeout', node.get('timeout')![1])
+        const d = c.duration('node.timeout', node.get('timeout')![1], { min: 1, max: timerRange.max })
         if (d !== undefined) timeout = toMillis(d)
       }
     }

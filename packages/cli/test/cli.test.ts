@@ -88,6 +88,14 @@ describe('usage errors exit 2 with one line', () => {
       'concord: ERR_USAGE: --timeout takes a duration like 5s or 1m, got "5"',
     ],
     [
+      ['get', 'n', 'a', '--timeout', '100d'],
+      'concord: ERR_USAGE: --timeout takes a duration from 1ms to 24d, got "100d"',
+    ],
+    [
+      ['put', 'n', 'k', '1', '--expiry', '5'],
+      'concord: ERR_USAGE: --expiry takes a duration like 30s, 5m, 1h; got "5" (a bare number is ambiguous)',
+    ],
+    [
       ['import', 'n', 'f', '--in-flight', '0'],
       'concord: ERR_USAGE: --in-flight takes a positive integer, got "0"',
     ],

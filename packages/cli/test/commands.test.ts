@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
 import { Cli, type Invocation, Workspace } from './support/harness.js'
@@ -246,6 +246,19 @@ describe('pub and sub', () => {
     await sub.code
   })
 
+  test('a topic without a payload schema carries the text', async () => {
+    const sub = await cli.background(['sub', 'untyped'], /subscribed/, 'stderr')
+    const json = await cli.background(['sub', 'untyped', '--json'], /subscribed/, 'stderr')
+    const pub = await cli.run(['pub', 'untyped/x', 'hi there'])
+    expect(pub.code).toBe(0)
+    await vi.waitFor(() => expect(sub.stdout.lines).toEqual(['untyped/x: hi there']))
+    await vi.waitFor(() => expect(json.stdout.lines).toEqual(['{"topic":"untyped/x","payload":"hi there"}']))
+    sub.stop()
+    json.stop()
+    expect(await sub.code).toBe(0)
+    expect(await json.code).toBe(0)
+  })
+
   test('a payload that fails the topic schema is refused before sending', async () => {
     const r = await cli.run(['pub', 'alerts/x', 'hello'])
     expect(r.code).toBe(2)
@@ -307,6 +320,17 @@ describe('import and export', () => {
     const file = await ws.file('conn.json.log', `${line}\n`)
     expect((await cli.run(['import', 'conn', file, '--key', 'uid'])).code).toBe(0)
     expect((await cli.run(['get', 'conn', 'C8Tful1TvM3Zf5x8fl', '--json'])).stdout).toBe(before)
+  })
+
+  test('Ctrl-C ends an import that waits for more input (tail -f … | concord import), with its summary', async () => {
+    const stdin = new PassThrough()
+    stdin.write('waiting\t1\n')
+    const invocation = cli.start(['import', 'counters', '-'], { stdin, progressEvery: 10 })
+    await vi.waitFor(() => expect(invocation.stderr.text).toMatch(/counters: 1 rows/))
+    invocation.stop()
+    expect(await invocation.code).toBe(130)
+    expect(invocation.stderr.text).toMatch(/imported 1 of 1 rows into counters/)
+    expect((await cli.run(['get', 'counters', 'waiting'])).stdout).toBe('1\n')
   })
 
   test('FILE - reads stdin', async () => {

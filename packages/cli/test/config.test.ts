@@ -188,6 +188,16 @@ describe('mistakes', () => {
     expect(problems('hub:\n  heartbeat: 5 minutes\n')).toEqual([
       '2: hub.heartbeat: expected a duration like 250ms, 30s, 5m, 1h or 1d, found "5 minutes"',
     ])
+    // Timer durations stay within what a timer can wait (longer ones fire after 1 ms).
+    expect(problems('hub:\n  heartbeat: 30d\n')).toEqual([
+      '2: hub.heartbeat: expected a duration from 10ms to 24d, found "30d"',
+    ])
+    expect(problems('hub:\n  heartbeat: 0s\n')).toEqual([
+      '2: hub.heartbeat: expected a duration from 10ms to 24d, found "0s"',
+    ])
+    expect(problems('node:\n  timeout: 30d\n')).toEqual([
+      '2: node.timeout: expected a duration from 1ms to 24d, found "30d"',
+    ])
   })
 
   test('a bad Zeek type points at its line in the file, with a caret', () => {

@@ -33,6 +33,13 @@ describe('the executable', () => {
     expect(serve.stderr).toBe('')
   })
 
+  test('a reader that stops early (| head -1) ends it quietly, exit 0', async () => {
+    const child = concord(['help'], ws.dir)
+    child.process.stdout?.destroy()
+    expect(await child.exit).toBe(0)
+    expect(child.stderr).toBe('')
+  })
+
   test('errors are one line and an exit code', async () => {
     const child = concord(['get', 's'], ws.dir)
     expect(await child.exit).toBe(2)

@@ -26,8 +26,11 @@ export const pub: Command = {
     if (group !== undefined && typeof group !== 'string') throw new UsageError('--group takes a name')
     return withNode(ctx, globals, async (session) => {
       const schema = session.topicSchema(topic)
+      // Without a schema the event carries the text's UTF-8 bytes (core takes bytes then).
       const payload =
-        schema === undefined ? text : argValue(schema, text, globals.json, 'VALUE', { now: ctx.now })
+        schema === undefined
+          ? new TextEncoder().encode(text)
+          : argValue(schema, text, globals.json, 'VALUE', { now: ctx.now })
       await session.call(`publish to '${topic}'`, (signal) =>
         session.node.publish(topic, payload, { signal, ...(group === undefined ? {} : { group }) }),
       )
@@ -40,12 +43,27 @@ export const pub: Command = {
 /** The human line of an event: `topic: payload`. */
 export function eventLine(schema: AnySchemaType | undefined, event: ConcordEvent): string {
   const group = event.group === undefined ? '' : ` [group ${event.group}]`
-  return `${event.topic}${group}: ${formatValue(schema, event.payload)}`
+  return `${event.topic}${group}: ${formatValue(schema, untypedText(schema, event.payload))}`
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** An untyped payload that is UTF-8 text (what `pub` sends on such a topic) as that text. */
+function untypedText(schema: AnySchemaType | undefined, payload: unknown): unknown {
+  if (schema !== undefined || !(payload instanceof Uint8Array)) return payload
+  try {
+    return utf8.decode(payload)
+  } catch {
+    return payload
+  }
 }
 
 /** The JSON line of an event: `{"topic":…,"payload":<Zeek JSON>}` (plain JSON for untyped payloads). */
 export function eventJson(schema: AnySchemaType | undefined, event: ConcordEvent): string {
-  const payload = schema === undefined ? untypedJson(event.payload) : toJson(schema, event.payload as never)
+  const payload =
+    schema === undefined
+      ? untypedJson(untypedText(schema, event.payload))
+      : toJson(schema, event.payload as never)
   const group = event.group === undefined ? '' : `,"group":${JSON.stringify(event.group)}`
   return `{"topic":${JSON.stringify(event.topic)}${group},"payload":${payload}}`
 }

@@ -18,9 +18,15 @@ const expiryOption = {
   description: "this write's expiry (5m, 30s, 1h), over the store's default",
 } as const
 
-function expiryOf(value: string | boolean | undefined): { expiry?: string } {
+/** `--expiry`, checked like the config's durations (a unit is required). */
+export function expiryOf(value: string | boolean | undefined): { expiry?: string } {
   if (value === undefined) return {}
   if (typeof value !== 'string') throw new UsageError('--expiry takes a duration like 5m')
+  if (/^\d+(\.\d+)?$/.test(value.trim())) {
+    throw new UsageError(
+      `--expiry takes a duration like 30s, 5m, 1h; got ${JSON.stringify(value)} (a bare number is ambiguous)`,
+    )
+  }
   try {
     toMillis(value)
   } catch {

@@ -11,14 +11,14 @@ import { finished } from 'node:stream/promises'
 import { isConcordError, type Store } from '@concord/core'
 import { type AnySchemaType, fromJson } from '@concord/schema'
 import type { StoreDefinition } from '../config.js'
-import { type CommandContext, line, type Output, write } from '../context.js'
+import { type CommandContext, line, type Output, untilAborted, write } from '../context.js'
 import { InterruptedError, UsageError } from '../errors.js'
 import { formatValue } from '../format.js'
 import { parseValue, unwrap } from '../parse-value.js'
 import { withNode } from '../session.js'
 import { pick, RecordBuilder, ZeekTsvReader, zeekJsonRow } from '../zeek-log.js'
 import { type Command, positiveInteger, reason } from './command.js'
-import { entryJson } from './store-commands.js'
+import { entryJson, expiryOf } from './store-commands.js'
 
 /** Input formats of `import`. */
 export type ImportFormat = 'zeek' | 'json' | 'kv'
@@ -199,7 +199,8 @@ export async function importLines(
     void line(ctx.stderr, `${name}: ${rows} rows, ${rate(rows, seconds)}, ${count(errors, 'error')}`)
   }, ctx.progressEvery ?? 1000)
   try {
-    for await (const text of lines) {
+    // Ends on Ctrl-C even while waiting for a line (`tail -f conn.log | concord import …`).
+    for await (const text of untilAborted(lines[Symbol.asyncIterator](), ctx.signal)) {
       lineNo++
       if (ctx.signal.aborted || stopped !== undefined) break
       parser ??= new LineParser(def, name, options.format ?? sniffFormat(text), options.keyField)
@@ -290,7 +291,7 @@ export const importCommand: Command = {
     }
     const inFlight = positiveInteger(options['in-flight'], 'in-flight', 1000)
     const keyField = typeof options.key === 'string' ? options.key : undefined
-    const expiry = typeof options.expiry === 'string' ? options.expiry : undefined
+    const { expiry } = expiryOf(options.expiry)
     return withNode(ctx, globals, async (session) => {
       const def = session.store(name)
       const { store } = await session.open(name)
