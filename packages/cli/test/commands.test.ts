@@ -367,6 +367,24 @@ describe('import and export', () => {
     expect(r.stderr).toContain("store 'misc' needs field 'a', which the log has no column for")
   })
 
+  test('a later header that no longer fits stops there, keeps the rows before it and says so (exit 1)', async () => {
+    const log = await readFile(CONN_LOG, 'utf8')
+    // The same log again, renamed rows, under a header with a column the store lacks.
+    const second = log
+      .replaceAll('\tC', '\tE')
+      .replace(/^#fields\t(.*)$/m, '#fields\t$1\tbogus')
+      .replace(/^#types\t(.*)$/m, '#types\t$1\tstring')
+      .replace(/^([^#].*)$/gm, '$1\tx')
+    const file = await ws.file('two-parts.log', `${log}${second}`)
+    const r = await cli.run(['import', 'conn', file, '--key', 'uid'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/imported 10 of 10 rows into conn/)
+    expect(r.stderr).toMatch(
+      /line \d+: [\s\S]*'bogus'[\s\S]*; stopped there \(the rows before it were imported\)/,
+    )
+    expect((await cli.run(['get', 'conn', 'C8Tful1TvM3Zf5x8fl'])).code).toBe(0)
+  })
+
   test('export in human form is key<TAB>value, with the count on stderr', async () => {
     const r = await cli.run(['export', 'names'])
     expect(r.lines).toEqual(['s\t{b}', 'team\t{alice, bob, "carol d"}'])

@@ -34,6 +34,8 @@ export interface ImportResult {
   readonly errors: number
   readonly seconds: number
   readonly interrupted: boolean
+  /** A later header that no longer fits the store ended the import at this line. */
+  readonly stoppedAt?: { readonly line: number; readonly reason: string }
 }
 
 /** Decides the format from the first line: `#` a Zeek TSV header, `{` JSON, else `key<TAB>value`. */
@@ -183,6 +185,7 @@ export async function importLines(
   let rows = 0
   let errors = 0
   let lineNo = 0
+  let stoppedAt: ImportResult['stoppedAt']
   // Trouble with the hub rather than with a row ends the import: every later row would fail too.
   let stopped: unknown
   const fail = (at: number, error: unknown) => {
@@ -206,8 +209,16 @@ export async function importLines(
       parser ??= new LineParser(def, name, options.format ?? sniffFormat(text), options.keyField)
       if (parser.skip(text)) continue
       rows++
-      // A log that does not fit the store fails here, once, instead of on every row.
-      parser.ready()
+      // A log that does not fit the store fails here, once, instead of on every row. A later
+      // header (logs concatenated) that no longer fits ends the import there, rows kept.
+      try {
+        parser.ready()
+      } catch (error) {
+        if (rows === 1) throw error
+        rows--
+        stoppedAt = { line: lineNo, reason: reason(error) }
+        break
+      }
       let entry: Parsed
       try {
         entry = parser.parse(text, lineNo)
@@ -232,7 +243,13 @@ export async function importLines(
   }
   if (stopped !== undefined) throw stopped
   const seconds = (ctx.now() - started) / 1000
-  return { rows, errors, seconds, interrupted: ctx.signal.aborted }
+  return {
+    rows,
+    errors,
+    seconds,
+    interrupted: ctx.signal.aborted,
+    ...(stoppedAt === undefined ? {} : { stoppedAt }),
+  }
 }
 
 /**
@@ -315,6 +332,11 @@ export const importCommand: Command = {
         )
       } else await line(ctx.stderr, summary)
       if (result.interrupted) throw new InterruptedError(`import interrupted after ${result.rows} rows`)
+      if (result.stoppedAt !== undefined) {
+        const { line: at, reason: why } = result.stoppedAt
+        await line(ctx.stderr, `line ${at}: ${why}; stopped there (the rows before it were imported)`)
+        return 1
+      }
       return result.errors > 0 ? 1 : 0
     })
   },
