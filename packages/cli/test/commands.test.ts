@@ -320,6 +320,15 @@ describe('import and export', () => {
     const file = await ws.file('conn.json.log', `${line}\n`)
     expect((await cli.run(['import', 'conn', file, '--key', 'uid'])).code).toBe(0)
     expect((await cli.run(['get', 'conn', 'C8Tful1TvM3Zf5x8fl', '--json'])).stdout).toBe(before)
+
+    // A count past 2^53 is read exactly, not as JSON.parse rounds it.
+    const big = line.replace('"orig_bytes":97', '"orig_bytes":9007199254740993')
+    expect(big).not.toBe(line)
+    const bigFile = await ws.file('conn-big.json.log', `${big}\n`)
+    expect((await cli.run(['import', 'conn', bigFile, '--key', 'uid'])).code).toBe(0)
+    expect((await cli.run(['get', 'conn', 'C8Tful1TvM3Zf5x8fl'])).stdout).toContain(
+      'orig_bytes=9007199254740993,',
+    )
   })
 
   test('Ctrl-C ends an import that waits for more input (tail -f … | concord import), with its summary', async () => {

@@ -141,6 +141,7 @@ class LineParser {
         if (typeof object !== 'object' || object === null || Array.isArray(object)) {
           throw new UsageError('expected a JSON object')
         }
+        exactIntegers(object as Record<string, unknown>, text)
         const row = zeekJsonRow(this.#builder, object as Record<string, unknown>)
         return { key: keyOf(this.#builder, this.keyField, row, lineNo), value: row }
       }
@@ -164,6 +165,26 @@ function count(n: number, one: string, many = `${one}s`): string {
 
 function rate(rows: number, seconds: number): string {
   return seconds > 0 ? `${Math.round(rows / seconds)} rows/s` : '-'
+}
+
+/**
+ * `JSON.parse` rounds integers past 2^53 (a count is 64 bits): reads those again from the
+ * line's text, exactly. Zeek's JSON logs are flat (`"id.orig_h"`); a nested one that large
+ * is refused rather than rounded.
+ */
+function exactIntegers(object: Record<string, unknown>, text: string, nested = false): void {
+  for (const [name, value] of Object.entries(object)) {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      exactIntegers(value as Record<string, unknown>, text, true)
+      continue
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || Number.isSafeInteger(value)) continue
+    const key = JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    const literal = nested ? null : new RegExp(`(?<!\\\\)${key}\\s*:\\s*(-?\\d+)(?![.\\deE])`).exec(text)
+    if (literal === null)
+      throw new UsageError(`field '${name}': ${value} is past 2^53 and cannot be read exactly`)
+    object[name] = BigInt(literal[1]!)
+  }
 }
 
 /**
