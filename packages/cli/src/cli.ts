@@ -15,7 +15,7 @@ import { keygen } from './commands/keygen.js'
 import { serve } from './commands/serve.js'
 import { get, keys, put, rm, update, watch } from './commands/store-commands.js'
 import { exportCommand, importCommand } from './commands/transfer-commands.js'
-import { timerRange } from './config.js'
+import { isBareNumber, timerRange } from './config.js'
 import { type CommandContext, line } from './context.js'
 import { demo } from './demo.js'
 import { ExitCodes, exitCodeOf, UsageError } from './errors.js'
@@ -123,7 +123,7 @@ function parseTimeout(value: string | boolean | undefined): number | undefined {
   if (typeof value !== 'string') return undefined
   let ms: number
   try {
-    if (/^\d+(\.\d+)?$/.test(value.trim())) throw new RangeError('no unit')
+    if (isBareNumber(value)) throw new RangeError('no unit')
     ms = toMillis(value)
   } catch {
     throw new UsageError(`--timeout takes a duration like 5s or 1m, got ${JSON.stringify(value)}`)

@@ -35,6 +35,11 @@ import { closest, formatZeekType, parseZeekType } from './zeek-types.js'
 /** What a timer takes: Node runs a longer delay after 1 ms. 2^31 - 1 ms is about 24.8 days. */
 export const timerRange = { max: 2 ** 31 - 1, maxText: '24d' } as const
 
+/** A duration written as a bare number, which the config and the options refuse as ambiguous. */
+export function isBareNumber(text: string): boolean {
+  return /^\d+(\.\d+)?$/.test(text.trim())
+}
+
 /** An adapter a config chose: its kind and its checked options. */
 export interface AdapterChoice {
   readonly kind: string
@@ -205,8 +210,8 @@ class Checker {
     return ok ? out : undefined
   }
 
-  /** A duration text; `range` bounds it in ms (a timer's, for instance: at most 2^31 - 1). */
-  duration(path: string, node: Found, range?: { min: number; max: number }): string | undefined {
+  /** A duration text; for a timer (`timerMin` given, in ms), from `timerMin` to {@link timerRange}. */
+  duration(path: string, node: Found, timerMin?: number): string | undefined {
     if (isScalar(node) && typeof node.value === 'number') {
       return this.expected(
         path,
@@ -219,12 +224,12 @@ class Checker {
     let ms: number
     try {
       ms = toMillis(text)
-      if (/^\d+(\.\d+)?$/.test(text.trim())) throw new RangeError('no unit')
+      if (isBareNumber(text)) throw new RangeError('no unit')
     } catch {
       return this.expected(path, node, 'a duration like 250ms, 30s, 5m, 1h or 1d')
     }
-    if (range !== undefined && (ms < range.min || ms > range.max)) {
-      return this.expected(path, node, `a duration from ${range.min}ms to ${timerRange.maxText}`)
+    if (timerMin !== undefined && (ms < timerMin || ms > timerRange.max)) {
+      return this.expected(path, node, `a duration from ${timerMin}ms to ${timerRange.maxText}`)
     }
     return text
   }
@@ -396,8 +401,7 @@ export function parseConfig(
         listen = c.string('hub.listen', hub.get('listen')![1], 'an address like tcp://127.0.0.1:7420')
       if (hub.has('address'))
         address = c.string('hub.address', hub.get('address')![1], 'an address like tcp://10.0.0.5:7420')
-      if (hub.has('heartbeat'))
-        heartbeat = c.duration('hub.heartbeat', hub.get('heartbeat')![1], { min: 10, max: timerRange.max })
+      if (hub.has('heartbeat')) heartbeat = c.duration('hub.heartbeat', hub.get('heartbeat')![1], 10)
     }
   }
   const defaultAddress = adapters.transports[transport?.kind ?? DEFAULT_TRANSPORT]?.defaultAddress ?? ''
@@ -427,7 +431,7 @@ export function parseConfig(
         }
       }
       if (node.has('timeout')) {
-        const d = c.duration('node.timeout', node.get('timeout')![1], { min: 1, max: timerRange.max })
+        const d = c.duration('node.timeout', node.get('timeout')![1], 1)
         if (d !== undefined) timeout = toMillis(d)
       }
     }

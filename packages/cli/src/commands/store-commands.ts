@@ -5,6 +5,7 @@
  */
 import { type Change, type Store, toMillis } from '@concord/core'
 import { type AnySchemaType, t, toJson } from '@concord/schema'
+import { isBareNumber } from '../config.js'
 import { line, untilAborted } from '../context.js'
 import { NotFoundError, UsageError } from '../errors.js'
 import { formatValue } from '../format.js'
@@ -22,7 +23,7 @@ const expiryOption = {
 export function expiryOf(value: string | boolean | undefined): { expiry?: string } {
   if (value === undefined) return {}
   if (typeof value !== 'string') throw new UsageError('--expiry takes a duration like 5m')
-  if (/^\d+(\.\d+)?$/.test(value.trim())) {
+  if (isBareNumber(value)) {
     throw new UsageError(
       `--expiry takes a duration like 30s, 5m, 1h; got ${JSON.stringify(value)} (a bare number is ambiguous)`,
     )

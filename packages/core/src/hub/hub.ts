@@ -40,6 +40,10 @@ import type { CommittedBatch } from './mutation-log.js'
 import { WriteResults } from './write-results.js'
 
 const MESSAGE_OVERHEAD = 24
+/** An upper bound on the bytes an entry (key, value, seq) takes in a frame: keys at 3 per char. */
+function entrySize(key: string, value: Uint8Array | null): number {
+  return MESSAGE_OVERHEAD + key.length * 3 + (value?.byteLength ?? 0)
+}
 
 interface OpenState {
   readonly store: string
@@ -519,7 +523,7 @@ export class Hub implements AsyncDisposable {
       let fits = 0
       for (; fits < rows.length; fits++) {
         const [key, entry] = rows[fits]!
-        const size = MESSAGE_OVERHEAD + key.length * 3 + entry.value.byteLength
+        const size = entrySize(key, entry.value)
         if (fits > 0 && bytes + size > this.#maxFrame / 2) break
         bytes += size
       }
@@ -699,7 +703,7 @@ export class Hub implements AsyncDisposable {
       const key = muts[i + 2] as string
       if (prefix !== '' && muts[i + 1] !== MutationKind.CLEAR && !key.startsWith(prefix)) continue
       const value = muts[i + 3] as Uint8Array | null
-      const size = MESSAGE_OVERHEAD + key.length * 3 + (value?.byteLength ?? 0)
+      const size = entrySize(key, value)
       if (bytes + size > limit && list.length > 0) {
         const to = list[list.length - 4] as number
         parts.push({ from, to, list })

@@ -171,7 +171,7 @@ export class Master {
           )
           // Decided on a change not committed yet: the refusal leaves once that change is
           // committed, or becomes the commit's error if it fails (it may not survive).
-          if (this.#uncommitted(write.key)) return this.#refuseAfterCommit(origin, conflict)
+          if (this.#uncommitted(write.key)) return this.#unchanged(origin, conflict)
           throw conflict
         }
         return this.#put(write.key, value, write.expiry, origin)
@@ -308,13 +308,9 @@ export class Master {
     this.#put(write.key, bytes, write.expiry, origin)
   }
 
-  #unchanged(origin: WriteOrigin): void {
-    this.#open().settlements.push({ origin, seq: this.lastSeq, applied: false })
-    this.#scheduleFlush()
-  }
-
-  #refuseAfterCommit(origin: WriteOrigin, refusal: ConcordError): void {
-    this.#open().settlements.push({ origin, seq: this.lastSeq, applied: false, refusal })
+  /** A write that changes nothing, or (`refusal`) is refused on uncommitted state: answered after the commit. */
+  #unchanged(origin: WriteOrigin, refusal?: ConcordError): void {
+    this.#open().settlements.push({ origin, seq: this.lastSeq, applied: false, ...(refusal && { refusal }) })
     this.#scheduleFlush()
   }
 

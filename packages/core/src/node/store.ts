@@ -366,7 +366,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   /**
    * Resolves once this clone has applied every mutation up to `seq`, outside a resync (it may
    * have gone `stale` since; `get` still shows that write or a later one): read your writes
-   * across nodes (a node that wrote at `seq` tells another, which awaits this before it reads). Rejects with `ClosedError` when the store closes first, `AbortedError` on the signal.
+   * across nodes (a node that wrote at `seq` tells another, which awaits this before it
+   * reads). Rejects with `ClosedError` when the store closes first, `AbortedError` on the signal.
    */
   reached(seq: number, options: CallOptions = {}): Promise<void> {
     return new Promise((resolve, reject) => {
