@@ -17,7 +17,7 @@ import {
 } from '@concord/core'
 import { afterEach, beforeEach, expect } from 'vitest'
 import type { ConformanceEnv, SuiteOptions } from './env.js'
-import { eventually } from './helpers.js'
+import { type BroadcastGate, broadcastGate, eventually } from './helpers.js'
 
 /** The hub heartbeat the suites use unless a test needs another: short, so silence is noticed fast (S6.2). */
 export const HEARTBEAT = 100
@@ -110,6 +110,18 @@ export class Harness<E extends Partial<ConformanceEnv> = ConformanceEnv> {
     })
     this.#nodes.add(node)
     return node
+  }
+
+  /** A node like {@link node}'s whose incoming broadcasts can be held back (see {@link broadcastGate}). */
+  async gatedNode(hub: Hub): Promise<{ node: ConcordNode; gate: BroadcastGate }> {
+    const gate = broadcastGate(this.#transport())
+    const node = await createNode({
+      backoff: constantBackoff(20),
+      transport: gate.transport,
+      hub: hub.address,
+    })
+    this.#nodes.add(node)
+    return { node, gate }
   }
 
   /** The transport a node presenting `identity` uses. */

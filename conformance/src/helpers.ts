@@ -1,4 +1,4 @@
-import type { Hub, Schema } from '@concord/core'
+import type { Hub, Schema, Transport } from '@concord/core'
 import { expect, vi } from 'vitest'
 
 /** How long the suites wait for something that should happen soon. Generous for slow CI machines. */
@@ -162,4 +162,35 @@ export function msgpack(value: unknown): Uint8Array {
   }
   write(value)
   return Uint8Array.from(out)
+}
+
+/** A node-side transport whose incoming broadcasts can be held back (see {@link broadcastGate}). */
+export interface BroadcastGate {
+  readonly transport: Transport
+  /** While true, broadcasts go to `held`, not to the node. */
+  holding: boolean
+  /** Held broadcasts: deliver each later by calling it, or drop them. */
+  readonly held: (() => void)[]
+}
+
+/** A {@link BroadcastGate} over `inner`. */
+export function broadcastGate(inner: Transport): BroadcastGate {
+  const transport: Transport = {
+    capabilities: inner.capabilities,
+    listen: (at, handlers, options) => inner.listen(at, handlers, options),
+    connect: (at, handlers, options) =>
+      inner.connect(
+        at,
+        {
+          ...handlers,
+          broadcast: (topic, frame) => {
+            if (gate.holding) gate.held.push(() => handlers.broadcast(topic, frame))
+            else handlers.broadcast(topic, frame)
+          },
+        },
+        options,
+      ),
+  }
+  const gate: BroadcastGate = { transport, holding: false, held: [] }
+  return gate
 }

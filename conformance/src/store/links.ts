@@ -1,4 +1,4 @@
-import { type StatusChange, UnavailableError } from '@concord/core'
+import { memoryPersistence, PersistenceError, type StatusChange, UnavailableError } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
 import {
@@ -223,6 +223,32 @@ export function linkTests({ h, probe }: SuiteContext): void {
         expect(writer.status).toBe('live')
         expect(writer.get('next')).toBe('n')
       })
+    })
+
+    it('S6.4 a write acknowledged by a master that then restarted without it (its data lost) rejects with PersistenceError, and does not wait forever', async () => {
+      const stores = { kv: { schema: Text } }
+      const hub = await h().hub({ stores })
+      // The writer's broadcasts are held back, so its put is acknowledged but not yet applied.
+      const { node, gate } = await h().gatedNode(hub)
+      const writer = await node.open('kv', { schema: Text })
+      const first = await writer.put('a', 'kept')
+      gate.holding = true
+      const lost = settle(writer.put('b', 'lost'))
+      await eventually(() => expect(masterSeq(hub, 'kv')).toBe(first + 1))
+      // Acknowledged on the same ordered channel before this publish's answer.
+      await node.publish('probe/after-ack', new Uint8Array([1]))
+      const address = hub.address
+      await h().stopHub(hub)
+      // Another hub at the same address, over storage that has none of it: a new epoch from seq 0.
+      const restarted = await h().hub({ stores, listen: address, persistence: memoryPersistence() })
+      gate.holding = false
+      gate.held.length = 0
+      const outcome = await within(lost, 10_000, 'the lost write')
+      expect(!outcome.ok && outcome.error instanceof PersistenceError).toBe(true)
+      expect(writer.status).toBe('live')
+      expect(writer.has('a')).toBe(false)
+      expect(await writer.put('c', 'new')).toBe(1)
+      await eventually(() => expect(cloneEntries(writer)).toEqual(masterEntries(restarted, 'kv', Text)))
     })
 
     if (canCrash) {

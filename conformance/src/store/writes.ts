@@ -2,12 +2,9 @@ import {
   AbortedError,
   ClosedError,
   ConflictError,
-  constantBackoff,
-  createNode,
   PersistenceError,
   REMOVE,
   TooLargeError,
-  type Transport,
   UNCHANGED,
   UnavailableError,
   UnknownOperationError,
@@ -216,6 +213,38 @@ export function writeTests({ h, probe }: SuiteContext): void {
       await writer.put('sentinel', 's')
       await eventually(() => expect(observer.has('sentinel')).toBe(true))
       expect(changes.items.map((c) => c.key)).toEqual(['sentinel'])
+    })
+
+    it('S3.3 an update callback throwing something that is hard to describe still rejects with UpdateError', async () => {
+      const thrown: Record<string, () => unknown> = {
+        getter: () => ({
+          get message(): string {
+            throw new Error('no message for you')
+          },
+        }),
+        bare: () => Object.create(null),
+        symbol: () => Symbol('boom'),
+        nothing: () => undefined,
+      }
+      const ops = Object.fromEntries(
+        Object.entries(thrown).map(([name, make]): [string, UpdateOp] => [
+          name,
+          () => {
+            throw make()
+          },
+        ]),
+      )
+      const hub = await h().hub({ stores: { kv: { schema: Text, ops } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const seq = await store.put('a', 'one')
+      for (const op of Object.keys(ops)) {
+        const error = await store.update('a', 'x', { op }).catch((e: unknown) => e)
+        expect(error, op).toBeInstanceOf(UpdateError)
+        expect((error as UpdateError).message, op).toContain(`update '${op}' on 'a' failed`)
+      }
+      expect(store.get('a')).toBe('one')
+      expect(masterSeq(hub, 'kv')).toBe(seq)
+      expect(hub.metrics.writeErrors.ERR_UPDATE_FAILED).toBe(4)
     })
 
     it('S3.3 S3.5 an update whose result fails the schema rejects with ValidationError; nothing changes', async () => {
@@ -490,30 +519,10 @@ export function writeTests({ h, probe }: SuiteContext): void {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const winner = await (await h().node(hub)).open('kv', { schema: Text })
       const first = await winner.put('k', 'start')
-      let holding = false
-      const held: Array<() => void> = []
-      const inner = h().transportFor(undefined)
-      const transport: Transport = {
-        capabilities: inner.capabilities,
-        listen: (at, handlers, options) => inner.listen(at, handlers, options),
-        connect: (at, handlers, options) =>
-          inner.connect(
-            at,
-            {
-              ...handlers,
-              broadcast: (topic, frame) => {
-                if (holding) held.push(() => handlers.broadcast(topic, frame))
-                else handlers.broadcast(topic, frame)
-              },
-            },
-            options,
-          ),
-      }
-      const node = await createNode({ transport, hub: hub.address, backoff: constantBackoff(20) })
-      h().defer(() => node.close())
+      const { node, gate } = await h().gatedNode(hub)
       const loser = await node.open('kv', { schema: Text })
       await eventually(() => expect(loser.seqOf('k')).toBe(first))
-      holding = true
+      gate.holding = true
       const won = await winner.compareAndSet('k', first, 'won')
       let outcome: unknown
       const attempt = loser.compareAndSet('k', first, 'lost').then(
@@ -532,8 +541,8 @@ export function writeTests({ h, probe }: SuiteContext): void {
       abort.abort()
       const abortedResult = await aborted
       expect(!abortedResult.ok && abortedResult.error instanceof AbortedError).toBe(true)
-      holding = false
-      for (const deliver of held.splice(0)) deliver()
+      gate.holding = false
+      for (const deliver of gate.held.splice(0)) deliver()
       await attempt
       expect(outcome).toBeInstanceOf(ConflictError)
       expect((outcome as ConflictError).actualSeq).toBe(won)

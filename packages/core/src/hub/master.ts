@@ -15,6 +15,7 @@ import type { CommitOp, SnapshotCursor, StoreBackend, StoredEntry } from '../por
 import { REMOVE, UNCHANGED, type UpdateRegistry } from '../ports/update-registry.js'
 import { decodeDelta } from '../protocol/dynamic.js'
 import { MutationKind, type Write, WriteKind } from '../protocol/messages.js'
+import { describeThrown } from '../util/describe.js'
 import { randomId } from '../util/ids.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import { type CommittedBatch, MutationLog } from './mutation-log.js'
@@ -279,12 +280,9 @@ export class Master {
       // A conflict an op reports carries no seq of ours: the writer must not wait for one.
       if (cause instanceof ConflictError) throw new ConflictError(cause.message, undefined, { cause })
       if (isConcordError(cause)) throw cause
-      throw new UpdateError(
-        `update '${write.op}' on '${write.key}' failed: ${(cause as Error)?.message ?? cause}`,
-        {
-          cause,
-        },
-      )
+      throw new UpdateError(`update '${write.op}' on '${write.key}' failed: ${describeThrown(cause)}`, {
+        cause,
+      })
     }
     if (next === UNCHANGED) return this.#unchanged(origin)
     if (next === REMOVE) {
@@ -392,7 +390,7 @@ export class Master {
   #rollback(failed: Batch, cause: unknown): void {
     const error = isConcordError(cause)
       ? cause
-      : new PersistenceError(`commit of store '${this.name}' failed: ${(cause as Error)?.message ?? cause}`, {
+      : new PersistenceError(`commit of store '${this.name}' failed: ${describeThrown(cause)}`, {
           cause,
         })
     const later = this.#batch

@@ -40,6 +40,7 @@ export type NodeStatus = 'connecting' | 'connected' | 'closed'
 class PendingWrite implements AppliedWaiter {
   sent = false
   seq = 0
+  ackedOnLink: number | undefined
   #ack: WriteAck | undefined
   /** The refusal to report once the clone has applied `seq` (see {@link refusedAt}). */
   #refusal: Error | undefined
@@ -66,6 +67,7 @@ class PendingWrite implements AppliedWaiter {
   acked(ack: WriteAck): void {
     this.#ack = ack
     this.seq = ack.seq
+    this.ackedOnLink = this.store._links
     this.store._afterApplied(this)
   }
 
@@ -76,6 +78,7 @@ class PendingWrite implements AppliedWaiter {
   refusedAt(seq: number, error: Error): void {
     this.seq = seq
     this.#refusal = error
+    this.ackedOnLink = this.store._links
     this.store._afterApplied(this)
   }
 

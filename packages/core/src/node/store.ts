@@ -1,5 +1,12 @@
 import type { Schema } from '@concord/schema/contract'
-import { ClosedError, type ConcordError, OutOfViewError, TooLargeError, ValidationError } from '../errors.js'
+import {
+  ClosedError,
+  type ConcordError,
+  OutOfViewError,
+  PersistenceError,
+  TooLargeError,
+  ValidationError,
+} from '../errors.js'
 import { encodeDelta } from '../protocol/dynamic.js'
 import {
   MutationKind,
@@ -61,6 +68,12 @@ export interface WriteAck {
 /** A write waiting for its clone to apply the seq the master gave it (S3.2). */
 export interface AppliedWaiter {
   readonly seq: number
+  /**
+   * Set by the node for a write's waiter: the link (count of this clone's links up) on
+   * which the master acknowledged `seq`. A master of another epoch that restarted below it
+   * does not have that write.
+   */
+  ackedOnLink?: number
   applied(): void
   failed(error: Error): void
 }
@@ -85,6 +98,7 @@ export interface Clone {
   _openFailed(error: Error): void
   _watchdog(now: number, staleAfter: number): void
   _afterApplied(waiter: AppliedWaiter): void
+  readonly _links: number
 }
 
 interface Sync {
@@ -130,6 +144,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #syncProgress = 0
   /** Resyncs since the clone last applied a broadcast in order. */
   #resyncs = 0
+  /** Links up so far (see {@link _links}). */
+  #links = 0
   #opened: { resolve: () => void; reject: (error: Error) => void } | undefined
 
   /** @internal Built by `node.open`. */
@@ -417,6 +433,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   /** @internal The link to the hub is up (again): open or resume. */
   _linkUp(): void {
     if (this.#status === 'closed') return
+    this.#links++
     const resume = this.#epoch === undefined ? undefined : { epoch: this.#epoch, seq: this.#seq }
     this.#startSync(resume)
   }
@@ -547,13 +564,40 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       for (const change of changes) this.#emit(change)
     }
     this.#entries = next
-    if (this.#epoch !== undefined && this.#epoch !== sync.epoch) {
-      this.#pastEpochs.push(this.#epoch)
+    const newEpoch = this.#epoch !== undefined && this.#epoch !== sync.epoch
+    if (newEpoch) {
+      this.#pastEpochs.push(this.#epoch!)
       if (this.#pastEpochs.length > 8) this.#pastEpochs.shift()
     }
     this.#epoch = sync.epoch
     this.#seq = sync.fromSeq
     sync.building = undefined
+    if (newEpoch) this.#failLostWrites(sync.fromSeq)
+  }
+
+  /**
+   * The master restarted (a new epoch) from `fromSeq`: a write acknowledged on an earlier link
+   * at a later seq is not in it (its persistence lost it, or it is not the same store), and
+   * would otherwise wait for a seq the new epoch may never reach, or reach with another write.
+   */
+  #failLostWrites(fromSeq: number): void {
+    const lost = this.#waiters.filter(
+      (w) => w.ackedOnLink !== undefined && w.ackedOnLink < this.#links && w.seq > fromSeq,
+    )
+    if (lost.length === 0) return
+    this.#waiters = this.#waiters.filter((w) => !lost.includes(w))
+    for (const waiter of lost) {
+      waiter.failed(
+        new PersistenceError(
+          `store '${this.name}': the master acknowledged seq ${waiter.seq}, then restarted from seq ${fromSeq} without it`,
+        ),
+      )
+    }
+  }
+
+  /** @internal How many times this clone's link came up: tags a write's acknowledgement (see {@link AppliedWaiter}). */
+  get _links(): number {
+    return this.#links
   }
 
   #becomeLive(): void {
