@@ -8,6 +8,7 @@ import {
   type Hub,
   OverflowError,
   SchemaMismatchError,
+  TooLargeError,
   ValidationError,
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
@@ -265,6 +266,40 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(payloads(await take(b, 2))).toEqual(['b1', 'end3'])
       })
 
+      it('S7.3 S7.5 events of one topic to a group and to all, published in one turn, reach a member in order; a non-member counts none lost', async () => {
+        const hub = await h().hub({ topics })
+        const publisher = await h().node(hub, { topics })
+        const member = (await h().node(hub, { topics, groups: ['workers'] })).subscribe<Payload>('jobs')
+        const other = (await h().node(hub, { topics })).subscribe<Payload>('jobs')
+        await Promise.all([member.ready, other.ready])
+        await Promise.all([
+          publisher.publish('jobs', ev('all', 1)),
+          publisher.publish('jobs', ev('w', 2), { group: 'workers' }),
+          publisher.publish('jobs', ev('all', 3)),
+          publisher.publish('jobs', ev('w', 4), { group: 'workers' }),
+          publisher.publish('jobs', ev('w', 5), { group: 'workers' }),
+          publisher.publish('jobs', ev('all', 6)),
+        ])
+        expect(payloads(await take(member, 6))).toEqual(['all1', 'w2', 'all3', 'w4', 'w5', 'all6'])
+        expect(payloads(await take(other, 3))).toEqual(['all1', 'all3', 'all6'])
+        expect([member.lost, other.lost]).toEqual([0, 0])
+      })
+
+      it('S9.1 S7.3 an event too large to deliver is refused with TooLargeError; none is acknowledged that no subscriber can get', async () => {
+        const hub = await h().hub({})
+        const publisher = await h().node(hub)
+        const subscription = (await h().node(hub)).subscribe<Uint8Array>('t')
+        await subscription.ready
+        // Fits in a frame as the publisher sends it, not as the hub delivers it (topic, numbering).
+        const max = h().env.transport.capabilities.maxFrameSize
+        const error = await publisher.publish('t', new Uint8Array(max - 40)).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(TooLargeError)
+        await publisher.publish('t', new Uint8Array([7]))
+        const [event] = await take(subscription, 1)
+        expect(event!.payload).toEqual(new Uint8Array([7]))
+        expect(subscription.lost).toBe(0)
+      })
+
       it('S7.6 a slow subscriber with drop-oldest keeps the newest events and counts the dropped ones', async () => {
         const { nodes } = await setup(2)
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
@@ -365,6 +400,42 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           expect(seen).toContain('alice subscribe news')
           expect(seen).toContain('alice publish news/1')
           expect(seen.every((line) => line.startsWith('alice '))).toBe(true)
+        })
+
+        it('S8.2 a link is granted raw transport subscriptions only on segment boundaries: a subscriber of public never receives publicity', async () => {
+          // Transports deliver every topic a granted subscription is a raw prefix of. A long
+          // heartbeat: the raw link never says HELLO to the hub.
+          const hub = await h().hub({ topics, access, heartbeat: 60_000 })
+          const admin = await h().node(hub, { topics, identity: 'admin' })
+          const alice = { topics: [] as string[] }
+          const aliceLink = await h().connect(
+            hub.address,
+            { linkUp() {}, linkDown() {}, frame() {}, broadcast: (topic) => alice.topics.push(topic) },
+            'alice',
+          )
+          for (const raw of [
+            'e|pub',
+            'e|public',
+            'e|',
+            'e|publicity|',
+            'e|public/x|y|',
+            'g|w|public',
+            'g|w|',
+          ]) {
+            expect(await aliceLink.subscribe(raw).catch((e: unknown) => e), raw).toBeInstanceOf(
+              ForbiddenError,
+            )
+          }
+          for (const raw of ['e|public|', 'e|public/', 'g|w|public|', 'g|w|public/x/'])
+            await aliceLink.subscribe(raw)
+          await admin.publish('publicity', ev('secret', 1))
+          await admin.publish('publicity', ev('secret', 2), { group: 'w' })
+          await admin.publish('public/x', ev('open', 3))
+          await admin.publish('public', ev('open', 4), { group: 'w' })
+          await admin.publish('public/x/y', ev('open', 5), { group: 'w' })
+          await eventually(() =>
+            expect(alice.topics).toEqual(['e|public/x|', 'g|w|public|', 'g|w|public/x/y|']),
+          )
         })
 
         it('S8.2 a refused publish rejects with ForbiddenError and reaches nobody', async () => {

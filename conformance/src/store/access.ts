@@ -76,6 +76,30 @@ export function storeAccessTests({ h, probe }: SuiteContext): void {
       expect([...allowed.keys()]).toEqual([])
     })
 
+    it("S8.2 a link is granted a store's broadcasts only by the store's whole name: a reader of public never receives publicity", async () => {
+      const hub = await h().hub({
+        stores: { ...stores, publicity: { schema: Text } },
+        access,
+        heartbeat: 60_000,
+      })
+      const admin = await (await h().node(hub, { identity: 'admin' })).open('publicity', { schema: Text })
+      const guest = { topics: [] as string[] }
+      const guestLink = await h().connect(
+        hub.address,
+        { linkUp() {}, linkDown() {}, frame() {}, broadcast: (topic) => guest.topics.push(topic) },
+        'guest',
+      )
+      for (const raw of ['s|pub', 's|public', 's|', 's|public|x', 'v|public', 'v|publicity|', 'v||']) {
+        expect(await guestLink.subscribe(raw).catch((e: unknown) => e), raw).toBeInstanceOf(ForbiddenError)
+      }
+      await guestLink.subscribe('s|public|')
+      await guestLink.subscribe('v|public|')
+      await admin.put('k', 'classified')
+      const open = await (await h().node(hub, { identity: 'admin' })).open('public', { schema: Text })
+      await open.put('k', 'open')
+      await eventually(() => expect(guest.topics).toEqual(['s|public|']))
+    })
+
     it('S8.2 an unknown identity is refused everything', async () => {
       const hub = await h().hub({ stores, access })
       const node = await h().node(hub, { identity: 'mallory' })

@@ -7,6 +7,7 @@ import {
   isConcordError,
   ProtocolError,
   SchemaMismatchError,
+  TooLargeError,
   UnavailableError,
   UnknownStoreError,
   ValidationError,
@@ -32,7 +33,7 @@ import {
 import { throwIfAborted } from '../util/abort.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, Topics } from '../util/names.js'
+import { checkName, eventPrefixOf, Topics } from '../util/names.js'
 import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { count, type HubMetrics, newHubMetrics } from './metrics.js'
@@ -95,6 +96,8 @@ export class Hub implements AsyncDisposable {
   readonly #dirty = new Set<PeerState>()
   readonly #eventTopics = new Map<string, { stream: number; seq: number }>()
   readonly #eventBatches = new Map<string, { wire: unknown[]; bytes: number }>()
+  /** Per event topic, the transport topic of its batch this turn (see `#publish`). */
+  readonly #eventBatchOf = new Map<string, string>()
   /**
    * Event stream ids start at a random base per hub start, so a subscriber never mistakes a
    * restarted hub's numbering for duplicates of the old one's.
@@ -303,20 +306,25 @@ export class Hub implements AsyncDisposable {
     if (this.#state !== 'open') return false
     const identity = info.identity
     if (topic === Topics.hub) return true
+    // Transports deliver every topic a granted subscription is a raw prefix of: a grant must
+    // end where what it names ends (a store name's `|`, a segment boundary), or it would
+    // carry the broadcasts of `pubsecret` to a reader of `pub` (S8.2).
     const kind = topic.slice(0, 2)
     const rest = topic.slice(2)
+    const bar = rest.indexOf('|')
     if (kind === 's|' || kind === 'v|') {
-      const store = rest.slice(0, rest.indexOf('|'))
+      if (bar <= 0 || (kind === 's|' && bar !== rest.length - 1)) return false
       // An unknown store has nothing to read: let the subscription through so that OPEN is
       // answered with UnknownStoreError rather than a refused subscription.
-      return this.#authorizer.authorize(identity, 'read', { store })
+      return this.#authorizer.authorize(identity, 'read', { store: rest.slice(0, bar) })
     }
-    if (kind === 'e|') return this.#authorizer.authorize(identity, 'subscribe', { topic: rest })
-    if (kind === 'g|') {
-      const bar = rest.indexOf('|')
-      return bar > 0 && this.#authorizer.authorize(identity, 'subscribe', { topic: rest.slice(bar + 1) })
-    }
-    return false
+    const prefix =
+      kind === 'e|'
+        ? eventPrefixOf(rest)
+        : kind === 'g|' && bar > 0
+          ? eventPrefixOf(rest.slice(bar + 1))
+          : undefined
+    return prefix !== undefined && this.#authorizer.authorize(identity, 'subscribe', { topic: prefix })
   }
 
   // ---- frames in ---------------------------------------------------------------------------
@@ -757,17 +765,32 @@ export class Hub implements AsyncDisposable {
         )
       }
     }
-    let numbering = this.#eventTopics.get(message.topic)
+    const size = eventSize(message)
+    if (size > this.#maxFrame) {
+      return fail(
+        new TooLargeError(
+          `event on '${message.topic}' of about ${size} bytes as delivered exceeds the frame limit ${this.#maxFrame}`,
+        ),
+      )
+    }
+    const topic =
+      message.group === null ? Topics.event(message.topic) : Topics.groupEvent(message.group, message.topic)
+    // Numbered per transport topic: a subscriber outside a group never sees the group's
+    // events, so they must not look lost to it (S7.6).
+    let numbering = this.#eventTopics.get(topic)
     if (numbering === undefined) {
       numbering = { stream: this.#nextStream++, seq: 0 }
       if (this.#eventTopics.size >= this.#maxEventTopics) {
         this.#eventTopics.delete(this.#eventTopics.keys().next().value as string)
       }
-      this.#eventTopics.set(message.topic, numbering)
+      this.#eventTopics.set(topic, numbering)
     }
     numbering.seq++
-    const topic =
-      message.group === null ? Topics.event(message.topic) : Topics.groupEvent(message.group, message.topic)
+    // One topic's events, to a group or not, leave in the order published (S7.3): a batch of
+    // the topic's on another transport topic goes first.
+    const pending = this.#eventBatchOf.get(message.topic)
+    if (pending !== undefined && pending !== topic) this.#flushEvents(pending)
+    this.#eventBatchOf.set(message.topic, topic)
     const wire = toWire({
       type: MessageType.EVENT,
       topic: message.topic,
@@ -783,7 +806,7 @@ export class Hub implements AsyncDisposable {
       this.#eventBatches.set(topic, batch)
     }
     batch.wire.push(wire)
-    batch.bytes += 64 + message.topic.length * 3 + message.payload.byteLength
+    batch.bytes += size
     if (batch.bytes > this.#maxFrame / 2) this.#flushEvents(topic)
     this.#scheduleFlush()
     this.metrics.events++
@@ -873,6 +896,7 @@ export class Hub implements AsyncDisposable {
   #flush(): void {
     this.#flushScheduled = false
     for (const topic of [...this.#eventBatches.keys()]) this.#flushEvents(topic)
+    this.#eventBatchOf.clear()
     for (const peer of this.#dirty) this.#flushPeer(peer)
     this.#dirty.clear()
   }
@@ -935,6 +959,11 @@ function toErr(error: WireError): { code: string; message: string; details: unkn
         ? { actualSeq: error.actualSeq }
         : null
   return { code: error.code, message: error.message, details }
+}
+
+/** An upper bound of an event's size in a frame: its payload, its topic and group as UTF-8, its numbers. */
+function eventSize(message: Publish): number {
+  return 64 + (message.topic.length + (message.group?.length ?? 0)) * 3 + message.payload.byteLength
 }
 
 function estimateSize(message: HubMessage): number {

@@ -454,7 +454,10 @@ export class ConcordNode implements AsyncDisposable {
   }
 
   #eventTopics(prefix: string): string[] {
-    return [Topics.event(prefix), ...(this.config.groups ?? []).map((g) => Topics.groupEvent(g, prefix))]
+    return [
+      ...Topics.eventPrefixes('e|', prefix),
+      ...(this.config.groups ?? []).flatMap((g) => Topics.eventPrefixes(`g|${g}|`, prefix)),
+    ]
   }
 
   async #subscribed(reqId: number): Promise<void> {

@@ -9,6 +9,10 @@ export type Resource =
 /**
  * Decides, on the hub, whether an identity may act on a store or topic. Called on every
  * open, write batch, publish and subscribe; keep it fast and pure.
+ *
+ * For `subscribe`, `topic` is a prefix: `a/b` for the topic `a/b` and everything below it;
+ * a prefix ending in `/` (`a/b/`) for everything below `a/b` but not `a/b` itself; `''` for
+ * every topic. A subscription to `a/b` is asked as `a/b` and as `a/b/`.
  */
 export interface Authorizer {
   authorize(identity: string, action: Action, resource: Resource): boolean

@@ -20,14 +20,38 @@ export function isTopic(topic: unknown): topic is string {
   return typeof topic === 'string' && !topic.includes('|') && loneSurrogateAt(topic) < 0
 }
 
-/** Broadcast topic names: core's namespaces on the transport (see docs/PROTOCOL.md). */
+/**
+ * Broadcast topic names: core's namespaces on the transport (see docs/ARCHITECTURE.md).
+ *
+ * Transports match a subscription as a raw prefix; events match on whole `/` segments
+ * (S7.1). So an event topic travels with `|` (which no topic holds) at its end, and an event
+ * prefix is subscribed to as exactly the raw prefixes that cover what the prefix matches:
+ * `a/b` as `e|a/b|` (the topic itself) and `e|a/b/` (below it), `a/` as `e|a/`, and `''` as
+ * `e|`. No raw prefix granted for `a/b` can then carry `a/bc` (S8.2).
+ */
 export const Topics = {
   hub: 'h|',
   store: (store: string) => `s|${store}|`,
   view: (store: string, prefix: string) => `v|${store}|${prefix}`,
-  event: (topic: string) => `e|${topic}`,
-  groupEvent: (group: string, topic: string) => `g|${group}|${topic}`,
+  event: (topic: string) => `e|${topic}|`,
+  groupEvent: (group: string, topic: string) => `g|${group}|${topic}|`,
+  /** The raw prefixes an event subscription to `prefix` needs (`namespace` is `e|` or `g|group|`). */
+  eventPrefixes: (namespace: string, prefix: string): string[] =>
+    prefix === '' || prefix.endsWith('/')
+      ? [`${namespace}${prefix}`]
+      : [`${namespace}${prefix}|`, `${namespace}${prefix}/`],
 } as const
+
+/**
+ * The event prefix a raw subscription (after its `e|` or `g|group|`) covers, the inverse of
+ * `Topics.eventPrefixes`; undefined for a raw prefix that does not end on a segment boundary.
+ */
+export function eventPrefixOf(raw: string): string | undefined {
+  if (raw === '' || raw.endsWith('/')) return raw.includes('|') ? undefined : raw
+  if (!raw.endsWith('|')) return undefined
+  const topic = raw.slice(0, -1)
+  return topic.includes('|') ? undefined : topic
+}
 
 /**
  * Why `key` cannot be a key, or undefined. A key with a lone surrogate cannot travel as
