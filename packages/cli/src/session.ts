@@ -9,7 +9,7 @@ import { type ConcordNode, createNode, type Store, type Transport, UnavailableEr
 import type { AnySchemaType } from '@concord/schema'
 import { type ConcordConfig, loadConfig, type StoreDefinition } from './config.js'
 import { type CommandContext, keepAlive } from './context.js'
-import { InterruptedError, UsageError } from './errors.js'
+import { InterruptedError, refusedValue, UsageError } from './errors.js'
 import { formatInterval } from './format.js'
 
 /** Options every command takes. */
@@ -42,7 +42,11 @@ export async function configTransport(
   if (ctx.transport !== undefined) return ctx.transport
   const adapter = ctx.adapters.transports[config.transport.kind]
   if (adapter === undefined) throw new UsageError(`unknown transport kind '${config.transport.kind}'`)
-  return adapter.create(config.transport.options, { role })
+  try {
+    return await adapter.create(config.transport.options, { role })
+  } catch (error) {
+    throw refusedValue(error, { file: config.file, path: 'transport' })
+  }
 }
 
 /** A node linked to the hub, with the config it came from. */
@@ -143,6 +147,17 @@ export async function withNode<T>(
     groups: config.node.groups,
     writeTimeout: timeout,
     ...(identity === undefined ? {} : { identity }),
+  }).catch((error: unknown) => {
+    // The transport refuses an address (or identity) it cannot use when connecting.
+    const given = [
+      ...(globals.hub === undefined ? [] : [`--hub ${globals.hub}`]),
+      ...(globals.identity === undefined ? [] : [`--identity ${globals.identity}`]),
+    ]
+    const key = config.address === config.listen ? 'hub.listen' : 'hub.address'
+    throw refusedValue(
+      error,
+      given.length > 0 ? { commandLine: given.join(' ') } : { file: config.file, path: key },
+    )
   })
   const session = new NodeSession(ctx, config, node, address, timeout)
   const release = keepAlive()
