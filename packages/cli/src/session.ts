@@ -5,7 +5,15 @@
  *
  * @module
  */
-import { type ConcordNode, createNode, type Store, type Transport, UnavailableError } from '@concord/core'
+import {
+  type ConcordNode,
+  createNode,
+  ForbiddenError,
+  isConcordError,
+  type Store,
+  type Transport,
+  UnavailableError,
+} from '@concord/core'
 import type { AnySchemaType } from '@concord/schema'
 import { type ConcordConfig, loadConfig, type StoreDefinition } from './config.js'
 import { type CommandContext, keepAlive } from './context.js'
@@ -108,8 +116,17 @@ export class NodeSession {
     }
   }
 
-  /** Opens a live clone of `name` (a prefix view when `prefix` is given). */
-  async open(name: string, prefix?: string): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
+  /**
+   * Opens a live clone of `name` (a prefix view when `prefix` is given). A command that
+   * writes names itself in `writer`: core writes only through a clone, which the hub opens
+   * only for an identity that may read the store, so a write-only identity is refused here
+   * with a `ForbiddenError` that says so.
+   */
+  async open(
+    name: string,
+    prefix?: string,
+    writer?: string,
+  ): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const store = await this.call(`opening store '${name}'`, (signal) =>
       this.node.open<unknown>(name, {
@@ -117,7 +134,13 @@ export class NodeSession {
         signal,
         ...(prefix === undefined || prefix === '' ? {} : { prefix }),
       }),
-    )
+    ).catch((error: unknown) => {
+      if (writer === undefined || !isConcordError(error, ForbiddenError.code)) throw error
+      throw new ForbiddenError(
+        `${writer} needs read access to store '${name}' as well as write, and this identity may not read it: a node writes through a clone of the store, which the hub opens only for identities allowed to read (grant read in the config's access rules)`,
+        { cause: error },
+      )
+    })
     this.#opened.add(store)
     return { store, def }
   }

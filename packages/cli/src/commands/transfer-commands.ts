@@ -332,7 +332,7 @@ export const importCommand: Command = {
     const { expiry } = expiryOf(options.expiry)
     return withNode(ctx, globals, async (session) => {
       const def = session.store(name)
-      const { store } = await session.open(name)
+      const { store } = await session.open(name, undefined, 'import')
       const lines = await inputLines(ctx, file)
       const result = await importLines(ctx, store, def, name, lines, {
         inFlight,
