@@ -103,6 +103,25 @@ export class InterruptedError extends ConcordError {
   }
 }
 
+/** Where a value came from: a key of the config file, or options on the command line. */
+export type ValueSource =
+  | { readonly file: string | undefined; readonly path: string }
+  | { readonly commandLine: string }
+
+/**
+ * An error an adapter threw for a value the user gave, as the CLI reports it. Adapters refuse
+ * bad arguments with a plain `TypeError` or `RangeError` (a programmer's mistake in a
+ * program; a user's here, since the value came from the config or the command line): that
+ * becomes a `ConfigError` naming the key, or a `UsageError` naming the options. Anything
+ * else (the hub refused, the port is taken) is returned as it is.
+ */
+export function refusedValue(error: unknown, source: ValueSource): unknown {
+  if (!(error instanceof TypeError || error instanceof RangeError) || isConcordError(error)) return error
+  if ('commandLine' in source)
+    return new UsageError(`${source.commandLine}: ${error.message}`, { cause: error })
+  return new ConfigError(source.file, [{ path: source.path, message: error.message }], { cause: error })
+}
+
 /** The exit code for an error a command threw. */
 export function exitCodeOf(error: unknown): ExitCode {
   if (isConcordError(error, UsageError.code) || isConcordError(error, ConfigError.code))

@@ -79,8 +79,10 @@ function format(schema: AnySchemaType | undefined, value: unknown, top: boolean)
       return value ? 'true' : 'false'
     case 'int':
     case 'count':
-    case 'double':
       return String(value)
+    case 'double':
+      // String(-0) is '0': the sign is part of the value (and of its Zeek JSON, -0.0).
+      return Object.is(value, -0) ? '-0' : String(value)
     case 'string':
       return top ? (value as string) : nested(value as string)
     case 'enum':

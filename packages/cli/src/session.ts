@@ -5,11 +5,19 @@
  *
  * @module
  */
-import { type ConcordNode, createNode, type Store, type Transport, UnavailableError } from '@concord/core'
+import {
+  type ConcordNode,
+  createNode,
+  ForbiddenError,
+  isConcordError,
+  type Store,
+  type Transport,
+  UnavailableError,
+} from '@concord/core'
 import type { AnySchemaType } from '@concord/schema'
 import { type ConcordConfig, loadConfig, type StoreDefinition } from './config.js'
 import { type CommandContext, keepAlive } from './context.js'
-import { InterruptedError, UsageError } from './errors.js'
+import { InterruptedError, refusedValue, UsageError } from './errors.js'
 import { formatInterval } from './format.js'
 
 /** Options every command takes. */
@@ -42,7 +50,11 @@ export async function configTransport(
   if (ctx.transport !== undefined) return ctx.transport
   const adapter = ctx.adapters.transports[config.transport.kind]
   if (adapter === undefined) throw new UsageError(`unknown transport kind '${config.transport.kind}'`)
-  return adapter.create(config.transport.options, { role })
+  try {
+    return await adapter.create(config.transport.options, { role })
+  } catch (error) {
+    throw refusedValue(error, { file: config.file, path: 'transport' })
+  }
 }
 
 /** A node linked to the hub, with the config it came from. */
@@ -104,8 +116,17 @@ export class NodeSession {
     }
   }
 
-  /** Opens a live clone of `name` (a prefix view when `prefix` is given). */
-  async open(name: string, prefix?: string): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
+  /**
+   * Opens a live clone of `name` (a prefix view when `prefix` is given). A command that
+   * writes names itself in `writer`: core writes only through a clone, which the hub opens
+   * only for an identity that may read the store, so a write-only identity is refused here
+   * with a `ForbiddenError` that says so.
+   */
+  async open(
+    name: string,
+    prefix?: string,
+    writer?: string,
+  ): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const store = await this.call(`opening store '${name}'`, (signal) =>
       this.node.open<unknown>(name, {
@@ -113,7 +134,13 @@ export class NodeSession {
         signal,
         ...(prefix === undefined || prefix === '' ? {} : { prefix }),
       }),
-    )
+    ).catch((error: unknown) => {
+      if (writer === undefined || !isConcordError(error, ForbiddenError.code)) throw error
+      throw new ForbiddenError(
+        `${writer} needs read access to store '${name}' as well as write, and this identity may not read it: a node writes through a clone of the store, which the hub opens only for identities allowed to read (grant read in the config's access rules)`,
+        { cause: error },
+      )
+    })
     this.#opened.add(store)
     return { store, def }
   }
@@ -143,6 +170,17 @@ export async function withNode<T>(
     groups: config.node.groups,
     writeTimeout: timeout,
     ...(identity === undefined ? {} : { identity }),
+  }).catch((error: unknown) => {
+    // The transport refuses an address (or identity) it cannot use when connecting.
+    const given = [
+      ...(globals.hub === undefined ? [] : [`--hub ${globals.hub}`]),
+      ...(globals.identity === undefined ? [] : [`--identity ${globals.identity}`]),
+    ]
+    const key = config.address === config.listen ? 'hub.listen' : 'hub.address'
+    throw refusedValue(
+      error,
+      given.length > 0 ? { commandLine: given.join(' ') } : { file: config.file, path: key },
+    )
   })
   const session = new NodeSession(ctx, config, node, address, timeout)
   const release = keepAlive()

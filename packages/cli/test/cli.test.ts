@@ -117,6 +117,69 @@ describe('usage errors exit 2 with one line', () => {
   })
 })
 
+describe('values the adapters refuse are usage or config errors, exit 2', () => {
+  const ZMQ = 'transport: zmq\npersistence: memory\nstores:\n  s: string\n'
+  const REFUSED = "not a ZeroMQ address this transport serves (tcp://host:port, ipc://path): 'nonsense'"
+  const REMOTE =
+    'refusing to listen on tcp://0.0.0.0:7420 without CURVE keys: only loopback and ipc:// are allowed (pass curve keys, or allowRemote: true)'
+  const sqlite = (pragmas: string) =>
+    `hub:\n  listen: tcp://127.0.0.1:0\npersistence:\n  kind: sqlite\n  path: data\n  pragmas: ${pragmas}\nstores:\n  s: string\n`
+
+  test.each([
+    ['serve --listen', ZMQ, ['serve', '--listen', 'nonsense'], `ERR_USAGE: --listen nonsense: ${REFUSED}`],
+    [
+      'serve --listen, not loopback without CURVE',
+      ZMQ,
+      ['serve', '--listen', 'tcp://0.0.0.0:7420'],
+      `ERR_USAGE: --listen tcp://0.0.0.0:7420: ${REMOTE}`,
+    ],
+    [
+      'hub.listen',
+      `hub:\n  listen: nonsense\n${ZMQ}`,
+      ['serve'],
+      `ERR_CONFIG: invalid config:\n  {file}: hub.listen: ${REFUSED}`,
+    ],
+    [
+      'hub.listen, not loopback without CURVE',
+      `hub:\n  listen: tcp://0.0.0.0:7420\n${ZMQ}`,
+      ['serve'],
+      `ERR_CONFIG: invalid config:\n  {file}: hub.listen: ${REMOTE}`,
+    ],
+    [
+      'a pragma persist-sqlite sets itself',
+      sqlite('{ journal_mode: DELETE }'),
+      ['serve'],
+      'ERR_CONFIG: invalid config:\n  {file}: persistence: pragma journal_mode is set by @concord/persist-sqlite (see durability)',
+    ],
+    [
+      "a store's own persistence with a pragma name SQLite cannot have",
+      `stores:\n  s:\n    schema: string\n    persistence: { kind: sqlite, path: s, pragmas: { "x; drop": 1 } }\nhub:\n  listen: tcp://127.0.0.1:0\npersistence: memory\n`,
+      ['serve'],
+      'ERR_CONFIG: invalid config:\n  {file}: stores.s.persistence: invalid pragma name "x; drop"',
+    ],
+    ['get --hub', ZMQ, ['get', 's', 'k', '--hub', 'nonsense'], `ERR_USAGE: --hub nonsense: ${REFUSED}`],
+    [
+      'hub.address',
+      `hub:\n  address: nonsense\n${ZMQ}`,
+      ['get', 's', 'k'],
+      `ERR_CONFIG: invalid config:\n  {file}: hub.address: ${REFUSED}`,
+    ],
+  ])('%s', async (_what, config, argv, message) => {
+    const here = await Workspace.create()
+    try {
+      const file = await here.file('concord.yaml', config)
+      const r = await new Cli(here.dir).run(argv)
+      expect(r).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `concord: ${message.replace('{file}', file)}\n`,
+      })
+    } finally {
+      await here.cleanup()
+    }
+  })
+})
+
 describe('arguments', () => {
   test('negative numbers are values, not options', async () => {
     expect((await cli.run(['put', 'n', 'k', '-5'])).stdout).toMatch(/^put k = -5 /)

@@ -15,6 +15,7 @@ describe('formatValue', () => {
     ['count', 42n, '42'],
     ['int', -7n, '-7'],
     ['double', 1.5, '1.5'],
+    ['double', -0, '-0'],
     ['string', 'hello world', 'hello world'],
     ['addr', '2001:db8::1', '2001:db8::1'],
     ['subnet', '10.0.0.0/8', '10.0.0.0/8'],

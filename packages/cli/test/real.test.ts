@@ -85,39 +85,78 @@ describe('ZeroMQ + SQLite', () => {
   })
 
   test('CURVE: an admitted identity gets in, an unknown key does not', async () => {
-    const keys = new Cli(ws.dir)
-    const pair = async () =>
-      JSON.parse((await keys.run(['keygen', '--json'])).stdout) as Record<string, string>
-    const [server, alice, mallory] = [await pair(), await pair(), await pair()]
-    const base = `hub:\n  listen: tcp://127.0.0.1:0\npersistence: memory\nstores:\n  s: string\naccess:\n  - identities: [alice]\n    allow: [read, write]\n    stores: [s]\n`
-    // The hub's file holds its pair and the admitted keys; each node's, its own pair and the hub's key.
-    await ws.file(
-      'hub.yaml',
-      `${base}transport:\n  kind: zmq\n  curve:\n    server:\n      publicKey: "${server.publicKey}"\n      secretKey: \${HUB_SECRET}\n    clients:\n      alice: "${alice.publicKey}"\n`,
-    )
-    const node = (who: Record<string, string>) =>
-      `${base}transport:\n  kind: zmq\n  curve:\n    publicKey: "${who.publicKey}"\n    secretKey: \${NODE_SECRET}\n    serverKey: "${server.publicKey}"\n`
-    await ws.file('alice.yaml', node(alice))
-    await ws.file('mallory.yaml', node(mallory))
-    const hub = await serveProcess(['--config', 'hub.yaml'], ws.dir, { HUB_SECRET: server.secretKey! })
-    const cli = new Cli(ws.dir, { env: { NODE_SECRET: alice.secretKey! } })
-    const ok = await cli.run([
-      'put',
-      's',
-      'k',
-      'secret stuff',
-      '--config',
-      'alice.yaml',
-      '--hub',
-      hub.address,
-    ])
+    const { hub, node } = await curveHub({ alice: ['read', 'write'] })
+    const ok = await node('alice').run(['put', 's', 'k', 'secret stuff'])
     expect(ok).toMatchObject({ code: 0 })
-    const refused = await cli.run(
-      ['get', 's', 'k', '--config', 'mallory.yaml', '--hub', hub.address, '--timeout', '1s'],
-      { env: { NODE_SECRET: mallory.secretKey! } },
-    )
+    const refused = await node('mallory').run(['get', 's', 'k', '--timeout', '1s'])
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain('ERR_UNAVAILABLE')
     expect(await hub.stop()).toBe(0)
   })
+
+  test('CURVE: a write-only identity is told that writing commands need read access too', async () => {
+    const { hub, node } = await curveHub({ writer: ['write'], alice: ['read', 'write'] })
+    const file = await ws.file('rows.tsv', 'k\tv\n')
+    for (const argv of [
+      ['put', 's', 'k', 'v'],
+      ['rm', 's', 'k'],
+      ['update', 's', 'k', 'v', '--op', 'putIfAbsent'],
+      ['import', 's', file],
+    ]) {
+      const r = await node('writer').run(argv)
+      expect(r).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: `concord: ERR_FORBIDDEN: ${argv[0]} needs read access to store 's' as well as write, and this identity may not read it: a node writes through a clone of the store, which the hub opens only for identities allowed to read (grant read in the config's access rules)\n`,
+      })
+    }
+    // Reading commands keep the hub's own refusal.
+    const get = await node('writer').run(['get', 's', 'k'])
+    expect(get.code).toBe(1)
+    expect(get.stderr).toMatch(/^concord: ERR_FORBIDDEN: subscription to '\S+' refused/)
+    expect(await node('alice').run(['get', 's', 'k'])).toMatchObject({ code: 3 })
+    expect(await hub.stop()).toBe(0)
+  })
 })
+
+/**
+ * A hub on ZeroMQ with CURVE admitting `rules`' identities (each with its own key pair and
+ * the actions allowed on store `s`), and a CLI for any identity, admitted or not: each node's
+ * file holds its own pair and the hub's public key, the hub's its pair and the admitted keys.
+ */
+async function curveHub(rules: Record<string, readonly string[]>) {
+  const keys = new Cli(ws.dir)
+  const pair = async () => JSON.parse((await keys.run(['keygen', '--json'])).stdout) as Record<string, string>
+  const server = await pair()
+  const pairs = new Map<string, Record<string, string>>()
+  const pairOf = async (name: string) => {
+    if (!pairs.has(name)) pairs.set(name, await pair())
+    return pairs.get(name)!
+  }
+  const access = Object.entries(rules)
+    .map(([name, allow]) => `  - identities: [${name}]\n    allow: [${allow.join(', ')}]\n    stores: [s]\n`)
+    .join('')
+  const base = `hub:\n  listen: tcp://127.0.0.1:0\npersistence: memory\nstores:\n  s: string\naccess:\n${access}`
+  let clients = ''
+  for (const name of Object.keys(rules)) clients += `      ${name}: "${(await pairOf(name)).publicKey}"\n`
+  await ws.file(
+    'hub.yaml',
+    `${base}transport:\n  kind: zmq\n  curve:\n    server:\n      publicKey: "${server.publicKey}"\n      secretKey: \${HUB_SECRET}\n    clients:\n${clients}`,
+  )
+  const hub = await serveProcess(['--config', 'hub.yaml'], ws.dir, { HUB_SECRET: server.secretKey! })
+  for (const name of ['mallory', ...Object.keys(rules)]) {
+    const own = await pairOf(name)
+    await ws.file(
+      `${name}.yaml`,
+      `${base}transport:\n  kind: zmq\n  curve:\n    publicKey: "${own.publicKey}"\n    secretKey: \${NODE_SECRET}\n    serverKey: "${server.publicKey}"\n`,
+    )
+  }
+  /** The CLI as `name`, against this hub. */
+  const node = (name: string) => {
+    const cli = new Cli(ws.dir, { env: { NODE_SECRET: pairs.get(name)!.secretKey! } })
+    return {
+      run: (argv: readonly string[]) => cli.run([...argv, '--config', `${name}.yaml`, '--hub', hub.address]),
+    }
+  }
+  return { hub, node }
+}

@@ -7,7 +7,7 @@
 import { createHub, type Hub, type Persistence, type StoreConfig } from '@concord/core'
 import type { AdapterChoice, ConcordConfig } from '../config.js'
 import { aborted, type CommandContext, keepAlive, line } from '../context.js'
-import { UsageError } from '../errors.js'
+import { refusedValue, UsageError } from '../errors.js'
 import { commandConfig, configTransport } from '../session.js'
 import type { Command } from './command.js'
 
@@ -22,10 +22,20 @@ export interface RunningHub {
   close(): Promise<void>
 }
 
-async function persistenceOf(ctx: CommandContext, choice: AdapterChoice): Promise<Persistence> {
+async function persistenceOf(
+  ctx: CommandContext,
+  config: ConcordConfig,
+  choice: AdapterChoice,
+  path: string,
+): Promise<Persistence> {
   const adapter = ctx.adapters.persistences[choice.kind]
   if (adapter === undefined) throw new UsageError(`unknown persistence kind '${choice.kind}'`)
-  return adapter.create(choice.options)
+  try {
+    return await adapter.create(choice.options)
+  } catch (error) {
+    // SQLite's pragmas, for one, are checked by the adapter, not by the config's loader.
+    throw refusedValue(error, { file: config.file, path })
+  }
 }
 
 /** Starts a hub as `config` describes (the context may inject the transport and persistence). */
@@ -40,13 +50,14 @@ export async function startHub(
     for (const p of opened.splice(0)) await p.close()
   }
   try {
-    const persistence = ctx.persistence ?? (await persistenceOf(ctx, config.persistence))
+    const persistence =
+      ctx.persistence ?? (await persistenceOf(ctx, config, config.persistence, 'persistence'))
     if (ctx.persistence === undefined) opened.push(persistence)
     const stores: Record<string, StoreConfig> = {}
     for (const [name, def] of Object.entries(config.stores)) {
       let own: Persistence | undefined
       if (def.persistence !== undefined) {
-        own = await persistenceOf(ctx, def.persistence)
+        own = await persistenceOf(ctx, config, def.persistence, `stores.${name}.persistence`)
         opened.push(own)
       }
       stores[name] = {
@@ -69,6 +80,15 @@ export async function startHub(
       signal: ctx.signal,
       ...(config.access === undefined ? {} : { access: config.access }),
       ...(config.heartbeat === undefined ? {} : { heartbeat: config.heartbeat }),
+    }).catch((error: unknown) => {
+      // Everything else in this call was checked with the config: what the transport refuses
+      // here is the address (not its form, or not one it may listen on without CURVE).
+      throw refusedValue(
+        error,
+        listen === config.listen
+          ? { file: config.file, path: 'hub.listen' }
+          : { commandLine: `--listen ${listen}` },
+      )
     })
     const counts = new Map<string, number>()
     for (const name of hub.storeNames) counts.set(name, hub.master(name)?.backend.size() ?? 0)

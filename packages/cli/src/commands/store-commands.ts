@@ -79,7 +79,7 @@ export const put: Command = {
     return withNode(ctx, globals, async (session) => {
       const def = session.store(name)
       const value = argValue(def.schema, text, globals.json, 'VALUE', { now: ctx.now })
-      const { store } = await session.open(name, key)
+      const { store } = await session.open(name, key, 'put')
       const seq = await session.call(`put '${key}'`, (signal) => store.put(key, value, { ...expiry, signal }))
       await line(
         ctx.stdout,
@@ -99,7 +99,7 @@ export const rm: Command = {
   async run({ globals, args }, ctx) {
     const [name, key] = args as [string, string]
     return withNode(ctx, globals, async (session) => {
-      const { store } = await session.open(name, key)
+      const { store } = await session.open(name, key, 'rm')
       const present = store.has(key)
       const seq = await session.call(`remove '${key}'`, (signal) => store.remove(key, { signal }))
       if (globals.json) await line(ctx.stdout, `{"seq":${seq},"removed":${present}}`)
@@ -178,7 +178,7 @@ an element (insertInto/removeFrom a set, push), a key (removeFrom a table) or KE
           argValue(table.value, text.slice(at + 1), globals.json, 'table value'),
         ]
       } else delta = argValue(schema as AnySchemaType, text, globals.json, 'DELTA', { now: ctx.now })
-      const { store } = await session.open(name, key)
+      const { store } = await session.open(name, key, 'update')
       const result = await session.call(`update '${key}'`, (signal) =>
         store.update(key, delta, { op, ...expiry, signal }),
       )

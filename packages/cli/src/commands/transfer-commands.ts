@@ -14,7 +14,8 @@ import type { StoreDefinition } from '../config.js'
 import { type CommandContext, line, type Output, untilAborted, write } from '../context.js'
 import { InterruptedError, UsageError } from '../errors.js'
 import { formatValue } from '../format.js'
-import { parseValue, unwrap } from '../parse-value.js'
+import { formatKvLine, parseKvLine } from '../kv-line.js'
+import { hasHumanForm, parseValue, unwrap } from '../parse-value.js'
 import { withNode } from '../session.js'
 import { pick, RecordBuilder, ZeekTsvReader, zeekJsonRow } from '../zeek-log.js'
 import { type Command, positiveInteger, reason } from './command.js'
@@ -38,10 +39,13 @@ export interface ImportResult {
   readonly stoppedAt?: { readonly line: number; readonly reason: string }
 }
 
-/** Decides the format from the first line: `#` a Zeek TSV header, `{` JSON, else `key<TAB>value`. */
+/**
+ * Decides the format from the first line: `#` a Zeek TSV header, `{` (after spaces) JSON,
+ * else `key<TAB>value` (whose keys `export` escapes so that none starts like the others).
+ */
 export function sniffFormat(first: string): ImportFormat {
   if (first.startsWith('#')) return 'zeek'
-  if (first.trimStart().startsWith('{')) return 'json'
+  if (/^ *\{/.test(first)) return 'json'
   return 'kv'
 }
 
@@ -96,9 +100,9 @@ class LineParser {
     }
   }
 
-  /** Whether a line is a header or blank (no entry). */
+  /** Whether a line is a header or blank (no entry; a key<TAB>value line never is). */
   skip(text: string): boolean {
-    if (text.trim() === '') return true
+    if (text.trim() === '') return this.format !== 'kv' || !text.includes('\t')
     if (this.#tsv !== undefined) return this.#tsv.headerLine(text)
     return false
   }
@@ -116,11 +120,15 @@ class LineParser {
         return { key: keyOf(this.#builder, this.keyField, row, lineNo), value: row }
       }
       case 'kv': {
-        const tab = text.indexOf('\t')
-        if (tab < 0) throw new UsageError('expected key<TAB>value')
-        const raw = text.slice(tab + 1)
-        const value = raw.startsWith('{"') ? fromJson(schema, raw) : parseValue(schema, raw)
-        return { key: text.slice(0, tab), value }
+        const { key, value: raw } = parseKvLine(text)
+        // Never sniffed: a string, or a set's first quoted element, may start with `{"`.
+        if (hasHumanForm(schema)) return { key, value: parseValue(schema, raw) }
+        if (!raw.trimStart().startsWith('{')) {
+          throw new UsageError(
+            `the values of store '${this.store}' have no human form to read back: export them with --json (or write each value as Zeek JSON)`,
+          )
+        }
+        return { key, value: fromJson(schema, raw) }
       }
       case 'json': {
         const exported = exportedEntry(text)
@@ -308,8 +316,9 @@ export const importCommand: Command = {
     'concord import STORE FILE [--key FIELD] [--format zeek|json|kv] [--in-flight N] [--expiry DURATION]',
   details: `FILE (- for stdin) is a Zeek TSV log (#fields/#types header), JSON lines (Zeek JSON values,
 {"key":…,"value":…} as export writes them, or Zeek's JSON log lines) or key<TAB>value lines
-(values in human form). The format is guessed from the first line. Keys come from --key FIELD
-(e.g. uid) or are the line numbers. Progress on stderr every second; exit 1 if any row failed.`,
+(values in human form; \\\\ and \\xNN escapes). The format is guessed from the first line.
+Keys come from --key FIELD (e.g. uid) or are the line numbers. Progress on stderr every second;
+exit 1 if any row failed.`,
   options: {
     key: {
       type: 'string',
@@ -332,7 +341,7 @@ export const importCommand: Command = {
     const { expiry } = expiryOf(options.expiry)
     return withNode(ctx, globals, async (session) => {
       const def = session.store(name)
-      const { store } = await session.open(name)
+      const { store } = await session.open(name, undefined, 'import')
       const lines = await inputLines(ctx, file)
       const result = await importLines(ctx, store, def, name, lines, {
         inFlight,
@@ -376,7 +385,10 @@ export async function exportEntries(
     if (signal.aborted) throw new InterruptedError(`export interrupted after ${count} entries`)
     if (!store.has(key)) continue
     const value = store.get(key)
-    await write(out, `${json ? entryJson(schema, key, value) : `${key}\t${formatValue(schema, value)}`}\n`)
+    await write(
+      out,
+      `${json ? entryJson(schema, key, value) : formatKvLine(key, formatValue(schema, value))}\n`,
+    )
     count++
   }
   return count
@@ -388,7 +400,7 @@ export const exportCommand: Command = {
   summary: 'write every entry of a store, as key<TAB>value or JSON lines',
   usage: 'concord export STORE [FILE] [--prefix P] [--json]',
   details:
-    'Sorted by key. Default: key<TAB>value in human form. --json: {"key":…,"value":<Zeek JSON>} per line,\nwhich import reads back exactly. Without FILE, to stdout. The count goes to stderr at the end.',
+    'Sorted by key. Default: key<TAB>value in human form, backslashes and control characters escaped\n(\\\\, \\xNN); records and tables need --json: {"key":…,"value":<Zeek JSON>} per line. import reads\neither back exactly. Without FILE, to stdout. The count goes to stderr at the end.',
   options: { prefix: { type: 'string', value: 'P', description: 'only keys starting with P' } },
   args: { min: 1, max: 2 },
   async run({ globals, args, options }, ctx) {

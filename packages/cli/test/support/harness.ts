@@ -1,16 +1,42 @@
 /**
  * Running `concord` in this process against hubs the tests start: captured output, a
  * Ctrl-C of our own, and temporary config files.
+ *
+ * Whatever a test starts here (a child process, a command running in this process) is
+ * ended when that test finishes, passed or failed or timed out, so a failing test never
+ * leaves a hub running behind it. Commands started outside a test (in `beforeAll`) are the
+ * caller's to stop in `afterAll`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { expect, vi } from 'vitest'
+import { expect, onTestFinished, TestRunner, vi } from 'vitest'
 import { type AdapterRegistry, defaultAdapters } from '../../src/adapters.js'
 import { run } from '../../src/cli.js'
 import { type CommandContext, commandContext, type Output } from '../../src/context.js'
+
+/** How long a command or child may take to stop cleanly at the end of a test before it is killed. */
+const GRACE_MS = 5_000
+
+/** Runs `end` when the current test finishes, whatever its outcome; nothing outside a test. */
+function endWithTest(end: () => Promise<unknown>): void {
+  if (TestRunner.getCurrentTest() !== undefined) onTestFinished(async () => void (await end()))
+}
+
+/** `promise`, or undefined once `ms` have passed without it settling. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /** An output that keeps what is written. */
 export class Captured implements Output {
@@ -82,7 +108,18 @@ export class Cli {
       ...this.context,
       ...extra,
     })
-    return { stdout, stderr, code: run(argv, ctx), stop: () => stop.abort() }
+    const code = run(argv, ctx)
+    let done = false
+    void code.then(() => {
+      done = true
+    })
+    // A command still running when its test ends (the test failed before stopping it) gets a Ctrl-C.
+    endWithTest(async () => {
+      if (done) return
+      stop.abort()
+      await within(code, GRACE_MS)
+    })
+    return { stdout, stderr, code, stop: () => stop.abort() }
   }
 
   /** Runs to the end; resolves to the output and exit code. */
@@ -131,7 +168,21 @@ export interface Child {
   stderr: string
 }
 
-/** Spawns `concord ARGS` in `cwd`, collecting its output. */
+/** Ends a child: SIGTERM (a clean stop), then SIGKILL if it has not exited within {@link GRACE_MS}. */
+async function end(child: Child): Promise<void> {
+  const running = () => child.process.exitCode === null && child.process.signalCode === null
+  if (!running()) return
+  child.process.kill('SIGTERM')
+  if ((await within(child.exit, GRACE_MS)) === undefined && running()) {
+    child.process.kill('SIGKILL')
+    await child.exit
+  }
+}
+
+/**
+ * Spawns `concord ARGS` in `cwd`, collecting its output. Called in a test, the child is
+ * ended when the test finishes if it is still running then.
+ */
 export function concord(args: readonly string[], cwd: string, env: Record<string, string> = {}): Child {
   const child = spawn(process.execPath, ['--conditions=concord-source', '--import', LOADER, BIN, ...args], {
     cwd,
@@ -150,6 +201,7 @@ export function concord(args: readonly string[], cwd: string, env: Record<string
   child.stderr!.on('data', (chunk: Buffer) => {
     result.stderr += chunk.toString()
   })
+  endWithTest(() => end(result))
   return result
 }
 
