@@ -148,6 +148,13 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
     this.identity = identity
   }
 
+  /** This node as the hub knows it, for messages: its CURVE key (the hub maps it to an identity), or its presented name. */
+  #whoAmI(): string {
+    const key = this.#config.client?.keys.publicKey
+    if (key !== undefined) return `the CURVE key ${key}`
+    return `identity '${this.identity ?? 'anonymous'}'`
+  }
+
   /** True while a link to the hub is up (`linkUp` was delivered). */
   get connected(): boolean {
     return this.#link?.state === 'up'
@@ -454,9 +461,7 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
     link.granted.delete(entry.topic)
     if (waiters.length === 0) return
     this.#subscriptions.delete(entry.topic)
-    const error = new ForbiddenError(
-      `subscription to '${entry.topic}' refused for identity '${this.identity ?? 'anonymous'}'`,
-    )
+    const error = new ForbiddenError(`subscription to '${entry.topic}' refused for ${this.#whoAmI()}`)
     for (const w of waiters) w.reject(error)
   }
 

@@ -46,6 +46,15 @@ describe('CURVE', () => {
     await until(() => expect(hubProbe.frames.map(([, t]) => t)).toEqual(['hello hub']))
   })
 
+  it('a refused subscription names the CURVE key the hub knows the node by, not a presented name', async () => {
+    const { hub, probe: hubProbe } = await curveHub(new Map([[alice.publicKey, 'alice']]))
+    hubProbe.allow = () => false
+    const node = await connect(nodeSide(alice), hub.address, new NodeProbe('alice'))
+    const error = await node.subscribe('t').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ForbiddenError)
+    expect((error as Error).message).toContain(`the CURVE key ${alice.publicKey}`)
+  })
+
   it('without a clients list any key links, identified by its Z85 public key; a function works too', async () => {
     const open = await curveHub()
     const probe = new NodeProbe('c')
