@@ -446,6 +446,18 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         )
       })
 
+      it('S10.1 a subscription with an already-aborted signal ends at once: ready, next() and closed give AbortedError', async () => {
+        const { nodes } = await setup(1)
+        const [node] = nodes as [ConcordNode]
+        const reason = new Error('the caller gave up')
+        const subscription = node.subscribe<Payload>('t', { signal: AbortSignal.abort(reason) })
+        await expect(within(subscription.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
+        await expect(within(subscription.next(), 2_000, 'next()')).rejects.toBeInstanceOf(AbortedError)
+        const closed = await within(subscription.closed, 2_000, 'closed')
+        expect(closed).toBeInstanceOf(AbortedError)
+        expect((closed as AbortedError).cause).toBe(reason)
+      })
+
       it('S10.1 a subscription supports await using, and unsubscribing ends it cleanly', async () => {
         const { nodes } = await setup(2)
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]

@@ -432,10 +432,12 @@ export class ConcordNode implements AsyncDisposable {
       subscription._end(new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`) as Error)
       return subscription
     }
-    if (options.signal !== undefined) {
-      onAbort(options.signal, (error) => subscription._end(error))
-      if (options.signal.aborted) return subscription
+    if (options.signal?.aborted) {
+      // An abort listener added now would never fire: end it here, as a late abort would.
+      subscription._end(new AbortedError('aborted', { cause: options.signal.reason }))
+      return subscription
     }
+    if (options.signal !== undefined) onAbort(options.signal, (error) => subscription._end(error))
     this.#subscriptions.add(subscription)
     const reqId = ++this.#nextRequestId
     const message: NodeMessage = {
