@@ -4,6 +4,7 @@ import {
   ClosedError,
   type ConcordEvent,
   type ConcordNode,
+  type EventSubscription,
   ForbiddenError,
   type Hub,
   OverflowError,
@@ -456,6 +457,31 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const closed = await within(subscription.closed, 2_000, 'closed')
         expect(closed).toBeInstanceOf(AbortedError)
         expect((closed as AbortedError).cause).toBe(reason)
+      })
+
+      it('S10.1 a subscription stopped before the hub granted it rejects ready: ClosedError when left, AbortedError when aborted', async () => {
+        const { nodes } = await setup(1)
+        const [node] = nodes as [ConcordNode]
+        const unsubscribed = node.subscribe<Payload>('a')
+        unsubscribed.unsubscribe()
+        const left = node.subscribe<Payload>('b')
+        await left.return() // what leaving a `for await` early does
+        let disposed: EventSubscription<Payload> | undefined
+        {
+          await using subscription = node.subscribe<Payload>('c')
+          disposed = subscription
+        }
+        const controller = new AbortController()
+        const aborted = node.subscribe<Payload>('d', { signal: controller.signal })
+        controller.abort()
+        // One whose `ready` nobody looks at: its rejection must not be reported as unhandled.
+        node.subscribe<Payload>('e').unsubscribe()
+        for (const subscription of [unsubscribed, left, disposed!]) {
+          await expect(within(subscription.ready, 2_000, 'ready')).rejects.toBeInstanceOf(ClosedError)
+          expect(await within(subscription.closed, 2_000, 'closed')).toBeUndefined()
+        }
+        await expect(within(aborted.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
+        expect(await within(aborted.closed, 2_000, 'closed')).toBeInstanceOf(AbortedError)
       })
 
       it('S10.1 a subscription supports await using, and unsubscribing ends it cleanly', async () => {
