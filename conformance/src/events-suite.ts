@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import {
   AbortedError,
   type AccessRule,
@@ -482,6 +483,26 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         }
         await expect(within(aborted.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
         expect(await within(aborted.closed, 2_000, 'closed')).toBeInstanceOf(AbortedError)
+      })
+
+      it('S10.1 a subscription stops listening to its signal when it ends, however it ends', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const { signal } = new AbortController()
+        const listeners = () => getEventListeners(signal, 'abort').length
+        for (let i = 0; i < 20; i++) {
+          const subscription = subscriber.subscribe<Payload>(`t/${i}`, { signal })
+          if (i % 2 === 0) await subscription.ready
+          subscription.unsubscribe()
+        }
+        await publisher.publish('t/0', ev('p', 0), { signal })
+        expect(listeners()).toBe(0)
+        const live = subscriber.subscribe<Payload>('t', { signal })
+        await live.ready
+        expect(listeners()).toBe(1)
+        await subscriber.close()
+        expect(await within(live.closed, 2_000, 'the subscription')).toBeInstanceOf(ClosedError)
+        expect(listeners()).toBe(0)
       })
 
       it('S10.1 a subscription supports await using, and unsubscribing ends it cleanly', async () => {

@@ -423,7 +423,11 @@ export class ConcordNode implements AsyncDisposable {
    * `await sub.ready` to know that events published from then on will arrive.
    */
   subscribe<P = unknown>(prefix: string, options: SubscribeOptions = {}): EventSubscription<P> {
-    const subscription = new EventSubscription<P>(prefix, options, (s) => this.#unsubscribed(s))
+    let stopAbort = noop
+    const subscription = new EventSubscription<P>(prefix, options, (s) => {
+      stopAbort()
+      this.#unsubscribed(s)
+    })
     if (this.#status === 'closed') {
       subscription._end(new ClosedError('the node is closed'))
       return subscription
@@ -437,7 +441,7 @@ export class ConcordNode implements AsyncDisposable {
       subscription._end(new AbortedError('aborted', { cause: options.signal.reason }))
       return subscription
     }
-    if (options.signal !== undefined) onAbort(options.signal, (error) => subscription._end(error))
+    stopAbort = onAbort(options.signal, (error) => subscription._end(error))
     this.#subscriptions.add(subscription)
     const reqId = ++this.#nextRequestId
     const message: NodeMessage = {
