@@ -412,6 +412,26 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         })
       }
 
+      it('S8.2 a refused subscription yields nothing, not even events its node already receives for another', async () => {
+        const hub = await h().hub({
+          topics,
+          authorizer: {
+            authorize: (_identity, action, resource) =>
+              !(action === 'subscribe' && resource.topic === 'a/secret'),
+          },
+        })
+        const node = await h().node(hub, { topics })
+        const allowed = node.subscribe<Payload>('a')
+        await allowed.ready
+        // The node receives 'a/secret/x' for `allowed`; the same frame asks for the refused one,
+        // so on most transports the event reaches the node before the refusal does.
+        const refused = record(node.subscribe<Payload>('a/secret'))
+        await node.publish('a/secret/x', ev('secret', 1))
+        expect(payloads(await take(allowed, 1))).toEqual(['secret1'])
+        expect(await within(refused.ended, 2_000, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
+        expect(refused.items).toEqual([])
+      })
+
       it('S10.1 closing a node ends its subscriptions and rejects pending publishes with ClosedError', async () => {
         const hub = await h().hub({ topics })
         const node = await h().node(hub, { topics })

@@ -141,7 +141,10 @@ export class ConcordNode implements AsyncDisposable {
   readonly #writes = new Map<number, PendingWrite>()
   readonly #publishes = new Map<number, PendingPublish>()
   readonly #subscribeRequests = new Map<number, PendingSubscribe>()
+  /** Every subscription until it ends. */
   readonly #subscriptions = new Set<Subscriber>()
+  /** The subscriptions the hub granted and the transport carries: the only ones events reach (S8.2). */
+  readonly #granted = new Set<Subscriber>()
   readonly #transportTopics = new Map<string, number>()
   readonly #streams = new Map<number, number>()
   readonly #topicSchemas: [string, Schema][] = []
@@ -474,6 +477,9 @@ export class ConcordNode implements AsyncDisposable {
           return this.#endpoint!.subscribe(topic)
         }),
       )
+      // Events reach it from here on only: before, the hub might still refuse it (S8.2).
+      if (!this.#subscriptions.has(subscription)) return
+      this.#granted.add(subscription)
       subscription._ready()
     } catch (error) {
       subscription._end(error as Error)
@@ -482,6 +488,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #unsubscribed(subscription: Subscriber): void {
     if (!this.#subscriptions.delete(subscription)) return
+    this.#granted.delete(subscription)
     for (const [reqId, request] of this.#subscribeRequests) {
       if (request.subscription === subscription) {
         this.#subscribeRequests.delete(reqId)
@@ -511,7 +518,7 @@ export class ConcordNode implements AsyncDisposable {
     }
     let payload: unknown
     let decoded = false
-    for (const subscription of this.#subscriptions) {
+    for (const subscription of this.#granted) {
       if (!topicMatches(subscription.prefix, event.topic)) continue
       if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) continue
       subscription.lost += lost
@@ -856,6 +863,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#publishes.clear()
     for (const subscription of [...this.#subscriptions]) subscription._end(error)
     this.#subscriptions.clear()
+    this.#granted.clear()
     this.#subscribeRequests.clear()
     await this.#endpoint?.close()
   }
