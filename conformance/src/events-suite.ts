@@ -301,6 +301,24 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         await eventually(() => expect(healthy.items).toHaveLength(11))
       })
 
+      it('S7.6 a subscription counts as lost only events published while its node was subscribed', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const first = subscriber.subscribe<Payload>('x')
+        await first.ready
+        for (let i = 0; i < 3; i++) await publisher.publish('x', ev('a', i))
+        expect(payloads(await take(first, 3))).toEqual(['a0', 'a1', 'a2'])
+        first.unsubscribe()
+        // Nobody on the subscriber's node listens: these are not lost to anyone there.
+        for (let i = 0; i < 5; i++) await publisher.publish('x', ev('b', i))
+        const second = subscriber.subscribe<Payload>('x')
+        await second.ready
+        await publisher.publish('x', ev('c', 0))
+        expect(payloads(await take(second, 1))).toEqual(['c0'])
+        expect(second.lost).toBe(0)
+        expect(second.dropped).toBe(0)
+      })
+
       if (probed.has.faults) {
         it('S6.5 S7.6 a subscriber that stops reading never slows publishers or other subscribers, and counts what it lost', async () => {
           const hub = await h().hub({ topics })

@@ -146,7 +146,11 @@ export class ConcordNode implements AsyncDisposable {
   /** The subscriptions the hub granted and the transport carries: the only ones events reach (S8.2). */
   readonly #granted = new Set<Subscriber>()
   readonly #transportTopics = new Map<string, number>()
-  readonly #streams = new Map<number, number>()
+  /**
+   * The last seq seen per event stream, to count what the transport lost (S7.6). Kept only
+   * while a granted subscription covers the stream's topic: the node receives it only then.
+   */
+  readonly #streams = new Map<number, { readonly topic: string; seq: number }>()
   readonly #topicSchemas: [string, Schema][] = []
   readonly #statusQueues = new Set<BoundedQueue<StatusChange<NodeStatus>>>()
   #endpoint: NodeEndpoint | undefined
@@ -488,7 +492,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #unsubscribed(subscription: Subscriber): void {
     if (!this.#subscriptions.delete(subscription)) return
-    this.#granted.delete(subscription)
+    if (this.#granted.delete(subscription)) this.#forgetStreams(subscription.prefix)
     for (const [reqId, request] of this.#subscribeRequests) {
       if (request.subscription === subscription) {
         this.#subscribeRequests.delete(reqId)
@@ -505,24 +509,41 @@ export class ConcordNode implements AsyncDisposable {
     }
   }
 
-  #deliver(event: EventMessage): void {
-    const last = this.#streams.get(event.stream)
-    const lost = last !== undefined && event.seq > last + 1 ? event.seq - last - 1 : 0
-    if (last === undefined || event.seq > last) {
-      if (last === undefined && this.#streams.size >= MAX_STREAMS) {
-        this.#streams.delete(this.#streams.keys().next().value as number)
-      }
-      this.#streams.set(event.stream, event.seq)
-    } else if (event.seq <= last) {
-      return // a duplicate
+  /**
+   * Forgets the numbering of the topics under `prefix` that no granted subscription covers
+   * any more: events published until one does again never reach this node, and are not lost.
+   */
+  #forgetStreams(prefix: string): void {
+    for (const [id, stream] of this.#streams) {
+      if (topicMatches(prefix, stream.topic) && !this.#covered(stream.topic)) this.#streams.delete(id)
     }
+  }
+
+  #covered(topic: string): boolean {
+    for (const subscription of this.#granted) if (topicMatches(subscription.prefix, topic)) return true
+    return false
+  }
+
+  #deliver(event: EventMessage): void {
+    if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) return
+    let lost = 0
     let payload: unknown
     let decoded = false
     for (const subscription of this.#granted) {
       if (!topicMatches(subscription.prefix, event.topic)) continue
-      if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) continue
-      subscription.lost += lost
       if (!decoded) {
+        // Numbered only once a subscription takes it (see #forgetStreams).
+        const stream = this.#streams.get(event.stream)
+        if (stream === undefined) {
+          if (this.#streams.size >= MAX_STREAMS)
+            this.#streams.delete(this.#streams.keys().next().value as number)
+          this.#streams.set(event.stream, { topic: event.topic, seq: event.seq })
+        } else if (event.seq <= stream.seq) {
+          return // a duplicate
+        } else {
+          lost = event.seq - stream.seq - 1
+          stream.seq = event.seq
+        }
         decoded = true
         const schema = this.#topicSchema(event.topic)
         try {
@@ -536,6 +557,7 @@ export class ConcordNode implements AsyncDisposable {
           return
         }
       }
+      subscription.lost += lost
       const delivered: ConcordEvent =
         event.group === null
           ? { topic: event.topic, payload }
