@@ -10,12 +10,13 @@ import {
   type Hub,
   OverflowError,
   SchemaMismatchError,
+  TooLargeError,
   ValidationError,
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteOptions, TransportEnv } from './env.js'
 import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
-import { eventually, record, settle, take, within } from './helpers.js'
+import { bytesOf, eventually, record, settle, take, within } from './helpers.js'
 import { Count, Numbered, Text } from './schemas.js'
 
 type Payload = { from: string; n: bigint }
@@ -165,6 +166,32 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           expect(statuses.items.map((s) => s.status)).toContain('connecting')
         })
       }
+
+      it('S9.1 an event over the size limit rejects locally with TooLargeError; publishes sent with it succeed and the link stays up', async () => {
+        const hub = await h().hub({})
+        const publisher = await h().node(hub)
+        const subscriber = await h().node(hub)
+        const subscription = subscriber.subscribe<Uint8Array>('t')
+        await subscription.ready
+        await eventually(() => expect(publisher.status).toBe('connected'))
+        const statuses = record(publisher.statusChanges())
+        const { events } = hub.metrics
+        const huge = bytesOf(h().env.transport.capabilities.maxFrameSize + 1)
+        const results = await Promise.all([
+          settle(publisher.publish('t/before', bytesOf(10))),
+          settle(publisher.publish('t/big', huge)),
+          settle(publisher.publish(`t/${'x'.repeat(huge.byteLength)}`, bytesOf(10))),
+          settle(publisher.publish('t/after', bytesOf(10))),
+        ])
+        for (const i of [1, 2]) {
+          const result = results[i]!
+          expect(!result.ok && result.error instanceof TooLargeError).toBe(true)
+        }
+        expect(results[0]!.ok && results[3]!.ok).toBe(true)
+        expect(topicsOf(await take(subscription, 2))).toEqual(['t/before', 't/after'])
+        expect(hub.metrics.events - events).toBe(2)
+        expect(statuses.items).toEqual([])
+      })
 
       it('S7.4 a payload that fails its topic schema rejects the publish locally with ValidationError', async () => {
         const { hub, nodes } = await setup(2)

@@ -1,5 +1,12 @@
 import type { AnySchema, Schema } from '@concord/schema/contract'
-import { AbortedError, ClosedError, ConflictError, ProtocolError, UnavailableError } from '../errors.js'
+import {
+  AbortedError,
+  ClosedError,
+  ConflictError,
+  ProtocolError,
+  TooLargeError,
+  UnavailableError,
+} from '../errors.js'
 import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
@@ -12,6 +19,7 @@ import {
   MessageType,
   type NodeMessage,
   PROTOCOL_VERSION,
+  type Publish,
   type Write,
 } from '../protocol/messages.js'
 import { onAbort, throwIfAborted } from '../util/abort.js'
@@ -100,7 +108,7 @@ class PendingWrite implements AppliedWaiter {
 function noop(): void {}
 
 interface PendingPublish {
-  readonly message: NodeMessage
+  readonly message: Publish
   readonly issuedAt: number
   sent: boolean
   readonly resolve: () => void
@@ -315,7 +323,7 @@ export class ConcordNode implements AsyncDisposable {
         store.prefix === '' ? Topics.store(store.name) : Topics.view(store.name, store.prefix),
       )
     },
-    maxValueSize: () => Math.floor(this.#maxFrame / 4),
+    maxValueSize: () => this.#maxValueSize(),
     now: () => this.#clock.now(),
   }
 
@@ -397,7 +405,9 @@ export class ConcordNode implements AsyncDisposable {
       return Promise.reject(new UnavailableError(`${this.#maxPending} writes and publishes are pending`))
     }
     const pubId = ++this.#nextRequestId
-    const message: NodeMessage = { type: MessageType.PUBLISH, pubId, topic, group, payload: bytes }
+    const message: Publish = { type: MessageType.PUBLISH, pubId, topic, group, payload: bytes }
+    const tooLarge = this.#publishTooLarge(message)
+    if (tooLarge !== undefined) return Promise.reject(tooLarge)
     return new Promise((resolve, reject) => {
       const stop = onAbort(options.signal, (error) => {
         this.#publishes.delete(pubId)
@@ -461,6 +471,29 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscribeRequests.set(reqId, { message, subscription })
     if (this.#link === 'ready') this.#send(message)
     return subscription
+  }
+
+  /** What a store value or key may take, and an event: a quarter of the frame limit. */
+  #maxValueSize(): number {
+    return Math.floor(this.#maxFrame / 4)
+  }
+
+  /**
+   * Why `message` cannot be sent: its topic, group and payload travel whole in one frame to
+   * the hub and in one from it, so together they may take what a store value may. Past that
+   * the frame would be refused and the link dropped, with everything queued on it (S9.1).
+   */
+  #publishTooLarge(message: Publish): TooLargeError | undefined {
+    return this.#tooLarge('event', message.topic, (message.group?.length ?? 0) + message.payload.byteLength)
+  }
+
+  /** A `TooLargeError` when `topic` as UTF-8 plus `bytes` more exceed {@link #maxValueSize}. */
+  #tooLarge(what: string, topic: string, bytes: number): TooLargeError | undefined {
+    const limit = this.#maxValueSize()
+    if (topic.length * 3 + bytes <= limit) return undefined
+    const size = Buffer.byteLength(topic) + bytes
+    if (size <= limit) return undefined
+    return new TooLargeError(`${what} of ${size} bytes exceeds the limit of ${limit} (a quarter of a frame)`)
   }
 
   #eventTopics(prefix: string): string[] {
@@ -632,7 +665,14 @@ export class ConcordNode implements AsyncDisposable {
       pending.sent = true
       this.#send(pending.message)
     }
-    for (const pending of this.#publishes.values()) {
+    for (const [id, pending] of this.#publishes) {
+      // Queued while the frame limit was the transport's alone: the hub's may be smaller.
+      const tooLarge = this.#publishTooLarge(pending.message)
+      if (tooLarge !== undefined) {
+        this.#publishes.delete(id)
+        pending.reject(tooLarge)
+        continue
+      }
       pending.sent = true
       this.#send(pending.message)
     }
