@@ -193,6 +193,22 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(statuses.items).toEqual([])
       })
 
+      it('S9.1 a subscription prefix over the size limit ends the subscription with TooLargeError; nothing is sent, the link stays up', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const good = subscriber.subscribe<Payload>('t')
+        await good.ready
+        await eventually(() => expect(subscriber.status).toBe('connected'))
+        const statuses = record(subscriber.statusChanges())
+        const prefix = 'x'.repeat(h().env.transport.capabilities.maxFrameSize + 1)
+        const big = subscriber.subscribe<Payload>(prefix)
+        await expect(within(big.ready, 2_000, 'ready')).rejects.toBeInstanceOf(TooLargeError)
+        expect(await within(big.closed, 2_000, 'closed')).toBeInstanceOf(TooLargeError)
+        await publisher.publish('t', ev('p', 1))
+        expect(payloads(await take(good, 1))).toEqual(['p1'])
+        expect(statuses.items).toEqual([])
+      })
+
       it('S7.4 a payload that fails its topic schema rejects the publish locally with ValidationError', async () => {
         const { hub, nodes } = await setup(2)
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]

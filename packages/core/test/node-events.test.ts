@@ -66,4 +66,20 @@ describe('node events', () => {
     await node.publish('t', new Uint8Array(10))
     expect(statuses).toEqual(['connected'])
   })
+
+  it("S9.1 a subscription made before the link came up ends with TooLargeError if its prefix exceeds the hub's smaller limit; the link stays up", async () => {
+    const { node, startHub } = await nodeBeforeHub()
+    const big = node.subscribe('x'.repeat(100 * 1024))
+    const good = node.subscribe('t')
+    const statuses: NodeStatus[] = []
+    void (async () => {
+      for await (const change of node.statusChanges()) statuses.push(change.status)
+    })()
+    await startHub()
+    expect(await big.closed).toBeInstanceOf(TooLargeError)
+    await good.ready
+    await node.publish('t', new Uint8Array(3))
+    expect((await good.next()).value?.topic).toBe('t')
+    expect(statuses).toEqual(['connected'])
+  })
 })

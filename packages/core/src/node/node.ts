@@ -20,6 +20,7 @@ import {
   type NodeMessage,
   PROTOCOL_VERSION,
   type Publish,
+  type Subscribe,
   type Write,
 } from '../protocol/messages.js'
 import { onAbort, throwIfAborted } from '../util/abort.js'
@@ -116,7 +117,7 @@ interface PendingPublish {
 }
 
 interface PendingSubscribe {
-  readonly message: NodeMessage
+  readonly message: Subscribe
   readonly subscription: Subscriber
 }
 
@@ -445,23 +446,15 @@ export class ConcordNode implements AsyncDisposable {
       stopAbort()
       this.#unsubscribed(s)
     })
-    if (this.#status === 'closed') {
-      subscription._end(new ClosedError('the node is closed'))
-      return subscription
-    }
-    if (!isTopic(prefix)) {
-      subscription._end(new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`) as Error)
-      return subscription
-    }
-    if (options.signal?.aborted) {
-      // An abort listener added now would never fire: end it here, as a late abort would.
-      subscription._end(new AbortedError('aborted', { cause: options.signal.reason }))
+    const refusal = this.#subscribeRefusal(prefix, options.signal)
+    if (refusal !== undefined) {
+      subscription._end(refusal)
       return subscription
     }
     stopAbort = onAbort(options.signal, (error) => subscription._end(error))
     this.#subscriptions.add(subscription)
     const reqId = ++this.#nextRequestId
-    const message: NodeMessage = {
+    const message: Subscribe = {
       type: MessageType.SUBSCRIBE,
       reqId,
       prefix,
@@ -494,6 +487,17 @@ export class ConcordNode implements AsyncDisposable {
     const size = Buffer.byteLength(topic) + bytes
     if (size <= limit) return undefined
     return new TooLargeError(`${what} of ${size} bytes exceeds the limit of ${limit} (a quarter of a frame)`)
+  }
+
+  /** Why a subscription to `prefix` ends at once, before anything is sent; undefined if it may go on. */
+  #subscribeRefusal(prefix: string, signal: AbortSignal | undefined): Error | undefined {
+    if (this.#status === 'closed') return new ClosedError('the node is closed')
+    if (!isTopic(prefix)) return new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`)
+    const tooLarge = this.#tooLarge('topic prefix', prefix, 0)
+    if (tooLarge !== undefined) return tooLarge
+    // An abort listener added now would never fire: end it here, as a late abort would.
+    if (signal?.aborted) return new AbortedError('aborted', { cause: signal.reason })
+    return undefined
   }
 
   #eventTopics(prefix: string): string[] {
@@ -676,7 +680,12 @@ export class ConcordNode implements AsyncDisposable {
       pending.sent = true
       this.#send(pending.message)
     }
-    for (const request of this.#subscribeRequests.values()) this.#send(request.message)
+    for (const request of this.#subscribeRequests.values()) {
+      // As for publishes: a prefix accepted under the transport's limit may exceed the hub's.
+      const tooLarge = this.#tooLarge('topic prefix', request.message.prefix, 0)
+      if (tooLarge === undefined) this.#send(request.message)
+      else request.subscription._end(tooLarge)
+    }
     for (const store of this.#stores.values()) if (!this.#subscribing.has(store)) store._linkUp()
   }
 
