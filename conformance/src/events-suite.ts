@@ -493,6 +493,22 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(refused.items).toEqual([])
       })
 
+      it('S8.2 a refused subscription leaves the granted ones of its node, on the same prefix too, receiving', async () => {
+        let refuse = false
+        const hub = await h().hub({
+          topics,
+          authorizer: { authorize: (_identity, action) => !(refuse && action === 'subscribe') },
+        })
+        const [publisher, subscriber] = [await h().node(hub, { topics }), await h().node(hub, { topics })]
+        const granted = subscriber.subscribe<Payload>('a')
+        await granted.ready
+        refuse = true
+        const refused = subscriber.subscribe<Payload>('a')
+        expect(await within(refused.closed, 2_000, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
+        await publisher.publish('a/x', ev('p', 1))
+        expect(payloads(await take(granted, 1))).toEqual(['p1'])
+      })
+
       it('S10.1 closing a node ends its subscriptions and rejects pending publishes with ClosedError', async () => {
         const hub = await h().hub({ topics })
         const node = await h().node(hub, { topics })

@@ -807,11 +807,9 @@ export class ConcordNode implements AsyncDisposable {
         return
       }
       case MessageType.SUBSCRIBE: {
+        // Ending it forgets the request: its transport topics, never counted, stay as they are.
         const request = message.reqId === null ? undefined : this.#subscribeRequests.get(message.reqId)
-        if (request !== undefined) {
-          this.#subscribeRequests.delete(message.reqId!)
-          request.subscription._end(error)
-        }
+        request?.subscription._end(error)
         return
       }
       default:
