@@ -257,6 +257,18 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect((await take(subscription, 2)).map((e) => e.payload)).toEqual(['a text', 42n])
       })
 
+      it('S7.4 a topic prefix has one payload schema per node: another one throws TypeError, the same one again changes nothing', async () => {
+        const hub = await h().hub({})
+        const node = await h().node(hub)
+        node.topic('x', Text)
+        expect(() => node.topic('x', Count)).toThrow(TypeError)
+        node.topic('x', Text)
+        node.topic('x/n', Count)
+        await node.publish('x/a', 'a text')
+        await node.publish('x/n/1', 7n)
+        await expect(node.publish('x/b', 5n)).rejects.toBeInstanceOf(ValidationError)
+      })
+
       it("S2.2 S7.4 a subscriber whose payload schema differs from the hub's is refused with SchemaMismatchError", async () => {
         const hub = await h().hub({ topics })
         const subscriber = await h().node(hub, { topics: { '': { schema: Text } } })

@@ -362,9 +362,17 @@ export class ConcordNode implements AsyncDisposable {
 
   // ---- events ------------------------------------------------------------------------------
 
-  /** Registers the payload schema of a topic prefix (S7.4); the longest matching prefix wins. */
+  /**
+   * Registers the payload schema of a topic prefix (S7.4); the longest matching prefix wins.
+   * One schema per prefix: registering the same one again changes nothing, another one throws
+   * `TypeError` (subscriptions made since were checked against the first one by the hub).
+   */
   topic(prefix: string, schema: AnySchema): void {
-    this.#topicSchemas.push([prefix, schema])
+    const known = this.#topicSchemas.find((entry) => entry[0] === prefix)
+    if (known === undefined) this.#topicSchemas.push([prefix, schema])
+    else if (known[1].fingerprint !== schema.fingerprint) {
+      throw new TypeError(`topic prefix '${prefix}' already has another payload schema on this node`)
+    }
   }
 
   #topicSchema(topic: string): Schema | undefined {
