@@ -308,6 +308,22 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(payloads(await take(l, 1))).toEqual(['all2'])
       })
 
+      it('S7.5 a bad group name rejects the publish with TypeError, as a bad topic does, and sends nothing', async () => {
+        const { hub, nodes } = await setup(1)
+        const [publisher] = nodes as [ConcordNode]
+        const { events, eventsRefused } = hub.metrics
+        for (const group of ['bad group', '', 'a|b']) {
+          let published: Promise<void> | undefined
+          expect(() => {
+            published = publisher.publish('t', ev('p', 0), { group })
+          }).not.toThrow()
+          await expect(published).rejects.toBeInstanceOf(TypeError)
+        }
+        await publisher.publish('t', ev('p', 1))
+        expect(hub.metrics.events - events).toBe(1)
+        expect(hub.metrics.eventsRefused).toBe(eventsRefused)
+      })
+
       it('S7.5 a group event reaches only the members whose subscription matches its topic', async () => {
         const hub = await h().hub({ topics })
         const publisher = await h().node(hub, { topics })

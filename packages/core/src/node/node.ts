@@ -389,34 +389,14 @@ export class ConcordNode implements AsyncDisposable {
    * the hub, which re-validates and routes it. Resolves when the hub accepted it.
    */
   publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
-    if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
-    if (!isTopic(topic)) return Promise.reject(new TypeError(`invalid topic ${JSON.stringify(topic)}`))
-    const group = options.group ?? null
-    if (group !== null) checkName('group', group)
+    let message: Publish
     try {
-      throwIfAborted(options.signal)
+      message = this.#publishMessage(topic, payload, options)
     } catch (error) {
+      // Every mistake rejects, a programmer's too: one channel per failure.
       return Promise.reject(error)
     }
-    const schema = this.#topicSchema(topic)
-    let bytes: Uint8Array
-    try {
-      if (schema !== undefined) bytes = schema.encodeTransient?.(payload) ?? schema.encode(payload)
-      else if (payload instanceof Uint8Array) bytes = payload
-      else
-        throw new TypeError(
-          `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
-        )
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
-      return Promise.reject(new UnavailableError(`${this.#maxPending} writes and publishes are pending`))
-    }
-    const pubId = ++this.#nextRequestId
-    const message: Publish = { type: MessageType.PUBLISH, pubId, topic, group, payload: bytes }
-    const tooLarge = this.#publishTooLarge(message)
-    if (tooLarge !== undefined) return Promise.reject(tooLarge)
+    const pubId = message.pubId
     return new Promise((resolve, reject) => {
       const stop = onAbort(options.signal, (error) => {
         this.#publishes.delete(pubId)
@@ -441,6 +421,36 @@ export class ConcordNode implements AsyncDisposable {
         this.#send(message)
       }
     })
+  }
+
+  /** The message `publish` sends, checked as far as the node can; throws what `publish` rejects with. */
+  #publishMessage(topic: string, payload: unknown, options: PublishOptions): Publish {
+    if (this.#status === 'closed') throw new ClosedError('the node is closed')
+    if (!isTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`)
+    const group = options.group ?? null
+    if (group !== null) checkName('group', group)
+    throwIfAborted(options.signal)
+    const schema = this.#topicSchema(topic)
+    let bytes: Uint8Array
+    if (schema !== undefined) bytes = schema.encodeTransient?.(payload) ?? schema.encode(payload)
+    else if (payload instanceof Uint8Array) bytes = payload
+    else
+      throw new TypeError(
+        `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
+      )
+    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      throw new UnavailableError(`${this.#maxPending} writes and publishes are pending`)
+    }
+    const message: Publish = {
+      type: MessageType.PUBLISH,
+      pubId: ++this.#nextRequestId,
+      topic,
+      group,
+      payload: bytes,
+    }
+    const tooLarge = this.#publishTooLarge(message)
+    if (tooLarge !== undefined) throw tooLarge
+    return message
   }
 
   /**
