@@ -1,9 +1,11 @@
+import { getEventListeners } from 'node:events'
 import {
   AbortedError,
   type AccessRule,
   ClosedError,
   type ConcordEvent,
   type ConcordNode,
+  type EventSubscription,
   ForbiddenError,
   type Hub,
   OverflowError,
@@ -14,7 +16,7 @@ import {
 import { describe, expect, it } from 'vitest'
 import type { SuiteOptions, TransportEnv } from './env.js'
 import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
-import { eventually, record, settle, take, within } from './helpers.js'
+import { bytesOf, eventually, record, settle, take, within } from './helpers.js'
 import { Count, Numbered, Text } from './schemas.js'
 
 type Payload = { from: string; n: bigint }
@@ -165,6 +167,48 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         })
       }
 
+      it('S9.1 an event over the size limit rejects locally with TooLargeError; publishes sent with it succeed and the link stays up', async () => {
+        const hub = await h().hub({})
+        const publisher = await h().node(hub)
+        const subscriber = await h().node(hub)
+        const subscription = subscriber.subscribe<Uint8Array>('t')
+        await subscription.ready
+        await eventually(() => expect(publisher.status).toBe('connected'))
+        const statuses = record(publisher.statusChanges())
+        const { events } = hub.metrics
+        const huge = bytesOf(h().env.transport.capabilities.maxFrameSize + 1)
+        const results = await Promise.all([
+          settle(publisher.publish('t/before', bytesOf(10))),
+          settle(publisher.publish('t/big', huge)),
+          settle(publisher.publish(`t/${'x'.repeat(huge.byteLength)}`, bytesOf(10))),
+          settle(publisher.publish('t/after', bytesOf(10))),
+        ])
+        for (const i of [1, 2]) {
+          const result = results[i]!
+          expect(!result.ok && result.error instanceof TooLargeError).toBe(true)
+        }
+        expect(results[0]!.ok && results[3]!.ok).toBe(true)
+        expect(topicsOf(await take(subscription, 2))).toEqual(['t/before', 't/after'])
+        expect(hub.metrics.events - events).toBe(2)
+        expect(statuses.items).toEqual([])
+      })
+
+      it('S9.1 a subscription prefix over the size limit ends the subscription with TooLargeError; nothing is sent, the link stays up', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const good = subscriber.subscribe<Payload>('t')
+        await good.ready
+        await eventually(() => expect(subscriber.status).toBe('connected'))
+        const statuses = record(subscriber.statusChanges())
+        const prefix = 'x'.repeat(h().env.transport.capabilities.maxFrameSize + 1)
+        const big = subscriber.subscribe<Payload>(prefix)
+        await expect(within(big.ready, 2_000, 'ready')).rejects.toBeInstanceOf(TooLargeError)
+        expect(await within(big.closed, 2_000, 'closed')).toBeInstanceOf(TooLargeError)
+        await publisher.publish('t', ev('p', 1))
+        expect(payloads(await take(good, 1))).toEqual(['p1'])
+        expect(statuses.items).toEqual([])
+      })
+
       it('S7.4 a payload that fails its topic schema rejects the publish locally with ValidationError', async () => {
         const { hub, nodes } = await setup(2)
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
@@ -213,6 +257,18 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect((await take(subscription, 2)).map((e) => e.payload)).toEqual(['a text', 42n])
       })
 
+      it('S7.4 a topic prefix has one payload schema per node: another one throws TypeError, the same one again changes nothing', async () => {
+        const hub = await h().hub({})
+        const node = await h().node(hub)
+        node.topic('x', Text)
+        expect(() => node.topic('x', Count)).toThrow(TypeError)
+        node.topic('x', Text)
+        node.topic('x/n', Count)
+        await node.publish('x/a', 'a text')
+        await node.publish('x/n/1', 7n)
+        await expect(node.publish('x/b', 5n)).rejects.toBeInstanceOf(ValidationError)
+      })
+
       it("S2.2 S7.4 a subscriber whose payload schema differs from the hub's is refused with SchemaMismatchError", async () => {
         const hub = await h().hub({ topics })
         const subscriber = await h().node(hub, { topics: { '': { schema: Text } } })
@@ -250,6 +306,22 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         }
         expect(payloads(await take(p, 1))).toEqual(['all2'])
         expect(payloads(await take(l, 1))).toEqual(['all2'])
+      })
+
+      it('S7.5 a bad group name rejects the publish with TypeError, as a bad topic does, and sends nothing', async () => {
+        const { hub, nodes } = await setup(1)
+        const [publisher] = nodes as [ConcordNode]
+        const { events, eventsRefused } = hub.metrics
+        for (const group of ['bad group', '', 'a|b']) {
+          let published: Promise<void> | undefined
+          expect(() => {
+            published = publisher.publish('t', ev('p', 0), { group })
+          }).not.toThrow()
+          await expect(published).rejects.toBeInstanceOf(TypeError)
+        }
+        await publisher.publish('t', ev('p', 1))
+        expect(hub.metrics.events - events).toBe(1)
+        expect(hub.metrics.eventsRefused).toBe(eventsRefused)
       })
 
       it('S7.5 a group event reaches only the members whose subscription matches its topic', async () => {
@@ -332,6 +404,24 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(payloads(read.items)).toEqual(['e0', 'e1', 'e2'])
         await publisher.publish('t', ev('e', 10))
         await eventually(() => expect(healthy.items).toHaveLength(11))
+      })
+
+      it('S7.6 a subscription counts as lost only events published while its node was subscribed', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const first = subscriber.subscribe<Payload>('x')
+        await first.ready
+        for (let i = 0; i < 3; i++) await publisher.publish('x', ev('a', i))
+        expect(payloads(await take(first, 3))).toEqual(['a0', 'a1', 'a2'])
+        first.unsubscribe()
+        // Nobody on the subscriber's node listens: these are not lost to anyone there.
+        for (let i = 0; i < 5; i++) await publisher.publish('x', ev('b', i))
+        const second = subscriber.subscribe<Payload>('x')
+        await second.ready
+        await publisher.publish('x', ev('c', 0))
+        expect(payloads(await take(second, 1))).toEqual(['c0'])
+        expect(second.lost).toBe(0)
+        expect(second.dropped).toBe(0)
       })
 
       if (probed.has.faults) {
@@ -481,6 +571,42 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         })
       }
 
+      it('S8.2 a refused subscription yields nothing, not even events its node already receives for another', async () => {
+        const hub = await h().hub({
+          topics,
+          authorizer: {
+            authorize: (_identity, action, resource) =>
+              !(action === 'subscribe' && resource.topic === 'a/secret'),
+          },
+        })
+        const node = await h().node(hub, { topics })
+        const allowed = node.subscribe<Payload>('a')
+        await allowed.ready
+        // The node receives 'a/secret/x' for `allowed`; the same frame asks for the refused one,
+        // so on most transports the event reaches the node before the refusal does.
+        const refused = record(node.subscribe<Payload>('a/secret'))
+        await node.publish('a/secret/x', ev('secret', 1))
+        expect(payloads(await take(allowed, 1))).toEqual(['secret1'])
+        expect(await within(refused.ended, 2_000, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
+        expect(refused.items).toEqual([])
+      })
+
+      it('S8.2 a refused subscription leaves the granted ones of its node, on the same prefix too, receiving', async () => {
+        let refuse = false
+        const hub = await h().hub({
+          topics,
+          authorizer: { authorize: (_identity, action) => !(refuse && action === 'subscribe') },
+        })
+        const [publisher, subscriber] = [await h().node(hub, { topics }), await h().node(hub, { topics })]
+        const granted = subscriber.subscribe<Payload>('a')
+        await granted.ready
+        refuse = true
+        const refused = subscriber.subscribe<Payload>('a')
+        expect(await within(refused.closed, 2_000, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
+        await publisher.publish('a/x', ev('p', 1))
+        expect(payloads(await take(granted, 1))).toEqual(['p1'])
+      })
+
       it('S10.1 closing a node ends its subscriptions and rejects pending publishes with ClosedError', async () => {
         const hub = await h().hub({ topics })
         const node = await h().node(hub, { topics })
@@ -515,6 +641,63 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect(await within(subscription.closed, 2_000, 'the aborted subscription')).toBeInstanceOf(
           AbortedError,
         )
+      })
+
+      it('S10.1 a subscription with an already-aborted signal ends at once: ready, next() and closed give AbortedError', async () => {
+        const { nodes } = await setup(1)
+        const [node] = nodes as [ConcordNode]
+        const reason = new Error('the caller gave up')
+        const subscription = node.subscribe<Payload>('t', { signal: AbortSignal.abort(reason) })
+        await expect(within(subscription.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
+        await expect(within(subscription.next(), 2_000, 'next()')).rejects.toBeInstanceOf(AbortedError)
+        const closed = await within(subscription.closed, 2_000, 'closed')
+        expect(closed).toBeInstanceOf(AbortedError)
+        expect((closed as AbortedError).cause).toBe(reason)
+      })
+
+      it('S10.1 a subscription stopped before the hub granted it rejects ready: ClosedError when left, AbortedError when aborted', async () => {
+        const { nodes } = await setup(1)
+        const [node] = nodes as [ConcordNode]
+        const unsubscribed = node.subscribe<Payload>('a')
+        unsubscribed.unsubscribe()
+        const left = node.subscribe<Payload>('b')
+        await left.return() // what leaving a `for await` early does
+        let disposed: EventSubscription<Payload> | undefined
+        {
+          await using subscription = node.subscribe<Payload>('c')
+          disposed = subscription
+        }
+        const controller = new AbortController()
+        const aborted = node.subscribe<Payload>('d', { signal: controller.signal })
+        controller.abort()
+        // One whose `ready` nobody looks at: its rejection must not be reported as unhandled.
+        node.subscribe<Payload>('e').unsubscribe()
+        for (const subscription of [unsubscribed, left, disposed!]) {
+          await expect(within(subscription.ready, 2_000, 'ready')).rejects.toBeInstanceOf(ClosedError)
+          expect(await within(subscription.closed, 2_000, 'closed')).toBeUndefined()
+        }
+        await expect(within(aborted.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
+        expect(await within(aborted.closed, 2_000, 'closed')).toBeInstanceOf(AbortedError)
+      })
+
+      it('S10.1 a subscription stops listening to its signal when it ends, however it ends', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const { signal } = new AbortController()
+        const listeners = () => getEventListeners(signal, 'abort').length
+        for (let i = 0; i < 20; i++) {
+          const subscription = subscriber.subscribe<Payload>(`t/${i}`, { signal })
+          if (i % 2 === 0) await subscription.ready
+          subscription.unsubscribe()
+        }
+        await publisher.publish('t/0', ev('p', 0), { signal })
+        expect(listeners()).toBe(0)
+        const live = subscriber.subscribe<Payload>('t', { signal })
+        await live.ready
+        expect(listeners()).toBe(1)
+        await subscriber.close()
+        expect(await within(live.closed, 2_000, 'the subscription')).toBeInstanceOf(ClosedError)
+        expect(listeners()).toBe(0)
       })
 
       it('S10.1 a subscription supports await using, and unsubscribing ends it cleanly', async () => {

@@ -801,6 +801,12 @@ export class Hub implements AsyncDisposable {
     })
     // Events of one topic in one turn travel in one frame, encoded once for every receiver.
     let batch = this.#eventBatches.get(topic)
+    // A batch never grows past a frame: a big event (from a client that does not check)
+    // sends what is batched before it.
+    if (batch !== undefined && batch.bytes + size > this.#maxFrame) {
+      this.#flushEvents(topic)
+      batch = undefined
+    }
     if (batch === undefined) {
       batch = { wire: [], bytes: 0 }
       this.#eventBatches.set(topic, batch)

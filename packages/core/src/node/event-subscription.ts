@@ -1,4 +1,4 @@
-import { OverflowError } from '../errors.js'
+import { ClosedError, OverflowError } from '../errors.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 
 /** An event delivered to a subscriber (S7). */
@@ -43,7 +43,13 @@ export class EventSubscription<P = unknown>
 {
   /** Events lost upstream (a full queue at the hub or on the link), detected by sequence numbers. */
   lost = 0
+  /**
+   * Resolves once the hub granted the subscription: events published from then on arrive.
+   * Rejects if it ends before: with the hub's refusal (`ForbiddenError`, …), `AbortedError`,
+   * or `ClosedError` when it was stopped first. Never reported as an unhandled rejection.
+   */
   readonly ready: Promise<void>
+  /** Resolves (never rejects) when the subscription ends, with the error that ended it, if any. */
   readonly closed: Promise<Error | undefined>
   readonly #queue: BoundedQueue<ConcordEvent<P>>
   #resolveReady!: () => void
@@ -91,7 +97,6 @@ export class EventSubscription<P = unknown>
 
   /** @internal Ends the subscription, with `error` if it failed. */
   _end(error?: Error): void {
-    this.#rejectReady(error ?? new Error('subscription ended'))
     this.#queue.end(error)
     this.#finish(error)
   }
@@ -99,8 +104,13 @@ export class EventSubscription<P = unknown>
   #finish(error: Error | undefined, overflowed = false): void {
     if (this.#ended) return
     this.#ended = true
+    const reason = overflowed ? new OverflowError(`subscriber of '${this.prefix}' fell behind`) : error
+    // Settles `ready` if the hub had not granted the subscription yet (a no-op after).
+    this.#rejectReady(
+      reason ?? new ClosedError(`the subscription to '${this.prefix}' ended before the hub granted it`),
+    )
     this.onEnd(this)
-    this.#resolveClosed(overflowed ? new OverflowError(`subscriber of '${this.prefix}' fell behind`) : error)
+    this.#resolveClosed(reason)
   }
 
   /** Stops the subscription. Idempotent. */

@@ -1,5 +1,12 @@
 import type { AnySchema, Schema } from '@concord/schema/contract'
-import { AbortedError, ClosedError, ConflictError, ProtocolError, UnavailableError } from '../errors.js'
+import {
+  AbortedError,
+  ClosedError,
+  ConflictError,
+  ProtocolError,
+  TooLargeError,
+  UnavailableError,
+} from '../errors.js'
 import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
@@ -12,6 +19,8 @@ import {
   MessageType,
   type NodeMessage,
   PROTOCOL_VERSION,
+  type Publish,
+  type Subscribe,
   type Write,
 } from '../protocol/messages.js'
 import { onAbort, throwIfAborted } from '../util/abort.js'
@@ -103,7 +112,7 @@ class PendingWrite implements AppliedWaiter {
 function noop(): void {}
 
 interface PendingPublish {
-  readonly message: NodeMessage
+  readonly message: Publish
   readonly issuedAt: number
   sent: boolean
   readonly resolve: () => void
@@ -111,7 +120,7 @@ interface PendingPublish {
 }
 
 interface PendingSubscribe {
-  readonly message: NodeMessage
+  readonly message: Subscribe
   readonly subscription: Subscriber
 }
 
@@ -144,9 +153,16 @@ export class ConcordNode implements AsyncDisposable {
   readonly #writes = new Map<number, PendingWrite>()
   readonly #publishes = new Map<number, PendingPublish>()
   readonly #subscribeRequests = new Map<number, PendingSubscribe>()
+  /** Every subscription until it ends. */
   readonly #subscriptions = new Set<Subscriber>()
+  /** The subscriptions the hub granted and the transport carries: the only ones events reach (S8.2). */
+  readonly #granted = new Set<Subscriber>()
   readonly #transportTopics = new Map<string, number>()
-  readonly #streams = new Map<number, number>()
+  /**
+   * The last seq seen per event stream, to count what the transport lost (S7.6). Kept only
+   * while a granted subscription covers the stream's topic: the node receives it only then.
+   */
+  readonly #streams = new Map<number, { readonly topic: string; seq: number }>()
   readonly #topicSchemas: [string, Schema][] = []
   readonly #statusQueues = new Set<BoundedQueue<StatusChange<NodeStatus>>>()
   #endpoint: NodeEndpoint | undefined
@@ -311,7 +327,7 @@ export class ConcordNode implements AsyncDisposable {
         store.prefix === '' ? Topics.store(store.name) : Topics.view(store.name, store.prefix),
       )
     },
-    maxValueSize: () => Math.floor(this.#maxFrame / 4),
+    maxValueSize: () => this.#maxValueSize(),
     now: () => this.#clock.now(),
   }
 
@@ -349,9 +365,17 @@ export class ConcordNode implements AsyncDisposable {
 
   // ---- events ------------------------------------------------------------------------------
 
-  /** Registers the payload schema of a topic prefix (S7.4); the longest matching prefix wins. */
+  /**
+   * Registers the payload schema of a topic prefix (S7.4); the longest matching prefix wins.
+   * One schema per prefix: registering the same one again changes nothing, another one throws
+   * `TypeError` (subscriptions made since were checked against the first one by the hub).
+   */
   topic(prefix: string, schema: AnySchema): void {
-    this.#topicSchemas.push([prefix, schema])
+    const known = this.#topicSchemas.find((entry) => entry[0] === prefix)
+    if (known === undefined) this.#topicSchemas.push([prefix, schema])
+    else if (known[1].fingerprint !== schema.fingerprint) {
+      throw new TypeError(`topic prefix '${prefix}' already has another payload schema on this node`)
+    }
   }
 
   #topicSchema(topic: string): Schema | undefined {
@@ -368,32 +392,14 @@ export class ConcordNode implements AsyncDisposable {
    * the hub, which re-validates and routes it. Resolves when the hub accepted it.
    */
   publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
-    if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
-    if (!isTopic(topic)) return Promise.reject(new TypeError(`invalid topic ${JSON.stringify(topic)}`))
-    const group = options.group ?? null
-    if (group !== null) checkName('group', group)
+    let message: Publish
     try {
-      throwIfAborted(options.signal)
+      message = this.#publishMessage(topic, payload, options)
     } catch (error) {
+      // Every mistake rejects, a programmer's too: one channel per failure.
       return Promise.reject(error)
     }
-    const schema = this.#topicSchema(topic)
-    let bytes: Uint8Array
-    try {
-      if (schema !== undefined) bytes = schema.encodeTransient?.(payload) ?? schema.encode(payload)
-      else if (payload instanceof Uint8Array) bytes = payload
-      else
-        throw new TypeError(
-          `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
-        )
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
-      return Promise.reject(new UnavailableError(`${this.#maxPending} writes and publishes are pending`))
-    }
-    const pubId = ++this.#nextRequestId
-    const message: NodeMessage = { type: MessageType.PUBLISH, pubId, topic, group, payload: bytes }
+    const pubId = message.pubId
     return new Promise((resolve, reject) => {
       const stop = onAbort(options.signal, (error) => {
         this.#publishes.delete(pubId)
@@ -420,28 +426,56 @@ export class ConcordNode implements AsyncDisposable {
     })
   }
 
+  /** The message `publish` sends, checked as far as the node can; throws what `publish` rejects with. */
+  #publishMessage(topic: string, payload: unknown, options: PublishOptions): Publish {
+    if (this.#status === 'closed') throw new ClosedError('the node is closed')
+    if (!isTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`)
+    const group = options.group ?? null
+    if (group !== null) checkName('group', group)
+    throwIfAborted(options.signal)
+    const schema = this.#topicSchema(topic)
+    let bytes: Uint8Array
+    if (schema !== undefined) bytes = schema.encodeTransient?.(payload) ?? schema.encode(payload)
+    else if (payload instanceof Uint8Array) bytes = payload
+    else
+      throw new TypeError(
+        `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
+      )
+    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      throw new UnavailableError(`${this.#maxPending} writes and publishes are pending`)
+    }
+    const message: Publish = {
+      type: MessageType.PUBLISH,
+      pubId: ++this.#nextRequestId,
+      topic,
+      group,
+      payload: bytes,
+    }
+    const tooLarge = this.#publishTooLarge(message)
+    if (tooLarge !== undefined) throw tooLarge
+    return message
+  }
+
   /**
    * Subscribes to events whose topic matches `prefix` on whole segments (S7.1), including
    * events published to a group this node is in (S7.5). Iterate the result with `for await`;
    * `await sub.ready` to know that events published from then on will arrive.
    */
   subscribe<P = unknown>(prefix: string, options: SubscribeOptions = {}): EventSubscription<P> {
-    const subscription = new EventSubscription<P>(prefix, options, (s) => this.#unsubscribed(s))
-    if (this.#status === 'closed') {
-      subscription._end(new ClosedError('the node is closed'))
+    let stopAbort = noop
+    const subscription = new EventSubscription<P>(prefix, options, (s) => {
+      stopAbort()
+      this.#unsubscribed(s)
+    })
+    const refusal = this.#subscribeRefusal(prefix, options.signal)
+    if (refusal !== undefined) {
+      subscription._end(refusal)
       return subscription
     }
-    if (!isTopic(prefix)) {
-      subscription._end(new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`) as Error)
-      return subscription
-    }
-    if (options.signal !== undefined) {
-      onAbort(options.signal, (error) => subscription._end(error))
-      if (options.signal.aborted) return subscription
-    }
+    stopAbort = onAbort(options.signal, (error) => subscription._end(error))
     this.#subscriptions.add(subscription)
     const reqId = ++this.#nextRequestId
-    const message: NodeMessage = {
+    const message: Subscribe = {
       type: MessageType.SUBSCRIBE,
       reqId,
       prefix,
@@ -451,6 +485,40 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscribeRequests.set(reqId, { message, subscription })
     if (this.#link === 'ready') this.#send(message)
     return subscription
+  }
+
+  /** What a store value or key may take, and an event: a quarter of the frame limit. */
+  #maxValueSize(): number {
+    return Math.floor(this.#maxFrame / 4)
+  }
+
+  /**
+   * Why `message` cannot be sent: its topic, group and payload travel whole in one frame to
+   * the hub and in one from it, so together they may take what a store value may. Past that
+   * the frame would be refused and the link dropped, with everything queued on it (S9.1).
+   */
+  #publishTooLarge(message: Publish): TooLargeError | undefined {
+    return this.#tooLarge('event', message.topic, (message.group?.length ?? 0) + message.payload.byteLength)
+  }
+
+  /** A `TooLargeError` when `topic` as UTF-8 plus `bytes` more exceed {@link #maxValueSize}. */
+  #tooLarge(what: string, topic: string, bytes: number): TooLargeError | undefined {
+    const limit = this.#maxValueSize()
+    if (topic.length * 3 + bytes <= limit) return undefined
+    const size = Buffer.byteLength(topic) + bytes
+    if (size <= limit) return undefined
+    return new TooLargeError(`${what} of ${size} bytes exceeds the limit of ${limit} (a quarter of a frame)`)
+  }
+
+  /** Why a subscription to `prefix` ends at once, before anything is sent; undefined if it may go on. */
+  #subscribeRefusal(prefix: string, signal: AbortSignal | undefined): Error | undefined {
+    if (this.#status === 'closed') return new ClosedError('the node is closed')
+    if (!isTopic(prefix)) return new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`)
+    const tooLarge = this.#tooLarge('topic prefix', prefix, 0)
+    if (tooLarge !== undefined) return tooLarge
+    // An abort listener added now would never fire: end it here, as a late abort would.
+    if (signal?.aborted) return new AbortedError('aborted', { cause: signal.reason })
+    return undefined
   }
 
   #eventTopics(prefix: string): string[] {
@@ -474,6 +542,9 @@ export class ConcordNode implements AsyncDisposable {
           return this.#endpoint!.subscribe(topic)
         }),
       )
+      // Events reach it from here on only: before, the hub might still refuse it (S8.2).
+      if (!this.#subscriptions.has(subscription)) return
+      this.#granted.add(subscription)
       subscription._ready()
     } catch (error) {
       subscription._end(error as Error)
@@ -482,6 +553,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #unsubscribed(subscription: Subscriber): void {
     if (!this.#subscriptions.delete(subscription)) return
+    if (this.#granted.delete(subscription)) this.#forgetStreams(subscription.prefix)
     for (const [reqId, request] of this.#subscribeRequests) {
       if (request.subscription === subscription) {
         this.#subscribeRequests.delete(reqId)
@@ -498,24 +570,41 @@ export class ConcordNode implements AsyncDisposable {
     }
   }
 
-  #deliver(event: EventMessage): void {
-    const last = this.#streams.get(event.stream)
-    const lost = last !== undefined && event.seq > last + 1 ? event.seq - last - 1 : 0
-    if (last === undefined || event.seq > last) {
-      if (last === undefined && this.#streams.size >= MAX_STREAMS) {
-        this.#streams.delete(this.#streams.keys().next().value as number)
-      }
-      this.#streams.set(event.stream, event.seq)
-    } else if (event.seq <= last) {
-      return // a duplicate
+  /**
+   * Forgets the numbering of the topics under `prefix` that no granted subscription covers
+   * any more: events published until one does again never reach this node, and are not lost.
+   */
+  #forgetStreams(prefix: string): void {
+    for (const [id, stream] of this.#streams) {
+      if (topicMatches(prefix, stream.topic) && !this.#covered(stream.topic)) this.#streams.delete(id)
     }
+  }
+
+  #covered(topic: string): boolean {
+    for (const subscription of this.#granted) if (topicMatches(subscription.prefix, topic)) return true
+    return false
+  }
+
+  #deliver(event: EventMessage): void {
+    if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) return
+    let lost = 0
     let payload: unknown
     let decoded = false
-    for (const subscription of this.#subscriptions) {
+    for (const subscription of this.#granted) {
       if (!topicMatches(subscription.prefix, event.topic)) continue
-      if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) continue
-      subscription.lost += lost
       if (!decoded) {
+        // Numbered only once a subscription takes it (see #forgetStreams).
+        const stream = this.#streams.get(event.stream)
+        if (stream === undefined) {
+          if (this.#streams.size >= MAX_STREAMS)
+            this.#streams.delete(this.#streams.keys().next().value as number)
+          this.#streams.set(event.stream, { topic: event.topic, seq: event.seq })
+        } else if (event.seq <= stream.seq) {
+          return // a duplicate
+        } else {
+          lost = event.seq - stream.seq - 1
+          stream.seq = event.seq
+        }
         decoded = true
         const schema = this.#topicSchema(event.topic)
         try {
@@ -529,6 +618,7 @@ export class ConcordNode implements AsyncDisposable {
           return
         }
       }
+      subscription.lost += lost
       const delivered: ConcordEvent =
         event.group === null
           ? { topic: event.topic, payload }
@@ -603,11 +693,23 @@ export class ConcordNode implements AsyncDisposable {
       pending.sent = true
       this.#send(pending.message)
     }
-    for (const pending of this.#publishes.values()) {
+    for (const [id, pending] of this.#publishes) {
+      // Queued while the frame limit was the transport's alone: the hub's may be smaller.
+      const tooLarge = this.#publishTooLarge(pending.message)
+      if (tooLarge !== undefined) {
+        this.#publishes.delete(id)
+        pending.reject(tooLarge)
+        continue
+      }
       pending.sent = true
       this.#send(pending.message)
     }
-    for (const request of this.#subscribeRequests.values()) this.#send(request.message)
+    for (const request of this.#subscribeRequests.values()) {
+      // As for publishes: a prefix accepted under the transport's limit may exceed the hub's.
+      const tooLarge = this.#tooLarge('topic prefix', request.message.prefix, 0)
+      if (tooLarge === undefined) this.#send(request.message)
+      else request.subscription._end(tooLarge)
+    }
     for (const store of this.#stores.values()) if (!this.#subscribing.has(store)) store._linkUp()
   }
 
@@ -729,11 +831,9 @@ export class ConcordNode implements AsyncDisposable {
         return
       }
       case MessageType.SUBSCRIBE: {
+        // Ending it forgets the request: its transport topics, never counted, stay as they are.
         const request = message.reqId === null ? undefined : this.#subscribeRequests.get(message.reqId)
-        if (request !== undefined) {
-          this.#subscribeRequests.delete(message.reqId!)
-          request.subscription._end(error)
-        }
+        request?.subscription._end(error)
         return
       }
       default:
@@ -856,6 +956,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#publishes.clear()
     for (const subscription of [...this.#subscriptions]) subscription._end(error)
     this.#subscriptions.clear()
+    this.#granted.clear()
     this.#subscribeRequests.clear()
     await this.#endpoint?.close()
   }
