@@ -466,7 +466,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
       if (probed.has.transportFor) {
         const access: AccessRule[] = [
           { identities: ['admin'], allow: ['publish', 'subscribe'], topics: [''] },
-          { identities: ['alice'], allow: ['subscribe'], topics: ['public'] },
+          { identities: ['alice'], allow: ['subscribe'], topics: ['public', 'news'] },
           { identities: ['bob'], allow: ['publish'], topics: ['public'] },
         ]
         const accessHub = async (): Promise<Hub> => h().hub({ topics, access })
@@ -526,6 +526,31 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           await eventually(() =>
             expect(alice.topics).toEqual(['e|public/x|', 'g|w|public|', 'g|w|public/x/y|']),
           )
+        })
+
+        it('S8.2 a granted subscription that a restarted hub no longer allows ends with ForbiddenError; one still allowed goes on', async () => {
+          const hub = await accessHub()
+          const alice = await h().node(hub, { topics, identity: 'alice' })
+          const revoked = alice.subscribe<Payload>('public')
+          const kept = alice.subscribe<Payload>('news')
+          await Promise.all([revoked.ready, kept.ready])
+          const reading = record(revoked)
+          const rules: AccessRule[] = [
+            { identities: ['admin'], allow: ['publish', 'subscribe'], topics: [''] },
+            { identities: ['alice'], allow: ['subscribe'], topics: ['news'] },
+          ]
+          const restarted = await h().restart(hub, { topics, access: rules })
+          expect(await within(revoked.closed, 10_000, 'the revoked subscription')).toBeInstanceOf(
+            ForbiddenError,
+          )
+          expect(await within(reading.ended, 2_000, 'its reader')).toBeInstanceOf(ForbiddenError)
+          const admin = await h().node(restarted, { topics, identity: 'admin' })
+          await eventually(async () => {
+            await admin.publish('news/x', ev('n', 1))
+            expect(payloads(await take(kept, 1))).toEqual(['n1'])
+          })
+          await admin.publish('public/x', ev('p', 2))
+          expect(reading.items).toEqual([])
         })
 
         it('S8.2 a refused publish rejects with ForbiddenError and reaches nobody', async () => {

@@ -122,6 +122,8 @@ interface PendingPublish {
 interface PendingSubscribe {
   readonly message: Subscribe
   readonly subscription: Subscriber
+  /** Asked again of a hub on a new link for a granted subscription: may it go on (S8.2)? */
+  readonly recheck?: true
 }
 
 /** Options of `publish`. */
@@ -474,17 +476,21 @@ export class ConcordNode implements AsyncDisposable {
     }
     stopAbort = onAbort(options.signal, (error) => subscription._end(error))
     this.#subscriptions.add(subscription)
-    const reqId = ++this.#nextRequestId
-    const message: Subscribe = {
+    const message = this.#subscribeMessage(prefix)
+    this.#subscribeRequests.set(message.reqId, { message, subscription })
+    if (this.#link === 'ready') this.#send(message)
+    return subscription
+  }
+
+  /** A SUBSCRIBE asking the hub for `prefix`, under a new request id. */
+  #subscribeMessage(prefix: string): Subscribe {
+    return {
       type: MessageType.SUBSCRIBE,
-      reqId,
+      reqId: ++this.#nextRequestId,
       prefix,
       group: null,
       fingerprint: this.#topicSchema(prefix)?.fingerprint ?? null,
     }
-    this.#subscribeRequests.set(reqId, { message, subscription })
-    if (this.#link === 'ready') this.#send(message)
-    return subscription
   }
 
   /** What a store value or key may take, and an event: a quarter of the frame limit. */
@@ -533,7 +539,7 @@ export class ConcordNode implements AsyncDisposable {
     if (request === undefined) return
     this.#subscribeRequests.delete(reqId)
     const subscription = request.subscription
-    if (!this.#subscriptions.has(subscription)) return
+    if (!this.#subscriptions.has(subscription) || request.recheck) return
     try {
       await Promise.all(
         this.#eventTopics(subscription.prefix).map((topic) => {
@@ -557,7 +563,9 @@ export class ConcordNode implements AsyncDisposable {
     for (const [reqId, request] of this.#subscribeRequests) {
       if (request.subscription === subscription) {
         this.#subscribeRequests.delete(reqId)
-        return
+        // Not granted yet: it holds no transport topics. A recheck's subscription does.
+        if (!request.recheck) return
+        break
       }
     }
     for (const topic of this.#eventTopics(subscription.prefix)) {
@@ -704,6 +712,14 @@ export class ConcordNode implements AsyncDisposable {
       pending.sent = true
       this.#send(pending.message)
     }
+    // Granted subscriptions are asked again: this hub (restarted, or its authorizer) may
+    // refuse them now, and they must end with its refusal rather than go silent (S8.2).
+    for (const [reqId, request] of this.#subscribeRequests)
+      if (request.recheck) this.#subscribeRequests.delete(reqId)
+    for (const subscription of this.#granted) {
+      const message = this.#subscribeMessage(subscription.prefix)
+      this.#subscribeRequests.set(message.reqId, { message, subscription, recheck: true })
+    }
     for (const request of this.#subscribeRequests.values()) {
       // As for publishes: a prefix accepted under the transport's limit may exceed the hub's.
       const tooLarge = this.#tooLarge('topic prefix', request.message.prefix, 0)
@@ -833,6 +849,9 @@ export class ConcordNode implements AsyncDisposable {
       case MessageType.SUBSCRIBE: {
         // Ending it forgets the request: its transport topics, never counted, stay as they are.
         const request = message.reqId === null ? undefined : this.#subscribeRequests.get(message.reqId)
+        // A refused recheck ends a granted subscription: forget the request first, so that
+        // ending it lets go of its transport topics.
+        if (request?.recheck) this.#subscribeRequests.delete(message.reqId!)
         request?.subscription._end(error)
         return
       }
