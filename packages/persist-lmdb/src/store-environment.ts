@@ -106,6 +106,10 @@ export class StoreEnvironment {
         // write thread. 'relaxed': no fsync at commit (background syncs only). Not lmdb-js's
         // overlappingSync: it still fsyncs every commit, only later, on the same write thread.
         overlappingSync: false,
+        // Event-turn batching opens each turn's batch with a write whose promise lmdb-js drops:
+        // when the batch fails to commit (a full disk), that promise rejects unhandled and
+        // ends the process. Writes still group: a commit starts on the next turn.
+        eventTurnBatching: false,
         noSync: options.durability === 'relaxed',
         maxReaders: options.maxReaders,
         noReadAhead: options.noReadAhead,
@@ -292,7 +296,9 @@ export class StoreEnvironment {
    * two thread hops of an asynchronous one); the promise resolves on the next microtask.
    */
   transact(body: () => void): Promise<void> {
-    if (this.options.durability === 'sync') return this.entries.childTransaction(body).then(() => undefined)
+    if (this.options.durability === 'sync') {
+      return this.entries.childTransaction(body).then(() => undefined, failedCommit)
+    }
     try {
       this.root.transactionSync(body)
     } catch (error) {
@@ -360,6 +366,27 @@ export class StoreEnvironment {
       this.#scheduleSync()
     }, this.options.syncInterval)
   }
+}
+
+/**
+ * The error of an lmdb-js transaction whose batch failed to commit. lmdb-js rejects each
+ * transaction of the batch with a generic `Commit failed` error and then, in the same
+ * callback, rejects the promise in its `commitError` with the cause (ENOSPC, EIO, EFBIG…).
+ * Nothing in lmdb-js handles that promise: left alone it ends the process on an unhandled
+ * rejection. This handles it and throws its cause; the generic error when the cause does not
+ * come within the turn (it always does in lmdb-js 3.x).
+ */
+async function failedCommit(error: unknown): Promise<never> {
+  const pending = (error as { commitError?: unknown } | null)?.commitError as PromiseLike<unknown> | undefined
+  if (typeof pending?.then !== 'function') throw error
+  const cause = await Promise.race([
+    Promise.resolve(pending).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    ),
+    new Promise<undefined>((resolve) => setImmediate(resolve, undefined)),
+  ])
+  throw cause ?? error
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
