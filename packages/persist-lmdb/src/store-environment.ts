@@ -86,7 +86,12 @@ export class StoreEnvironment {
     params: OpenEnvironmentParams,
   ): Promise<{ environment: StoreEnvironment; epochs: EpochRecord[]; lastSeq: number }> {
     const { store, files, options } = params
-    const state = await inspectLmdbFile(files.data)
+    const state = await inspectLmdbFile(files.data).catch((error: unknown) => {
+      throw new PersistenceError(
+        `cannot open store '${store}': reading ${files.data} failed: ${(error as Error)?.message ?? error}; nothing was changed`,
+        { cause: error },
+      )
+    })
     if (state.kind === 'invalid') {
       throw new PersistenceError(
         `cannot open store '${store}': ${files.data} holds ${state.found}; nothing was changed`,

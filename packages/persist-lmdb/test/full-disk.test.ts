@@ -4,43 +4,21 @@
  * would with ENOSPC on a full disk) refuses the batch that does not fit with PersistenceError
  * and keeps serving; everything acknowledged before is on disk.
  */
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { t } from '@concord/schema'
 import { describe, expect, it } from 'vitest'
-import { opts, useScratch } from './helpers.js'
+import { opts, runChild, supportCommand, useScratch } from './helpers.js'
 
 const scratch = useScratch()
-const here = fileURLToPath(new URL('.', import.meta.url))
 
 /** Runs full-disk-child.ts in `path` with files limited to 1 MiB (2048 blocks of 512 bytes, POSIX sh). */
-async function runLimited(path: string, durability: string) {
-  const child = spawn(
+function runLimited(path: string, durability: string) {
+  return runChild([
     'sh',
-    [
-      '-c',
-      'ulimit -f 2048 && exec "$@"',
-      'sh',
-      process.execPath,
-      '--import',
-      join(here, 'support/register-ts.mjs'),
-      join(here, 'support/full-disk-child.ts'),
-      path,
-      durability,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-  return { code, stdout, stderr }
+    '-c',
+    'ulimit -f 2048 && exec "$@"',
+    'sh',
+    ...supportCommand('full-disk-child.ts', path, durability),
+  ])
 }
 
 describe('a full disk under an LMDB hub', () => {
@@ -50,7 +28,7 @@ describe('a full disk under an LMDB hub', () => {
       const run = await runLimited(path, durability)
       // An unhandled rejection inside lmdb-js ended the process here ('sync').
       expect(run.code, run.stderr).toBe(0)
-      const seen = JSON.parse(run.stdout.trim().split('\n').at(-1)!)
+      const seen = run.result as { refused: { message: string }; acked: number }
       expect(seen.refused).toMatchObject({ name: 'PersistenceError', code: 'ERR_PERSISTENCE' })
       expect(seen.refused.message).toMatch(/failed, nothing applied: File too large/)
       expect(seen.acked).toBeGreaterThan(100)
