@@ -176,6 +176,7 @@ export interface Probe {
     readonly faults: boolean
     readonly crash: boolean
     readonly failCommits: boolean
+    readonly failReads: boolean
     readonly corrupt: boolean
   }
 }
@@ -193,6 +194,7 @@ export async function probe<E extends Partial<ConformanceEnv>>(options: SuiteOpt
         faults: env.faults !== undefined,
         crash: typeof env.crash === 'function',
         failCommits: typeof env.failCommits === 'function',
+        failReads: typeof env.failReads === 'function',
         corrupt: typeof env.corrupt === 'function',
       },
     }
