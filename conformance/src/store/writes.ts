@@ -79,6 +79,41 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect([...store.keys()].sort()).toEqual(['emoji \ud83d\ude00', 'ok'])
     })
 
+    it('S3.1 S3.5 an update delta with a lone surrogate rejects locally with ValidationError at its path; nothing is sent', async () => {
+      // UTF-8 cannot carry it: sent, it would be stored with U+FFFD in its place.
+      const hub = await h().hub({
+        stores: { kv: { schema: Text }, tags: { schema: Tags }, visits: { schema: Visit } },
+      })
+      const node = await h().node(hub)
+      const kv = await node.open('kv', { schema: Text })
+      const tags = await node.open('tags', { schema: Tags })
+      const visits = await node.open('visits', { schema: Visit })
+      const seq = await kv.put('ok', 'fine')
+      const attempts: [Promise<unknown>, string][] = [
+        [kv.update('a', 'a\ud800', { op: 'putIfAbsent' }), ''],
+        [kv.update('ok', `${'x'.repeat(70)}\udc00`, { op: 'append' }), ''],
+        [tags.update('t', '\udc00\ud800', { op: 'insertInto' }), ''],
+        [tags.update('t', new Set(['fine', 'b\ud800']), { op: 'putIfAbsent' }), '[1]'],
+        [visits.update('v', { name: 'a\ud800', hits: 1n }, { op: 'putIfAbsent' }), 'name'],
+        [visits.update('v', { '\ud800': 'x' }, { op: 'putIfAbsent' }), '["\\ud800"]'],
+      ]
+      for (const [attempt, path] of attempts) {
+        const error = await attempt.catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(ValidationError)
+        expect((error as ValidationError).code).toBe('ERR_SCHEMA_INVALID')
+        expect((error as ValidationError).issues).toEqual([
+          { path, code: 'format', message: expect.stringMatching(/lone surrogate at index \d+/) },
+        ])
+      }
+      // A well-formed pair is text like any other.
+      expect(await kv.update('e', 'emoji \ud83d\ude00', { op: 'putIfAbsent' })).toBe(true)
+      expect(kv.get('e')).toBe('emoji \ud83d\ude00')
+      expect(masterSeq(hub, 'kv')).toBe(seq + 1)
+      expect(masterSeq(hub, 'tags') + masterSeq(hub, 'visits')).toBe(0)
+      expect(total(hub.metrics.writeErrors)).toBe(0)
+      expect(kv.get('ok')).toBe('fine')
+    })
+
     it('S3.3 a key or value over the size limit rejects locally with TooLargeError; writes sent with it succeed', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const store = await (await h().node(hub)).open('kv', { schema: Text })

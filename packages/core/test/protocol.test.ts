@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
-import { DecodeError, ProtocolError } from '../src/errors.js'
+import { DecodeError, ProtocolError, ValidationError } from '../src/errors.js'
 import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../src/protocol/codec.js'
 import { decodeDelta, encodeDelta } from '../src/protocol/dynamic.js'
 import { MessageType, MutationKind, type Mutations, WriteKind } from '../src/protocol/messages.js'
@@ -177,6 +177,35 @@ describe('update deltas', () => {
       b: new Uint8Array([1]),
     }
     expect(decodeDelta(encodeDelta(value))).toEqual(value)
+  })
+
+  it('S3.1 a string or object key with a lone surrogate is refused with ValidationError at its path', () => {
+    const cases: [unknown, string][] = [
+      ['a\ud800', ''],
+      [['ok', ['x', '\udc00']], '[1][1]'],
+      [{ a: { 'b c': 'x\ud800y' } }, 'a["b c"]'],
+      [{ '\ud800': 1 }, '["\\ud800"]'],
+      [
+        new Map([
+          ['k', 'v'],
+          ['\ud800', 'v'],
+        ]),
+        '[1][0]',
+      ],
+    ]
+    for (const [value, path] of cases) {
+      let error: unknown
+      try {
+        encodeDelta(value)
+      } catch (e) {
+        error = e
+      }
+      expect(error).toBeInstanceOf(ValidationError)
+      expect((error as ValidationError).issues).toEqual([
+        { path, code: 'format', message: expect.stringMatching(/lone surrogate at index \d/) },
+      ])
+    }
+    expect(decodeDelta(encodeDelta('\ud83d\ude00'))).toBe('\ud83d\ude00')
   })
 
   it('S9.1 refuse malformed deltas with DecodeError', () => {

@@ -1,5 +1,6 @@
+import { loneSurrogateAt } from '@concord/schema/msgpack'
 import { Packr, Unpackr } from 'msgpackr'
-import { DecodeError } from '../errors.js'
+import { DecodeError, ValidationError } from '../errors.js'
 
 /**
  * A self-describing encoding of plain JavaScript data, for update deltas (whose type is not
@@ -12,11 +13,17 @@ export type Dynamic = string | number | boolean | null | Uint8Array | readonly u
 
 const MAX_DEPTH = 64
 
-/** The msgpack-ready form of `value`. Throws `TypeError` for functions, symbols, cycles, class instances. */
-export function toDynamic(value: unknown, depth = 0): Dynamic {
+/**
+ * The msgpack-ready form of `value`. Throws `TypeError` for functions, symbols, cycles, class
+ * instances, and `ValidationError` for a string (or object key) with a lone surrogate, which
+ * UTF-8 cannot carry: it would arrive as U+FFFD. `path` names where `value` sits in the delta.
+ */
+export function toDynamic(value: unknown, depth = 0, path = ''): Dynamic {
   if (depth > MAX_DEPTH) throw new TypeError('delta is nested too deeply (or cyclic)')
   switch (typeof value) {
     case 'string':
+      checkString(value, path)
+      return value
     case 'number':
     case 'boolean':
       return value
@@ -27,22 +34,56 @@ export function toDynamic(value: unknown, depth = 0): Dynamic {
     case 'object': {
       if (value === null) return null
       if (value instanceof Uint8Array) return value
-      if (Array.isArray(value)) return ['a', ...value.map((item) => toDynamic(item, depth + 1))]
-      if (value instanceof Set) return ['s', ...[...value].map((item) => toDynamic(item, depth + 1))]
+      if (Array.isArray(value)) {
+        return ['a', ...value.map((item, i) => toDynamic(item, depth + 1, `${path}[${i}]`))]
+      }
+      if (value instanceof Set) {
+        return ['s', ...[...value].map((item, i) => toDynamic(item, depth + 1, `${path}[${i}]`))]
+      }
       if (value instanceof Map) {
         const out: unknown[] = ['m']
-        for (const [k, v] of value) out.push(toDynamic(k, depth + 1), toDynamic(v, depth + 1))
+        let i = 0
+        for (const [k, v] of value) {
+          out.push(toDynamic(k, depth + 1, `${path}[${i}][0]`), toDynamic(v, depth + 1, `${path}[${i}][1]`))
+          i++
+        }
         return out
       }
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) throw new TypeError('delta holds a class instance')
       const out: unknown[] = ['o']
-      for (const [k, v] of Object.entries(value)) out.push(k, toDynamic(v, depth + 1))
+      for (const [k, v] of Object.entries(value)) {
+        const at = fieldPath(path, k)
+        checkString(k, at)
+        out.push(k, toDynamic(v, depth + 1, at))
+      }
       return out
     }
     default:
       throw new TypeError(`delta holds a ${typeof value}`)
   }
+}
+
+/** Throws `ValidationError` (code `format`, at `path`) when `s` has a lone surrogate. */
+function checkString(s: string, path: string): void {
+  const at = loneSurrogateAt(s)
+  if (at < 0) return
+  throw new ValidationError(
+    [
+      {
+        path,
+        code: 'format',
+        message: `the string has a lone surrogate at index ${at}, which UTF-8 cannot encode`,
+      },
+    ],
+    { context: 'invalid delta' },
+  )
+}
+
+/** A field's path as schema issues write it: `a.b`, or `a["odd name"]`. */
+function fieldPath(path: string, name: string): string {
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) return `${path}[${JSON.stringify(name)}]`
+  return path === '' ? name : `${path}.${name}`
 }
 
 /** The value `toDynamic` encoded. Throws {@link DecodeError} on anything malformed. */
