@@ -28,7 +28,7 @@ import {
   total,
   within,
 } from '../helpers.js'
-import { Count, Ints, Scores, Tags, Text, Visit } from '../schemas.js'
+import { Count, Ints, Point, Real, Reals, Scores, Tags, Text, Visit } from '../schemas.js'
 
 /** S3: writing. */
 export function writeTests({ h, probe }: SuiteContext): void {
@@ -112,6 +112,34 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect(masterSeq(hub, 'tags') + masterSeq(hub, 'visits')).toBe(0)
       expect(total(hub.metrics.writeErrors)).toBe(0)
       expect(kv.get('ok')).toBe('fine')
+    })
+
+    it('S3.5 -0 in an update delta arrives as -0, as a put of -0 does', async () => {
+      const hub = await h().hub({
+        stores: { d: { schema: Real }, v: { schema: Reals }, p: { schema: Point } },
+      })
+      const node = await h().node(hub)
+      const d = await node.open('d', { schema: Real })
+      const v = await node.open('v', { schema: Reals })
+      const p = await node.open('p', { schema: Point })
+      await d.put('put', -0)
+      expect(await d.update('putIfAbsent', -0, { op: 'putIfAbsent' })).toBe(true)
+      await v.update('push', -0, { op: 'push' })
+      await v.update('append', [-0, 1.5], { op: 'append' })
+      await p.update('record', { x: -0 }, { op: 'putIfAbsent' })
+      const late = await h().node(hub)
+      for (const [store, schema] of [
+        [d, Real],
+        [await late.open('d', { schema: Real }), Real],
+      ] as const) {
+        expect(Object.is(store.get('put'), -0)).toBe(true)
+        expect(Object.is(store.get('putIfAbsent'), -0)).toBe(true)
+        expect(Object.is(masterEntries(hub, 'd', schema).get('putIfAbsent'), -0)).toBe(true)
+      }
+      expect(v.get('push')).toEqual([-0])
+      expect(v.get('append')).toEqual([-0, 1.5])
+      expect(p.get('record')).toEqual({ x: -0 })
+      expect((await late.open('v', { schema: Reals })).get('append')).toEqual([-0, 1.5])
     })
 
     it('S3.3 a key or value over the size limit rejects locally with TooLargeError; writes sent with it succeed', async () => {

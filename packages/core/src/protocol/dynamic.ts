@@ -1,5 +1,15 @@
-import { loneSurrogateAt } from '@concord/schema/msgpack'
-import { Packr, Unpackr } from 'msgpackr'
+import {
+  loneSurrogateAt,
+  Writer,
+  writeArrayHeader,
+  writeBinHeader,
+  writeByte,
+  writeFloat,
+  writeInt,
+  writeStr,
+  writeUint,
+} from '@concord/schema/msgpack'
+import { Unpackr } from 'msgpackr'
 import { DecodeError, ValidationError } from '../errors.js'
 
 /**
@@ -130,7 +140,6 @@ export function fromDynamic(wire: unknown, depth = 0): unknown {
   }
 }
 
-const packr = new Packr({ useRecords: false, structuredClone: false })
 const unpackr = new Unpackr({
   useRecords: false,
   structuredClone: false,
@@ -138,9 +147,59 @@ const unpackr = new Unpackr({
   mapsAsObjects: true,
 })
 
-/** Bytes of an update delta (see {@link toDynamic}). */
+let writer = new Writer(1024)
+
+/**
+ * Bytes of an update delta (see {@link toDynamic}): msgpack in the forms msgpackr writes
+ * (shortest headers; integers beyond 32 bits as float64), except that `-0` is a float64:
+ * msgpackr writes it as the integer 0, and the delta would arrive as `+0`.
+ */
 export function encodeDelta(value: unknown): Uint8Array {
-  return packr.pack(toDynamic(value))
+  // toDynamic runs the caller's getters; writing runs no code of theirs, so one writer serves.
+  const dynamic = toDynamic(value)
+  writer.pos = 0
+  writeDynamic(writer, dynamic)
+  const bytes = writer.bytes.slice(0, writer.pos)
+  // One delta far larger than usual does not pin its buffer afterwards.
+  if (writer.bytes.byteLength > 1 << 20) writer = new Writer(1024)
+  return bytes
+}
+
+function writeDynamic(w: Writer, value: unknown): void {
+  switch (typeof value) {
+    case 'string':
+      return writeStr(w, value)
+    case 'number':
+      if (Object.is(value, -0)) writeFloat(w, value)
+      else if (value >>> 0 === value) writeUint(w, value)
+      else if (value >> 0 === value) writeInt(w, value)
+      else writeFloat(w, value)
+      return
+    case 'boolean':
+      return writeByte(w, value ? 0xc3 : 0xc2)
+    default:
+      if (value === null) return writeByte(w, 0xc0)
+      if (value instanceof Uint8Array) return writeBin(w, value)
+      if (Array.isArray(value)) {
+        writeArrayHeader(w, value.length)
+        for (const item of value) writeDynamic(w, item)
+        return
+      }
+      throw new TypeError(`not a dynamic value: ${typeof value}`)
+  }
+}
+
+function writeBin(w: Writer, bytes: Uint8Array): void {
+  if (bytes.byteLength <= 0xffff) {
+    const at = writeBinHeader(w, bytes.byteLength) // may grow the buffer: read it after
+    w.bytes.set(bytes, at)
+    return
+  }
+  w.ensure(5 + bytes.byteLength)
+  w.bytes[w.pos] = 0xc6
+  w.view.setUint32(w.pos + 1, bytes.byteLength)
+  w.bytes.set(bytes, w.pos + 5)
+  w.pos += 5 + bytes.byteLength
 }
 
 /** The update delta in `bytes`. Throws {@link DecodeError} on anything malformed. */
