@@ -99,6 +99,12 @@ export interface PersistenceEnv {
   crash?(): void
   /** Makes the next `count` commits fail with `PersistenceError`, applying nothing (S3.3). */
   failCommits?(count: number): void
+  /**
+   * Makes the next `count` reads of stored entries — a key's entry (`get`), a snapshot
+   * cursor's `next`, `deadlines()` — throw `PersistenceError`, as a damaged page would
+   * (S9.2). The data is untouched: reads work again afterwards.
+   */
+  failReads?(count: number): void
   /** Damages the stored data of `store` as a corrupt file would be (S9.2). Call it with no instance open. */
   corrupt?(store: string): void | Promise<void>
 }

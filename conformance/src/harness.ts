@@ -188,6 +188,7 @@ export interface Probe {
     readonly faults: boolean
     readonly crash: boolean
     readonly failCommits: boolean
+    readonly failReads: boolean
     readonly corrupt: boolean
   }
 }
@@ -205,6 +206,7 @@ export async function probe<E extends Partial<ConformanceEnv>>(options: SuiteOpt
         faults: env.faults !== undefined,
         crash: typeof env.crash === 'function',
         failCommits: typeof env.failCommits === 'function',
+        failReads: typeof env.failReads === 'function',
         corrupt: typeof env.corrupt === 'function',
       },
     }

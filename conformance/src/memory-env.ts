@@ -56,6 +56,7 @@ export function memoryPersistenceEnv(): Disposable<PersistenceEnv> {
     persistence: () => handle(data),
     crash: () => data.crash(),
     failCommits: (count) => data.failCommits(count),
+    failReads: (count) => data.failReads(count),
     corrupt: (store) => data.corrupt(store),
     dispose: () => data.close(),
   }

@@ -167,6 +167,54 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       expect(masterSeq(again, 'kv')).toBe(1)
     })
 
+    if (probe.has.failReads) {
+      it('S9.2 a store read that fails while serving a snapshot rejects that open with PersistenceError; the hub and its clones go on', async () => {
+        const hub = await h().hub({ stores: { kv: { schema: Text }, other: { schema: Text } } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        await writer.put('a', 'one')
+        await writer.put('b', 'two')
+        h().env.failReads!(1)
+        const error = await (await h().node(hub)).open('kv', { schema: Text }).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(PersistenceError)
+        expect((error as PersistenceError).code).toBe('ERR_PERSISTENCE')
+        expect(hub.master('kv')!.readFailures).toBe(1)
+        expect(writer.status).toBe('live')
+        expect(await writer.put('c', 'three')).toBe(3)
+        const late = await (await h().node(hub)).open('kv', { schema: Text })
+        expect(new Map(late.entries())).toEqual(
+          new Map([
+            ['a', 'one'],
+            ['b', 'two'],
+            ['c', 'three'],
+          ]),
+        )
+        const other = await (await h().node(hub)).open('other', { schema: Text })
+        expect(await other.put('x', 'y')).toBe(1)
+      })
+
+      it('S3.3 S9.2 a write whose read of the stored entry fails (remove, compareAndSet, update) rejects with PersistenceError; nothing changes; later writes work', async () => {
+        const hub = await h().hub({ stores: { kv: { schema: Text } } })
+        const store = await (await h().node(hub)).open('kv', { schema: Text })
+        const seq = await store.put('a', 'one')
+        const writes = [
+          () => store.remove('a'),
+          () => store.compareAndSet('a', seq, 'two'),
+          () => store.update('a', '!', { op: 'append' }),
+        ]
+        for (const write of writes) {
+          h().env.failReads!(1)
+          const error = await write().catch((e: unknown) => e)
+          expect(error).toBeInstanceOf(PersistenceError)
+          expect((error as PersistenceError).code).toBe('ERR_PERSISTENCE')
+        }
+        expect(hub.master('kv')!.readFailures).toBe(writes.length)
+        expect(store.get('a')).toBe('one')
+        expect(masterSeq(hub, 'kv')).toBe(seq)
+        expect(await store.update('a', '!', { op: 'append' })).toBe(seq + 1)
+        expect(store.get('a')).toBe('one!')
+      })
+    }
+
     if (probe.has.corrupt) {
       it('S9.2 corrupt persistence fails the hub start with PersistenceError', async () => {
         const hub = await h().hub({ stores: { kv: { schema: Text } } })

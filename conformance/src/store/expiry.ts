@@ -16,7 +16,7 @@ function masterHas(hub: Hub, store: string, key: string): boolean {
 }
 
 /** S4: expiry. The hubs run on a manual clock, so deadlines are exact and nothing waits. */
-export function expiryTests({ h }: SuiteContext): void {
+export function expiryTests({ h, probe }: SuiteContext): void {
   describe('S4 expiry', () => {
     /** A hub on a manual clock; its heartbeat is 20 days away, so only expiry moves with the clock. */
     const clockedHub = async (config: Partial<StoreConfig> = {}, clock: ManualClock = manualClock()) => {
@@ -179,6 +179,30 @@ export function expiryTests({ h }: SuiteContext): void {
         'expire expired',
       ])
     })
+
+    if (probe.has.failReads) {
+      it('S4.3 S9.2 an entry that cannot be read when it falls due is counted and tried again a second later; the others expire meanwhile', async () => {
+        const { hub, clock } = await clockedHub({ expiryTolerance: 50 })
+        const store = await (await h().node(hub)).open('kv', { schema: Text })
+        const changes = record(store.changes())
+        await store.put('a', 'one', { expiry: 1000 })
+        await store.put('b', 'two', { expiry: 1000 })
+        h().env.failReads!(1)
+        clock.advance(1000)
+        expect(hub.master('kv')!.readFailures).toBe(1)
+        const left = ['a', 'b'].filter((key) => masterHas(hub, 'kv', key))
+        expect(left).toHaveLength(1)
+        await eventually(() => expect([...store.keys()]).toEqual(left))
+        clock.advance(999)
+        expect(masterHas(hub, 'kv', left[0]!)).toBe(true)
+        clock.advance(1)
+        expect(masterHas(hub, 'kv', left[0]!)).toBe(false)
+        await eventually(() => expect(store.size).toBe(0))
+        expect(changes.items.filter((c) => c.kind === 'expire').map((c) => c.key)).toEqual(
+          ['a', 'b'].filter((key) => key !== left[0]).concat(left),
+        )
+      })
+    }
 
     it('S4.3 S4.5 many entries expire in deadline order, each exactly once', async () => {
       const { hub, clock } = await clockedHub({ expiryTolerance: 10 })

@@ -25,7 +25,7 @@ import {
   total,
   within,
 } from '../helpers.js'
-import { Count, Ints, Scores, Tags, Text, Visit } from '../schemas.js'
+import { Count, Ints, Point, Real, Reals, Scores, Tags, Text, Visit } from '../schemas.js'
 
 /** S3: writing. */
 export function writeTests({ h, probe }: SuiteContext): void {
@@ -74,6 +74,69 @@ export function writeTests({ h, probe }: SuiteContext): void {
       expect(masterSeq(hub, 'kv')).toBe(seq + 1)
       expect(total(hub.metrics.writeErrors)).toBe(0)
       expect([...store.keys()].sort()).toEqual(['emoji \ud83d\ude00', 'ok'])
+    })
+
+    it('S3.1 S3.5 an update delta with a lone surrogate rejects locally with ValidationError at its path; nothing is sent', async () => {
+      // UTF-8 cannot carry it: sent, it would be stored with U+FFFD in its place.
+      const hub = await h().hub({
+        stores: { kv: { schema: Text }, tags: { schema: Tags }, visits: { schema: Visit } },
+      })
+      const node = await h().node(hub)
+      const kv = await node.open('kv', { schema: Text })
+      const tags = await node.open('tags', { schema: Tags })
+      const visits = await node.open('visits', { schema: Visit })
+      const seq = await kv.put('ok', 'fine')
+      const attempts: [Promise<unknown>, string][] = [
+        [kv.update('a', 'a\ud800', { op: 'putIfAbsent' }), ''],
+        [kv.update('ok', `${'x'.repeat(70)}\udc00`, { op: 'append' }), ''],
+        [tags.update('t', '\udc00\ud800', { op: 'insertInto' }), ''],
+        [tags.update('t', new Set(['fine', 'b\ud800']), { op: 'putIfAbsent' }), '[1]'],
+        [visits.update('v', { name: 'a\ud800', hits: 1n }, { op: 'putIfAbsent' }), 'name'],
+        [visits.update('v', { '\ud800': 'x' }, { op: 'putIfAbsent' }), '["\\ud800"]'],
+      ]
+      for (const [attempt, path] of attempts) {
+        const error = await attempt.catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(ValidationError)
+        expect((error as ValidationError).code).toBe('ERR_SCHEMA_INVALID')
+        expect((error as ValidationError).issues).toEqual([
+          { path, code: 'format', message: expect.stringMatching(/lone surrogate at index \d+/) },
+        ])
+      }
+      // A well-formed pair is text like any other.
+      expect(await kv.update('e', 'emoji \ud83d\ude00', { op: 'putIfAbsent' })).toBe(true)
+      expect(kv.get('e')).toBe('emoji \ud83d\ude00')
+      expect(masterSeq(hub, 'kv')).toBe(seq + 1)
+      expect(masterSeq(hub, 'tags') + masterSeq(hub, 'visits')).toBe(0)
+      expect(total(hub.metrics.writeErrors)).toBe(0)
+      expect(kv.get('ok')).toBe('fine')
+    })
+
+    it('S3.5 -0 in an update delta arrives as -0, as a put of -0 does', async () => {
+      const hub = await h().hub({
+        stores: { d: { schema: Real }, v: { schema: Reals }, p: { schema: Point } },
+      })
+      const node = await h().node(hub)
+      const d = await node.open('d', { schema: Real })
+      const v = await node.open('v', { schema: Reals })
+      const p = await node.open('p', { schema: Point })
+      await d.put('put', -0)
+      expect(await d.update('putIfAbsent', -0, { op: 'putIfAbsent' })).toBe(true)
+      await v.update('push', -0, { op: 'push' })
+      await v.update('append', [-0, 1.5], { op: 'append' })
+      await p.update('record', { x: -0 }, { op: 'putIfAbsent' })
+      const late = await h().node(hub)
+      for (const [store, schema] of [
+        [d, Real],
+        [await late.open('d', { schema: Real }), Real],
+      ] as const) {
+        expect(Object.is(store.get('put'), -0)).toBe(true)
+        expect(Object.is(store.get('putIfAbsent'), -0)).toBe(true)
+        expect(Object.is(masterEntries(hub, 'd', schema).get('putIfAbsent'), -0)).toBe(true)
+      }
+      expect(v.get('push')).toEqual([-0])
+      expect(v.get('append')).toEqual([-0, 1.5])
+      expect(p.get('record')).toEqual({ x: -0 })
+      expect((await late.open('v', { schema: Reals })).get('append')).toEqual([-0, 1.5])
     })
 
     it('S3.3 a key or value over the size limit rejects locally with TooLargeError; writes sent with it succeed', async () => {

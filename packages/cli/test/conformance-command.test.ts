@@ -56,6 +56,7 @@ describe('concord conformance', () => {
       faults: false,
       crash: true,
       failCommits: true,
+      failReads: true,
       corrupt: true,
     })
     const rules = report.rules.map((r) => r.rule)

@@ -152,6 +152,35 @@ describe('memoryPersistence', () => {
     })
   })
 
+  describe('failReads (S9.2)', () => {
+    it('the next n reads (get, a cursor step, deadlines) throw PersistenceError; the data stays', async () => {
+      const persistence = memoryPersistence()
+      const backend = await persistence.open('s', opts())
+      await backend.commit([put('a', '1', 1, 50)])
+      const cursor = backend.snapshot('')
+      persistence.failReads(3)
+      expect(() => backend.get('a')).toThrow(PersistenceError)
+      expect(() => cursor.next(10, Infinity)).toThrow(PersistenceError)
+      expect(() => backend.deadlines()).toThrow(/reading store 's' failed/)
+      expect(text(backend.get('a')?.value)).toBe('1')
+      expect(cursor.next(10, Infinity)).toHaveLength(1)
+      expect([...backend.deadlines()]).toEqual([['a', 50]])
+      expect(() => persistence.failReads(-1)).toThrow(RangeError)
+    })
+
+    it('a predicate fails the reads it selects until failReads(0)', async () => {
+      const persistence = memoryPersistence()
+      const backend = await persistence.open('s', opts())
+      await backend.commit([put('a', '1', 1), put('b', '2', 2)])
+      persistence.failReads((store, read, key) => store === 's' && read === 'get' && key === 'b')
+      expect(text(backend.get('a')?.value)).toBe('1')
+      expect(() => backend.get('b')).toThrow(PersistenceError)
+      expect(contents(backend)).toEqual({ a: '1', b: '2' })
+      persistence.failReads(0)
+      expect(text(backend.get('b')?.value)).toBe('2')
+    })
+  })
+
   describe('crash()', () => {
     it('loses exactly the commits not yet applied, keeps committed data, and kills open backends', async () => {
       const clock = manualClock()

@@ -1,9 +1,9 @@
 import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
-import { DecodeError, ProtocolError } from '../src/errors.js'
+import { DecodeError, ProtocolError, ValidationError } from '../src/errors.js'
 import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../src/protocol/codec.js'
-import { decodeDelta, encodeDelta } from '../src/protocol/dynamic.js'
+import { decodeDelta, encodeDelta, toDynamic } from '../src/protocol/dynamic.js'
 import { MessageType, MutationKind, type Mutations, WriteKind } from '../src/protocol/messages.js'
 
 const packr = new Packr({ useRecords: false })
@@ -177,6 +177,83 @@ describe('update deltas', () => {
       b: new Uint8Array([1]),
     }
     expect(decodeDelta(encodeDelta(value))).toEqual(value)
+  })
+
+  /** Values an update delta may hold (well-formed text); with `-0` among the doubles when asked. */
+  const deltaValue = (withNegativeZero: boolean) =>
+    fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.string({ unit: 'binary', maxLength: 40 }),
+        fc.string({ maxLength: 300 }),
+        fc.double({ noDefaultInfinity: false }).filter((x) => withNegativeZero || !Object.is(x, -0)),
+        fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+        fc.bigInt(),
+        fc.boolean(),
+        fc.constantFrom(null, undefined),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(tie('value'), { maxLength: 20 }),
+        fc.array(tie('value'), { maxLength: 5 }).map((items) => new Set(items)),
+        fc.array(fc.tuple(tie('value'), tie('value')), { maxLength: 5 }).map((pairs) => new Map(pairs)),
+        fc.dictionary(
+          fc.string({ unit: 'binary', maxLength: 10 }).filter((k) => k !== '__proto__'),
+          tie('value'),
+          { maxKeys: 5 },
+        ),
+      ),
+    })).value
+
+  it('S3.5 round-trip exactly, -0 included (msgpackr alone writes -0 as the integer 0)', () => {
+    fc.assert(
+      fc.property(deltaValue(true), (value) => {
+        expect(decodeDelta(encodeDelta(value))).toEqual(value)
+      }),
+      { numRuns: 500 },
+    )
+    for (const value of [-0, [-0, 1.5], { x: -0 }, new Set([-0]), new Map([[-0, -0]])]) {
+      expect(decodeDelta(encodeDelta(value))).toEqual(value)
+    }
+    expect(Object.is(decodeDelta(encodeDelta(-0)), -0)).toBe(true)
+  })
+
+  it('S3.5 are the bytes msgpackr writes for the same form, but for -0', () => {
+    fc.assert(
+      fc.property(deltaValue(false), (value) => {
+        expect(encodeDelta(value)).toEqual(new Uint8Array(packr.pack(toDynamic(value))))
+      }),
+      { numRuns: 500 },
+    )
+    const big = new Uint8Array(70_000).fill(7)
+    expect(encodeDelta(big)).toEqual(new Uint8Array(packr.pack(big)))
+  })
+
+  it('S3.1 a string or object key with a lone surrogate is refused with ValidationError at its path', () => {
+    const cases: [unknown, string][] = [
+      ['a\ud800', ''],
+      [['ok', ['x', '\udc00']], '[1][1]'],
+      [{ a: { 'b c': 'x\ud800y' } }, 'a["b c"]'],
+      [{ '\ud800': 1 }, '["\\ud800"]'],
+      [
+        new Map([
+          ['k', 'v'],
+          ['\ud800', 'v'],
+        ]),
+        '[1][0]',
+      ],
+    ]
+    for (const [value, path] of cases) {
+      let error: unknown
+      try {
+        encodeDelta(value)
+      } catch (e) {
+        error = e
+      }
+      expect(error).toBeInstanceOf(ValidationError)
+      expect((error as ValidationError).issues).toEqual([
+        { path, code: 'format', message: expect.stringMatching(/lone surrogate at index \d/) },
+      ])
+    }
+    expect(decodeDelta(encodeDelta('\ud83d\ude00'))).toBe('\ud83d\ude00')
   })
 
   it('S9.1 refuse malformed deltas with DecodeError', () => {

@@ -3,8 +3,6 @@ import { open as openFile } from 'node:fs/promises'
 /** What {@link inspectLmdbFile} found. */
 export type LmdbFileState =
   | { readonly kind: 'absent' }
-  /** An empty file: LMDB initialises it (a crash during creation leaves one). */
-  | { readonly kind: 'empty' }
   | { readonly kind: 'lmdb'; readonly pageSize: number; readonly lastPage: number; readonly size: number }
   /** Anything else; `found` says what, for the error message. */
   | { readonly kind: 'invalid'; readonly found: string }
@@ -55,7 +53,8 @@ export async function inspectLmdbFile(path: string): Promise<LmdbFileState> {
     const stat = await handle.stat()
     if (!stat.isFile()) return { kind: 'invalid', found: 'something that is not a regular file' }
     const size = stat.size
-    if (size === 0) return { kind: 'empty' }
+    // Never a store being created: new files are renamed into place whole.
+    if (size === 0) return { kind: 'invalid', found: 'nothing: the file is empty (0 bytes), truncated' }
     const head = Buffer.alloc(Math.min(size, META_BYTES))
     await handle.read(head, 0, head.length, 0)
     if (head.toString('latin1', 0, 16) === 'SQLite format 3\0') {

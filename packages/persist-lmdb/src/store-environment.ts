@@ -1,3 +1,5 @@
+import { open as openFile, rename, rm } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { AbortedError, type Clock, type EpochRecord, PersistenceError, type TimerHandle } from '@concord/core'
 import { type Database, open, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb'
 import { decodeNumber, encodeNumber } from './entry-codec.js'
@@ -74,56 +76,35 @@ export class StoreEnvironment {
   ) {}
 
   /**
-   * Opens the store's file (creating it when absent), checks it and returns the environment
-   * with what it recovered. Rejects with `PersistenceError` saying what was found when the
-   * file is not an LMDB environment, not a Concord store, of another format version, of
-   * another store, inconsistent, or of an incompatible schema; nothing is written then.
-   * The caller owns `lock` until this resolves.
+   * Opens the store's file (creating it when absent, see {@link #create}), checks it and
+   * returns the environment with what it recovered. Rejects with `PersistenceError` saying
+   * what was found when the file is empty or truncated, not an LMDB environment, not a
+   * Concord store, of another format version, of another store, inconsistent, or of an
+   * incompatible schema; nothing is written then. The caller owns `lock` until this resolves.
    */
   static async open(
     params: OpenEnvironmentParams,
   ): Promise<{ environment: StoreEnvironment; epochs: EpochRecord[]; lastSeq: number }> {
     const { store, files, options } = params
-    const state = await inspectLmdbFile(files.data)
+    const state = await inspectLmdbFile(files.data).catch((error: unknown) => {
+      throw new PersistenceError(
+        `cannot open store '${store}': reading ${files.data} failed: ${(error as Error)?.message ?? error}; nothing was changed`,
+        { cause: error },
+      )
+    })
     if (state.kind === 'invalid') {
       throw new PersistenceError(
         `cannot open store '${store}': ${files.data} holds ${state.found}; nothing was changed`,
       )
     }
     checkAborted(params.signal)
-    let root: RootDatabase<Buffer, Buffer>
-    try {
-      // `noReadAhead` is an lmdb-js option its typings do not list.
-      const envOptions: RootDatabaseOptionsWithPath & { noReadAhead: boolean } = {
-        path: files.data,
-        noSubdir: true,
-        maxDbs: 8,
-        keyEncoding: 'binary',
-        encoding: 'binary',
-        cache: false,
-        compression: false,
-        // 'sync': LMDB's classic commit (write pages, fsync, write the meta page) on lmdb-js's
-        // write thread. 'relaxed': no fsync at commit (background syncs only). Not lmdb-js's
-        // overlappingSync: it still fsyncs every commit, only later, on the same write thread.
-        overlappingSync: false,
-        noSync: options.durability === 'relaxed',
-        maxReaders: options.maxReaders,
-        noReadAhead: options.noReadAhead,
-        remapChunks: options.remapChunks,
-        ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
-        ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
-      }
-      root = open<Buffer, Buffer>(envOptions)
-    } catch (error) {
-      throw new PersistenceError(
-        `cannot open store '${store}' (${files.data}): ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      )
+    if (state.kind === 'absent') {
+      await StoreEnvironment.#create(params)
+      checkAborted(params.signal)
     }
+    const root = openRoot(files.data, store, options)
     try {
-      const found = StoreEnvironment.#load(root, params, state.kind === 'lmdb')
+      const found = StoreEnvironment.#load(root, params)
       checkAborted(params.signal)
       const environment = new StoreEnvironment(
         files,
@@ -161,8 +142,44 @@ export class StoreEnvironment {
     }
   }
 
-  /** Opens and checks the named databases, or creates them in an empty environment. */
-  static #load(root: RootDatabase<Buffer, Buffer>, params: OpenEnvironmentParams, existed: boolean) {
+  /**
+   * Builds a new store's file under a temporary name (every database and the meta record in
+   * one transaction), syncs it, renames it into place and syncs the folder. So a file at
+   * `files.data` always holds a whole store: a crash while creating leaves at most the
+   * temporary file, which the next creation replaces, and an empty file in its place is
+   * damage, never a store being born.
+   */
+  static async #create(params: OpenEnvironmentParams): Promise<void> {
+    const { store, files, options } = params
+    const temporary = `${files.data}.creating`
+    const removeTemporary = () =>
+      Promise.all([rm(temporary, { force: true }), rm(`${temporary}-lock`, { force: true })])
+    try {
+      await removeTemporary()
+      const root = openRoot(temporary, store, options)
+      try {
+        StoreEnvironment.#load(root, params)
+      } finally {
+        await root.close()
+      }
+      await syncPath(temporary)
+      await rename(temporary, files.data)
+      await syncPath(dirname(files.data))
+    } catch (error) {
+      throw new PersistenceError(
+        `cannot create the file of store '${store}' (${files.data}): ${(error as Error)?.message ?? error}`,
+        { cause: error },
+      )
+    } finally {
+      await removeTemporary().catch(() => undefined)
+    }
+  }
+
+  /**
+   * Opens and checks the named databases. An environment with none gets them created (one
+   * transaction): a new store's temporary file, or a file an earlier version left half made.
+   */
+  static #load(root: RootDatabase<Buffer, Buffer>, params: OpenEnvironmentParams) {
     const { store, files } = params
     const corrupt = (what: string) =>
       new PersistenceError(`corrupt store '${store}' (${files.data}): ${what}; nothing was changed`)
@@ -179,14 +196,13 @@ export class StoreEnvironment {
       const names = [...root.getKeys({ limit: 8 })].map((k) =>
         JSON.stringify(k.toString('utf8').replace(/\0$/, '')),
       )
-      if (existed && names.length > 0) {
+      if (names.length > 0) {
         throw new PersistenceError(
           `cannot open store '${store}': ${files.data} is an LMDB environment but not a Concord store ` +
             `(it holds ${names.join(', ')}, no 'meta'); nothing was changed`,
         )
       }
-      // A new store: every database and the meta record in one transaction, so a crash
-      // while creating leaves an empty environment, which is created again next time.
+      // A new store: every database and the meta record in one transaction.
       let created: { meta: MetaDb; entries: BinaryDb; deadlines: BinaryDb; epochs: EpochDb } | undefined
       root.transactionSync(() => {
         const m = openDb<Buffer, string>(DB_NAMES.meta, true, 'ordered-binary')!
@@ -292,7 +308,9 @@ export class StoreEnvironment {
    * two thread hops of an asynchronous one); the promise resolves on the next microtask.
    */
   transact(body: () => void): Promise<void> {
-    if (this.options.durability === 'sync') return this.entries.childTransaction(body).then(() => undefined)
+    if (this.options.durability === 'sync') {
+      return this.entries.childTransaction(body).then(() => undefined, failedCommit)
+    }
     try {
       this.root.transactionSync(body)
     } catch (error) {
@@ -359,6 +377,82 @@ export class StoreEnvironment {
       }
       this.#scheduleSync()
     }, this.options.syncInterval)
+  }
+}
+
+/**
+ * The error of an lmdb-js transaction whose batch failed to commit. lmdb-js rejects each
+ * transaction of the batch with a generic `Commit failed` error and then, in the same
+ * callback, rejects the promise in its `commitError` with the cause (ENOSPC, EIO, EFBIG…).
+ * Nothing in lmdb-js handles that promise: left alone it ends the process on an unhandled
+ * rejection. This handles it and throws its cause; the generic error when the cause does not
+ * come within the turn (it always does in lmdb-js 3.x).
+ */
+async function failedCommit(error: unknown): Promise<never> {
+  const pending = (error as { commitError?: unknown } | null)?.commitError as PromiseLike<unknown> | undefined
+  if (typeof pending?.then !== 'function') throw error
+  const cause = await Promise.race([
+    Promise.resolve(pending).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    ),
+    new Promise<undefined>((resolve) => setImmediate(resolve, undefined)),
+  ])
+  throw cause ?? error
+}
+
+/** Opens the LMDB environment at `path` with the store options, or throws `PersistenceError`. */
+function openRoot(path: string, store: string, options: EnvironmentOptions): RootDatabase<Buffer, Buffer> {
+  // `noReadAhead` is an lmdb-js option its typings do not list.
+  const envOptions: RootDatabaseOptionsWithPath & { noReadAhead: boolean } = {
+    path,
+    noSubdir: true,
+    maxDbs: 8,
+    keyEncoding: 'binary',
+    encoding: 'binary',
+    cache: false,
+    compression: false,
+    // 'sync': LMDB's classic commit (write pages, fsync, write the meta page) on lmdb-js's
+    // write thread. 'relaxed': no fsync at commit (background syncs only). Not lmdb-js's
+    // overlappingSync: it still fsyncs every commit, only later, on the same write thread.
+    overlappingSync: false,
+    // Event-turn batching opens each turn's batch with a write whose promise lmdb-js drops:
+    // when the batch fails to commit (a full disk), that promise rejects unhandled and
+    // ends the process. Writes still group: a commit starts on the next turn.
+    eventTurnBatching: false,
+    noSync: options.durability === 'relaxed',
+    maxReaders: options.maxReaders,
+    noReadAhead: options.noReadAhead,
+    remapChunks: options.remapChunks,
+    ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
+    ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+  }
+  try {
+    return open<Buffer, Buffer>(envOptions)
+  } catch (error) {
+    throw new PersistenceError(`cannot open store '${store}' (${path}): ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+}
+
+/** fsync of a file or a folder (on POSIX a folder's entry list; Windows cannot and need not). */
+async function syncPath(path: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof openFile>>
+  try {
+    handle = await openFile(path, 'r')
+  } catch (error) {
+    if (process.platform === 'win32') return
+    throw error
+  }
+  try {
+    await handle.sync()
+  } catch (error) {
+    // Some file systems cannot sync a folder.
+    const code = (error as NodeJS.ErrnoException).code
+    if (process.platform !== 'win32' && code !== 'EINVAL' && code !== 'EPERM') throw error
+  } finally {
+    await handle.close()
   }
 }
 

@@ -41,8 +41,24 @@ export class StoreLock {
     readonly path: string,
   ) {}
 
-  /** Takes the lock at `path` for `store`, or rejects with `PersistenceError` naming the holder. */
+  /**
+   * Takes the lock at `path` for `store`. Rejects with `PersistenceError` naming the holder
+   * when it is held, or saying what failed when the folder cannot be written or the lock
+   * read (a read-only folder, no permission); nothing is changed then.
+   */
   static async acquire(path: string, store: string): Promise<StoreLock> {
+    try {
+      return await StoreLock.#acquire(path, store)
+    } catch (error) {
+      if (error instanceof PersistenceError) throw error
+      throw new PersistenceError(
+        `cannot lock store '${store}' at ${path}: ${(error as Error)?.message ?? error}; nothing was changed`,
+        { cause: error },
+      )
+    }
+  }
+
+  static async #acquire(path: string, store: string): Promise<StoreLock> {
     const owner: LockOwner = {
       pid: process.pid,
       token: processToken,

@@ -1,7 +1,9 @@
+import { type SpawnOptions, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { CommitOp, OpenBackendOptions, Persistence, StoreBackend } from '@concord/core'
 import { afterEach } from 'vitest'
 import { type LmdbPersistenceInit, lmdbPersistence } from '../src/index.js'
@@ -77,4 +79,38 @@ export async function fingerprintFiles(dir: string): Promise<Record<string, stri
       .digest('hex')
   }
   return out
+}
+
+const support = fileURLToPath(new URL('./support/', import.meta.url))
+
+/** The command line that runs the TypeScript file `test/support/<file>` in a child Node process. */
+export function supportCommand(file: string, ...args: string[]): string[] {
+  return [process.execPath, '--import', join(support, 'register-ts.mjs'), join(support, file), ...args]
+}
+
+/**
+ * Runs `command` to its end: its exit code, its output, and the JSON of its last line of
+ * output (undefined when that is not JSON).
+ */
+export async function runChild(
+  [command, ...args]: readonly string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; result: unknown }> {
+  const child = spawn(command!, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
+  let result: unknown
+  try {
+    result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '')
+  } catch {
+    result = undefined
+  }
+  return { code, stdout, stderr, result }
 }

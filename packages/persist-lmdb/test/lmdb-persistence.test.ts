@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AbortedError, ClosedError, isConcordError, PersistenceError, type StoreBackend } from '@concord/core'
 import { describe, expect, expectTypeOf, it } from 'vitest'
@@ -63,6 +63,21 @@ describe('lmdbPersistence', () => {
     expect((backend as LmdbStoreBackend).path).toBe(join(path, 's.mdb'))
     await persistence.close()
     expect((await readdir(path)).filter((f) => f.endsWith('.hub-lock'))).toEqual([])
+  })
+
+  it('builds a new store under a temporary name: what a crash while creating left is replaced', async () => {
+    const path = await scratch.dir()
+    // A crash while creating: the temporary file half written, its LMDB reader table too.
+    await writeFile(join(path, 's.mdb.creating'), Buffer.alloc(5000, 0x5a))
+    await writeFile(join(path, 's.mdb.creating-lock'), 'x')
+    const persistence = scratch.persistence({ path })
+    const backend = await persistence.open('s', opts())
+    expect(backend.recovered).toEqual({ epochs: [], lastSeq: 0 })
+    await backend.commit([put('a', '1', 1)])
+    await persistence.close()
+    expect((await readdir(path)).sort()).toEqual(['s.mdb', 's.mdb-lock'])
+    const again = await scratch.persistence({ path }).open('s', opts())
+    expect(text(again.get('a')?.value)).toBe('1')
   })
 
   it('applies puts, removes and clears; a new persistence over the folder recovers them', async () => {

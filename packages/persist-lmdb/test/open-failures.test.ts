@@ -89,6 +89,12 @@ describe('S9.2 open refuses what it cannot trust, changing nothing', () => {
     await expectRefused(path, /a truncated LMDB environment \(12288 bytes; its last page ends at byte \d+\)/)
   })
 
+  it('S9.2 an empty file (0 bytes): truncated, never a store being created', async () => {
+    const path = await stored()
+    await truncate(join(path, 's.mdb'), 0)
+    await expectRefused(path, /s\.mdb holds nothing: the file is empty \(0 bytes\), truncated/)
+  })
+
   it('S9.2 a Concord store of another format version', async () => {
     const path = await stored()
     await tamper(path, (meta) => meta.putSync('format', Buffer.from('{"name":"concord-lmdb","version":2}')))

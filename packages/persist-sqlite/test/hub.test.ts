@@ -1,4 +1,5 @@
-import { createHub, createNode, type Hub, memoryTransport } from '@concord/core'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createHub, createNode, type Hub, memoryTransport, PersistenceError } from '@concord/core'
 import { manualClock } from '@concord/core/testing'
 import { t } from '@concord/schema'
 import { describe, expect, it } from 'vitest'
@@ -93,5 +94,40 @@ describe('a hub on sqlite persistence', () => {
     expect(kv2.get('forever')).toBe('z')
     await node2.close()
     await hub.close()
+  })
+
+  it("S9.2 a damaged page met by a clone's snapshot rejects that open with PersistenceError; the hub serves on", async () => {
+    const dir = tempDir()
+    const transport = memoryTransport()
+    const schema = t.string()
+    const stores = { kv: { schema }, other: { schema } }
+    const config = { transport, listen: 'memory://damaged', stores }
+    let hub = await createHub({ ...config, persistence: sqlitePersistence({ path: dir }) })
+    const node = await createNode({ transport, hub: hub.address })
+    const kv = await node.open('kv', { schema })
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => kv.put(`key${i}`, `${'v'.repeat(50)}${i}`)))
+    await node.close()
+    await hub.close()
+
+    // Damage every page after the first two, as a failing disk would: the header still reads.
+    const file = sqlitePersistence({ path: dir }).fileOf('kv')
+    const bytes = readFileSync(file)
+    for (let i = 8192; i < bytes.length; i += 97) bytes[i]! ^= 0xff
+    writeFileSync(file, bytes)
+
+    const persistence = sqlitePersistence({ path: dir })
+    hub = await createHub({ ...config, persistence })
+    const reader = await createNode({ transport, hub: hub.address })
+    const error = await reader.open('kv', { schema }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PersistenceError)
+    expect((error as PersistenceError).message).toMatch(/malformed|corrupt/i)
+    expect(hub.master('kv')!.readFailures).toBe(1)
+    const writer = await createNode({ transport, hub: hub.address })
+    const other = await writer.open('other', { schema })
+    expect(await other.put('a', 'b')).toBe(1)
+    await writer.close()
+    await reader.close()
+    await hub.close()
+    await persistence.close()
   })
 })

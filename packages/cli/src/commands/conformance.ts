@@ -32,7 +32,7 @@ export const conformance: Command = {
     '(a string or a function; default tcp://127.0.0.1:0). A persistence factory is called with',
     '{ path }, a fresh folder per test, and again with the same path to reopen the data. Either',
     'may instead be an object { env() } returning a TransportEnv / PersistenceEnv of',
-    '@concord/conformance, to offer transportFor, faults, crash, failCommits or corrupt.',
+    '@concord/conformance, to offer transportFor, faults, crash, failCommits, failReads or corrupt.',
     '',
     'example: concord conformance --transport ./examples/transport-tcp',
   ].join('\n'),

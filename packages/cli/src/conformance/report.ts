@@ -120,6 +120,7 @@ const NEEDS: Readonly<Record<keyof EnvInfo['has'], string>> = {
   faults: 'S6.2 silence, S6.3 resume and convergence under loss, S6.5 slow clones, S7.6 slow subscribers',
   crash: 'S6.4 crash and restart',
   failCommits: 'S3.3 persistence failure',
+  failReads: 'S9.2 failed reads, S4.3 their expiry retried',
   corrupt: 'S9.2 corrupt data',
 }
 

@@ -300,6 +300,7 @@ export async function runConformance(run: ConformanceRun): Promise<ConformanceOu
         faults: has('faults'),
         crash: has('crash'),
         failCommits: has('failCommits'),
+        failReads: has('failReads'),
         corrupt: has('corrupt'),
       },
       rules: summarizeRules(tests),

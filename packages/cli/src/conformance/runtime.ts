@@ -57,7 +57,9 @@ export interface EnvInfo {
   readonly persistence?: string
   /** What was called in the user's modules: `tcpTransport()`, `default.env()`. */
   readonly calls?: { readonly transport?: string; readonly persistence?: string }
-  readonly has: Readonly<Record<'transportFor' | 'faults' | 'crash' | 'failCommits' | 'corrupt', boolean>>
+  readonly has: Readonly<
+    Record<'transportFor' | 'faults' | 'crash' | 'failCommits' | 'failReads' | 'corrupt', boolean>
+  >
 }
 
 /** A module that does not follow the contract. The CLI turns it into a usage error (exit 2). */
@@ -189,6 +191,7 @@ function envInfo(env: Partial<ConformanceEnv>): EnvInfo {
       faults: env.faults !== undefined,
       crash: typeof env.crash === 'function',
       failCommits: typeof env.failCommits === 'function',
+      failReads: typeof env.failReads === 'function',
       corrupt: typeof env.corrupt === 'function',
     },
   }
@@ -206,6 +209,7 @@ function combine(t: Owned<TransportEnv>, p: Owned<PersistenceEnv>): Owned<Confor
     persistence: () => p.persistence(),
     ...(p.crash === undefined ? {} : { crash: () => p.crash!() }),
     ...(p.failCommits === undefined ? {} : { failCommits: (count: number) => p.failCommits!(count) }),
+    ...(p.failReads === undefined ? {} : { failReads: (count: number) => p.failReads!(count) }),
     ...(p.corrupt === undefined ? {} : { corrupt: (store: string) => p.corrupt!(store) }),
     dispose: async () => {
       try {
@@ -397,6 +401,7 @@ function persistenceMaker(
       ...(typeof env.failCommits === 'function'
         ? { failCommits: (count: number) => env.failCommits!(count) }
         : {}),
+      ...(typeof env.failReads === 'function' ? { failReads: (count: number) => env.failReads!(count) } : {}),
       ...(typeof env.corrupt === 'function' ? { corrupt: (store: string) => env.corrupt!(store) } : {}),
       dispose: async () => {
         try {

@@ -5,6 +5,7 @@ import {
   ConflictError,
   ForbiddenError,
   isConcordError,
+  PersistenceError,
   ProtocolError,
   SchemaMismatchError,
   TooLargeError,
@@ -507,16 +508,28 @@ export class Hub implements AsyncDisposable {
       return
     }
     this.metrics.snapshots++
-    const { cursor, fromSeq } = master.snapshot(open.prefix)
-    open.cursor = cursor
-    this.#queue(peer, { ...base, mode: 0, fromSeq })
+    let snapshot: ReturnType<Master['snapshot']>
+    try {
+      snapshot = master.snapshot(open.prefix)
+    } catch (error) {
+      return this.#snapshotFailed(peer, message.openId, open, error)
+    }
+    open.cursor = snapshot.cursor
+    this.#queue(peer, { ...base, mode: 0, fromSeq: snapshot.fromSeq })
     this.#pumpSnapshot(peer, message.openId, open)
   }
 
   /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
   #pumpSnapshot(peer: PeerState, openId: number, open: OpenState): void {
     while (open.cursor !== undefined && open.credits > 0) {
-      let rows = open.rest ?? open.cursor.next(this.#chunkEntries, this.#chunkBytes)
+      let rows = open.rest
+      if (rows === undefined) {
+        try {
+          rows = open.cursor.next(this.#chunkEntries, this.#chunkBytes)
+        } catch (error) {
+          return this.#snapshotFailed(peer, openId, open, error)
+        }
+      }
       open.rest = undefined
       if (rows.length === 0) {
         open.cursor.close()
@@ -544,6 +557,21 @@ export class Hub implements AsyncDisposable {
       for (const [key, entry] of rows) entries.push(key, entry.value, entry.seq)
       this.#queue(peer, { type: MessageType.SNAPSHOT_CHUNK, openId, entries })
     }
+  }
+
+  /**
+   * Reading the store for a snapshot failed (a damaged file, S9.2): that open ends with the
+   * error (`PersistenceError`), the hub and its other clones go on.
+   */
+  #snapshotFailed(peer: PeerState, openId: number, open: OpenState, cause: unknown): void {
+    if (peer.opens.get(openId) === open) peer.opens.delete(openId)
+    this.#closeOpen(open)
+    const error = isConcordError(cause)
+      ? cause
+      : new PersistenceError(`reading store '${open.store}' failed: ${(cause as Error)?.message ?? cause}`, {
+          cause,
+        })
+    this.#answerError(peer, MessageType.OPEN, openId, error)
   }
 
   #write(peer: PeerState, message: Write): void {

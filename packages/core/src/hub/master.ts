@@ -76,6 +76,8 @@ interface Batch {
 
 const NO_DEADLINE = -1
 const MAX_TIMER_MS = 2 ** 31 - 1
+/** How long an expiry whose entry could not be read waits before it is tried again, in ms. */
+export const EXPIRY_RETRY_MS = 1000
 
 /**
  * The authoritative copy of one store (S3.2): validates and applies writes in arrival order,
@@ -95,6 +97,11 @@ export class Master {
   readonly log: MutationLog
   /** Mutations refused or rolled back because persistence failed. */
   persistenceFailures = 0
+  /**
+   * Reads of the backend that failed (a damaged file): each refused the write or the
+   * snapshot that needed it, or put off an expiry by {@link EXPIRY_RETRY_MS}.
+   */
+  readFailures = 0
   readonly #overlay = new Map<string, StoredEntry | Tombstone>()
   /** A clear not committed yet hides every committed entry. */
   #clearedAt = 0
@@ -145,12 +152,41 @@ export class Master {
     const pending = this.#overlay.get(key)
     if (pending !== undefined) return 'deleted' in pending ? undefined : pending
     if (this.#clearedAt > this.committedSeq) return undefined
-    return this.backend.get(key)
+    return this.#read(() => this.backend.get(key))
   }
 
-  /** A cursor over committed entries; the snapshot it yields is completed by mutations after `committedSeq`. */
+  /**
+   * A cursor over committed entries; the snapshot it yields is completed by mutations after
+   * `committedSeq`. Like {@link get}, it and its `next` throw `PersistenceError` when the
+   * backend fails to read.
+   */
   snapshot(prefix: string): { cursor: SnapshotCursor; fromSeq: number } {
-    return { cursor: this.backend.snapshot(prefix), fromSeq: this.committedSeq }
+    const cursor = this.#read(() => this.backend.snapshot(prefix))
+    return {
+      cursor: {
+        next: (maxEntries, maxBytes) => this.#read(() => cursor.next(maxEntries, maxBytes)),
+        close: () => cursor.close(),
+      },
+      fromSeq: this.committedSeq,
+    }
+  }
+
+  /**
+   * Runs a backend read. A failure is counted and thrown as `PersistenceError` (a backend's
+   * other typed errors pass as they are), for the hub to refuse what needed the read (S9.2).
+   */
+  #read<T>(body: () => T): T {
+    try {
+      return body()
+    } catch (cause) {
+      const error = isConcordError(cause)
+        ? cause
+        : new PersistenceError(`reading store '${this.name}' failed: ${(cause as Error)?.message ?? cause}`, {
+            cause,
+          })
+      if (error instanceof PersistenceError) this.readFailures++
+      throw error
+    }
   }
 
   /**
@@ -434,11 +470,21 @@ export class Master {
     this.#armTimer()
   }
 
-  /** Expires every entry whose deadline has passed (S4.3), as `expire` mutations. */
+  /**
+   * Expires every entry whose deadline has passed (S4.3), as `expire` mutations. An entry
+   * that cannot be read (counted in {@link readFailures}) is tried again
+   * {@link EXPIRY_RETRY_MS} later; the others expire meanwhile.
+   */
   #expireDue(): void {
     const now = this.clock.now()
     for (let key = this.#heap.popDue(now); key !== undefined; key = this.#heap.popDue(now)) {
-      const entry = this.get(key)
+      let entry: StoredEntry | undefined
+      try {
+        entry = this.get(key)
+      } catch {
+        this.#heap.set(key, now + EXPIRY_RETRY_MS)
+        continue
+      }
       if (entry === undefined || entry.deadline === undefined || entry.deadline > now) continue
       this.#record({ kind: 'remove', key, seq: ++this.lastSeq }, MutationKind.EXPIRE, undefined)
     }

@@ -18,6 +18,7 @@ export type {
   CommitFailurePredicate,
   MemoryPersistenceInit,
   MemoryStoreDump,
+  ReadFailurePredicate,
 } from './memory-persistence.js'
 export { MemoryPersistence, MemoryStoreBackend, memoryPersistence } from './memory-persistence.js'
 export type { MemoryTransportInit } from './memory-transport.js'

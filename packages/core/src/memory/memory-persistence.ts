@@ -32,6 +32,46 @@ export interface MemoryPersistenceInit {
  */
 export type CommitFailurePredicate = (store: string, ops: readonly CommitOp[]) => boolean
 
+/**
+ * Decides whether a read of stored entries fails: `true` makes it throw `PersistenceError`,
+ * as a damaged page would. `key` is given for `get`. See {@link MemoryPersistence.failReads}.
+ */
+export type ReadFailurePredicate = (
+  store: string,
+  read: 'get' | 'snapshot' | 'deadlines',
+  key?: string,
+) => boolean
+
+/** Injected failures: the next `count` calls fail, or every call `when` picks. */
+class FailureSwitch<A extends unknown[]> {
+  #count = 0
+  #when: ((...args: A) => boolean) | undefined
+
+  constructor(private readonly name: string) {}
+
+  set(countOrPredicate: number | ((...args: A) => boolean)): void {
+    if (typeof countOrPredicate === 'function') {
+      this.#when = countOrPredicate
+      this.#count = 0
+      return
+    }
+    if (!Number.isInteger(countOrPredicate) || countOrPredicate < 0) {
+      throw new RangeError(`${this.name}(n) needs an integer >= 0, got ${countOrPredicate}`)
+    }
+    this.#count = countOrPredicate
+    this.#when = undefined
+  }
+
+  /** Whether this call fails; consumes one counted failure. */
+  take(...args: A): boolean {
+    if (this.#count > 0) {
+      this.#count--
+      return true
+    }
+    return this.#when?.(...args) ?? false
+  }
+}
+
 /** A copy of one store's committed state, for assertions. See {@link MemoryPersistence.inspect}. */
 export interface MemoryStoreDump {
   /** The schema fingerprint recorded by the last successful `open`. */
@@ -73,7 +113,7 @@ const CAPABILITIES: PersistenceCapabilities = Object.freeze({
  * In-memory {@link Persistence} for tests and ephemeral hubs. The data lives in this object,
  * not in the backends: a new hub given the same object recovers everything committed, as it
  * would from a file. Extra test controls: {@link crash}, {@link failCommits},
- * {@link corrupt}, {@link inspect}.
+ * {@link failReads}, {@link corrupt}, {@link inspect}.
  *
  * Buffers: `commit` copies every value when it is called, so the caller may reuse its buffers
  * as soon as `commit` returns. Entries returned by `get` and cursors are the stored objects:
@@ -92,8 +132,8 @@ export class MemoryPersistence implements Persistence {
   #closed = false
   /** Bumped by every crash, so an `open` in flight across a crash fails. */
   #generation = 0
-  #failCount = 0
-  #failWhen: CommitFailurePredicate | undefined
+  readonly #commitFailures = new FailureSwitch<[store: string, ops: readonly CommitOp[]]>('failCommits')
+  readonly #readFailures = new FailureSwitch<Parameters<ReadFailurePredicate>>('failReads')
 
   constructor(init: MemoryPersistenceInit = {}) {
     const latency = init.commitLatency ?? 0
@@ -182,16 +222,17 @@ export class MemoryPersistence implements Persistence {
    * until `failCommits(0)`. `beginEpoch` is never failed.
    */
   failCommits(countOrPredicate: number | CommitFailurePredicate): void {
-    if (typeof countOrPredicate === 'function') {
-      this.#failWhen = countOrPredicate
-      this.#failCount = 0
-      return
-    }
-    if (!Number.isInteger(countOrPredicate) || countOrPredicate < 0) {
-      throw new RangeError(`failCommits(n) needs an integer >= 0, got ${countOrPredicate}`)
-    }
-    this.#failCount = countOrPredicate
-    this.#failWhen = undefined
+    this.#commitFailures.set(countOrPredicate)
+  }
+
+  /**
+   * Makes reads of stored entries throw `PersistenceError`, as a damaged page would (S9.2
+   * tests): `get`, a snapshot cursor's `next` and `deadlines()`. A number: the next `count`
+   * such reads fail (0 cancels). A predicate: every read it returns true for fails, until
+   * `failReads(0)`. The data is untouched: reads work again afterwards.
+   */
+  failReads(countOrPredicate: number | ReadFailurePredicate): void {
+    this.#readFailures.set(countOrPredicate)
   }
 
   /**
@@ -236,11 +277,14 @@ export class MemoryPersistence implements Persistence {
 
   /** @internal Whether the commit `ops` of `store` should fail; consumes one injected failure. */
   shouldFail(store: string, ops: readonly CommitOp[]): boolean {
-    if (this.#failCount > 0) {
-      this.#failCount--
-      return true
+    return this.#commitFailures.take(store, ops)
+  }
+
+  /** @internal Throws the injected failure of this read, if any; consumes one. */
+  checkRead(store: string, read: 'get' | 'snapshot' | 'deadlines', key?: string): void {
+    if (this.#readFailures.take(store, read, key)) {
+      throw new PersistenceError(`reading store '${store}' failed (injected failure)`)
     }
-    return this.#failWhen?.(store, ops) ?? false
   }
 
   /** @internal Runs `apply` after the commit latency; returns a handle that cancels it. */
@@ -280,6 +324,7 @@ export class MemoryStoreBackend implements StoreBackend {
 
   get(key: string): StoredEntry | undefined {
     this.assertReadable()
+    this.owner.checkRead(this.store, 'get', key)
     return this.data.entries.get(key)
   }
 
@@ -290,6 +335,7 @@ export class MemoryStoreBackend implements StoreBackend {
 
   deadlines(): Iterable<readonly [key: string, deadline: number]> {
     this.assertReadable()
+    this.owner.checkRead(this.store, 'deadlines')
     // A copy: the caller may commit while iterating.
     return [...this.data.deadlines]
   }
@@ -388,6 +434,11 @@ export class MemoryStoreBackend implements StoreBackend {
     this.#pending.clear()
   }
 
+  /** @internal A snapshot cursor's read: throws an injected failure, if any. */
+  checkSnapshotRead(): void {
+    this.owner.checkRead(this.store, 'snapshot')
+  }
+
   /** @internal Throws unless reads are allowed. */
   assertReadable(): void {
     if (this.#state === 'dead') throw new PersistenceError(`store '${this.store}' is unusable: crashed`)
@@ -479,6 +530,7 @@ class MemoryCursor implements SnapshotCursor {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
       throw new RangeError(`maxEntries must be an integer >= 1, got ${maxEntries}`)
     }
+    this.backend.checkSnapshotRead()
     const out: Array<readonly [string, StoredEntry]> = []
     let bytes = 0
     while (this.#index < this.keys.length && out.length < maxEntries) {

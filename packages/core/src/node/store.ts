@@ -288,6 +288,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     try {
       bytes = encodeDelta(delta)
     } catch (error) {
+      if (error instanceof ValidationError) return Promise.reject(error)
       return Promise.reject(
         new ValidationError([{ path: '', code: 'type', message: (error as Error).message }], {
           context: 'invalid delta',

@@ -1,5 +1,16 @@
-import { Packr, Unpackr } from 'msgpackr'
-import { DecodeError } from '../errors.js'
+import {
+  loneSurrogateAt,
+  Writer,
+  writeArrayHeader,
+  writeBinHeader,
+  writeByte,
+  writeFloat,
+  writeInt,
+  writeStr,
+  writeUint,
+} from '@concord/schema/msgpack'
+import { Unpackr } from 'msgpackr'
+import { DecodeError, ValidationError } from '../errors.js'
 
 /**
  * A self-describing encoding of plain JavaScript data, for update deltas (whose type is not
@@ -12,11 +23,17 @@ export type Dynamic = string | number | boolean | null | Uint8Array | readonly u
 
 const MAX_DEPTH = 64
 
-/** The msgpack-ready form of `value`. Throws `TypeError` for functions, symbols, cycles, class instances. */
-export function toDynamic(value: unknown, depth = 0): Dynamic {
+/**
+ * The msgpack-ready form of `value`. Throws `TypeError` for functions, symbols, cycles, class
+ * instances, and `ValidationError` for a string (or object key) with a lone surrogate, which
+ * UTF-8 cannot carry: it would arrive as U+FFFD. `path` names where `value` sits in the delta.
+ */
+export function toDynamic(value: unknown, depth = 0, path = ''): Dynamic {
   if (depth > MAX_DEPTH) throw new TypeError('delta is nested too deeply (or cyclic)')
   switch (typeof value) {
     case 'string':
+      checkString(value, path)
+      return value
     case 'number':
     case 'boolean':
       return value
@@ -27,22 +44,56 @@ export function toDynamic(value: unknown, depth = 0): Dynamic {
     case 'object': {
       if (value === null) return null
       if (value instanceof Uint8Array) return value
-      if (Array.isArray(value)) return ['a', ...value.map((item) => toDynamic(item, depth + 1))]
-      if (value instanceof Set) return ['s', ...[...value].map((item) => toDynamic(item, depth + 1))]
+      if (Array.isArray(value)) {
+        return ['a', ...value.map((item, i) => toDynamic(item, depth + 1, `${path}[${i}]`))]
+      }
+      if (value instanceof Set) {
+        return ['s', ...[...value].map((item, i) => toDynamic(item, depth + 1, `${path}[${i}]`))]
+      }
       if (value instanceof Map) {
         const out: unknown[] = ['m']
-        for (const [k, v] of value) out.push(toDynamic(k, depth + 1), toDynamic(v, depth + 1))
+        let i = 0
+        for (const [k, v] of value) {
+          out.push(toDynamic(k, depth + 1, `${path}[${i}][0]`), toDynamic(v, depth + 1, `${path}[${i}][1]`))
+          i++
+        }
         return out
       }
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) throw new TypeError('delta holds a class instance')
       const out: unknown[] = ['o']
-      for (const [k, v] of Object.entries(value)) out.push(k, toDynamic(v, depth + 1))
+      for (const [k, v] of Object.entries(value)) {
+        const at = fieldPath(path, k)
+        checkString(k, at)
+        out.push(k, toDynamic(v, depth + 1, at))
+      }
       return out
     }
     default:
       throw new TypeError(`delta holds a ${typeof value}`)
   }
+}
+
+/** Throws `ValidationError` (code `format`, at `path`) when `s` has a lone surrogate. */
+function checkString(s: string, path: string): void {
+  const at = loneSurrogateAt(s)
+  if (at < 0) return
+  throw new ValidationError(
+    [
+      {
+        path,
+        code: 'format',
+        message: `the string has a lone surrogate at index ${at}, which UTF-8 cannot encode`,
+      },
+    ],
+    { context: 'invalid delta' },
+  )
+}
+
+/** A field's path as schema issues write it: `a.b`, or `a["odd name"]`. */
+function fieldPath(path: string, name: string): string {
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) return `${path}[${JSON.stringify(name)}]`
+  return path === '' ? name : `${path}.${name}`
 }
 
 /** The value `toDynamic` encoded. Throws {@link DecodeError} on anything malformed. */
@@ -89,7 +140,6 @@ export function fromDynamic(wire: unknown, depth = 0): unknown {
   }
 }
 
-const packr = new Packr({ useRecords: false, structuredClone: false })
 const unpackr = new Unpackr({
   useRecords: false,
   structuredClone: false,
@@ -97,9 +147,59 @@ const unpackr = new Unpackr({
   mapsAsObjects: true,
 })
 
-/** Bytes of an update delta (see {@link toDynamic}). */
+let writer = new Writer(1024)
+
+/**
+ * Bytes of an update delta (see {@link toDynamic}): msgpack in the forms msgpackr writes
+ * (shortest headers; integers beyond 32 bits as float64), except that `-0` is a float64:
+ * msgpackr writes it as the integer 0, and the delta would arrive as `+0`.
+ */
 export function encodeDelta(value: unknown): Uint8Array {
-  return packr.pack(toDynamic(value))
+  // toDynamic runs the caller's getters; writing runs no code of theirs, so one writer serves.
+  const dynamic = toDynamic(value)
+  writer.pos = 0
+  writeDynamic(writer, dynamic)
+  const bytes = writer.bytes.slice(0, writer.pos)
+  // One delta far larger than usual does not pin its buffer afterwards.
+  if (writer.bytes.byteLength > 1 << 20) writer = new Writer(1024)
+  return bytes
+}
+
+function writeDynamic(w: Writer, value: unknown): void {
+  switch (typeof value) {
+    case 'string':
+      return writeStr(w, value)
+    case 'number':
+      if (Object.is(value, -0)) writeFloat(w, value)
+      else if (value >>> 0 === value) writeUint(w, value)
+      else if (value >> 0 === value) writeInt(w, value)
+      else writeFloat(w, value)
+      return
+    case 'boolean':
+      return writeByte(w, value ? 0xc3 : 0xc2)
+    default:
+      if (value === null) return writeByte(w, 0xc0)
+      if (value instanceof Uint8Array) return writeBin(w, value)
+      if (Array.isArray(value)) {
+        writeArrayHeader(w, value.length)
+        for (const item of value) writeDynamic(w, item)
+        return
+      }
+      throw new TypeError(`not a dynamic value: ${typeof value}`)
+  }
+}
+
+function writeBin(w: Writer, bytes: Uint8Array): void {
+  if (bytes.byteLength <= 0xffff) {
+    const at = writeBinHeader(w, bytes.byteLength) // may grow the buffer: read it after
+    w.bytes.set(bytes, at)
+    return
+  }
+  w.ensure(5 + bytes.byteLength)
+  w.bytes[w.pos] = 0xc6
+  w.view.setUint32(w.pos + 1, bytes.byteLength)
+  w.bytes.set(bytes, w.pos + 5)
+  w.pos += 5 + bytes.byteLength
 }
 
 /** The update delta in `bytes`. Throws {@link DecodeError} on anything malformed. */
