@@ -9,6 +9,7 @@ import {
   ForbiddenError,
   type Hub,
   OverflowError,
+  PROTOCOL_VERSION,
   SchemaMismatchError,
   TooLargeError,
   ValidationError,
@@ -16,8 +17,12 @@ import {
 import { describe, expect, it } from 'vitest'
 import type { SuiteOptions, TransportEnv } from './env.js'
 import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
-import { bytesOf, eventually, record, settle, take, within } from './helpers.js'
+import { bytesInclude, bytesOf, eventually, msgpack, record, settle, take, within } from './helpers.js'
 import { Count, Numbered, Text } from './schemas.js'
+
+/** Wire message type numbers used here (docs/PROTOCOL.md). */
+const HELLO = 1
+const PUBLISH = 6
 
 type Payload = { from: string; n: bigint }
 /** Every topic carries a {@link Numbered} payload unless a test says otherwise. */
@@ -118,6 +123,24 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           expect(ns).toEqual(Array.from({ length: count }, (_, i) => i))
         }
         expect(subscription.dropped).toBe(0)
+      })
+
+      it('S8.2 S7.4 a subscription granted while its node relinked to a restarted hub is asked again, and ends if that hub refuses it', async () => {
+        const hub = await h().hub({ topics })
+        // The node's transport subscriptions are held: the hub has granted the subscription,
+        // the node is still subscribing on the transport when the hub restarts.
+        const { node, gate } = await h().gatedNode(hub, { topics })
+        gate.holdingSubscribes = true
+        const subscription = node.subscribe<Payload>('t')
+        await eventually(() => expect(gate.held.length).toBeGreaterThan(0))
+        // The restarted hub has another payload schema for `t`: it would refuse the subscription.
+        await h().restart(hub, { topics: { '': { schema: Numbered }, t: { schema: Text } } })
+        await eventually(() => expect(node.status).toBe('connected'))
+        gate.holdingSubscribes = false
+        for (const release of gate.held.splice(0)) release()
+        expect(await within(subscription.closed, 10_000, 'the subscription')).toBeInstanceOf(
+          SchemaMismatchError,
+        )
       })
 
       it('S7.3 events are not persisted: a subscriber gets what is published after it subscribed', async () => {
@@ -357,15 +380,27 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         expect([member.lost, other.lost]).toEqual([0, 0])
       })
 
-      it('S9.1 S7.3 an event too large to deliver is refused with TooLargeError; none is acknowledged that no subscriber can get', async () => {
+      it('S9.1 S7.3 an event too large to deliver is refused with TooLargeError, by the node and by the hub; none is acknowledged that no subscriber can get', async () => {
         const hub = await h().hub({})
         const publisher = await h().node(hub)
         const subscription = (await h().node(hub)).subscribe<Uint8Array>('t')
         await subscription.ready
-        // Fits in a frame as the publisher sends it, not as the hub delivers it (topic, numbering).
         const max = h().env.transport.capabilities.maxFrameSize
+        // Fits in a frame as a publisher sends it, not as the hub delivers it (topic, numbering):
+        // our node refuses it itself, and the hub refuses it from a client that does not.
         const error = await publisher.publish('t', new Uint8Array(max - 40)).catch((e: unknown) => e)
         expect(error).toBeInstanceOf(TooLargeError)
+        const raw = await h().rawLink(hub.address)
+        raw.endpoint.send(msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 'raw-node', []]]))
+        await eventually(() => expect(raw.frames.length).toBeGreaterThan(0))
+        const size = max - 40
+        const head = [0x92, PROTOCOL_VERSION, 0x95, PUBLISH, 1, 0xa1, 0x74, 0xc0, 0xc6]
+        const frame = new Uint8Array(head.length + 4 + size)
+        frame.set(head)
+        new DataView(frame.buffer).setUint32(head.length, size)
+        expect(raw.endpoint.send(frame)).toBe(true)
+        await eventually(() => expect(raw.frames.some((f) => bytesInclude(f, 'ERR_TOO_LARGE'))).toBe(true))
+        expect(hub.metrics.eventsRefused).toBe(1)
         await publisher.publish('t', new Uint8Array([7]))
         const [event] = await take(subscription, 1)
         expect(event!.payload).toEqual(new Uint8Array([7]))
@@ -549,7 +584,10 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
             await admin.publish('news/x', ev('n', 1))
             expect(payloads(await take(kept, 1))).toEqual(['n1'])
           })
+          // Published before a kept event that then arrives: it would have arrived first.
           await admin.publish('public/x', ev('p', 2))
+          await admin.publish('news/y', ev('n', 3))
+          expect(payloads(await take(kept, 1))).toEqual(['n3'])
           expect(reading.items).toEqual([])
         })
 

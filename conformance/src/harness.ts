@@ -17,7 +17,7 @@ import {
 } from '@concord/core'
 import { afterEach, beforeEach, expect } from 'vitest'
 import type { ConformanceEnv, SuiteOptions } from './env.js'
-import { type BroadcastGate, broadcastGate, eventually } from './helpers.js'
+import { eventually, type LinkGate, linkGate } from './helpers.js'
 
 /** The hub heartbeat the suites use unless a test needs another: short, so silence is noticed fast (S6.2). */
 export const HEARTBEAT = 100
@@ -112,11 +112,12 @@ export class Harness<E extends Partial<ConformanceEnv> = ConformanceEnv> {
     return node
   }
 
-  /** A node like {@link node}'s whose incoming broadcasts can be held back (see {@link broadcastGate}). */
-  async gatedNode(hub: Hub): Promise<{ node: ConcordNode; gate: BroadcastGate }> {
-    const gate = broadcastGate(this.#transport())
+  /** A node like {@link node}'s whose broadcasts and transport subscriptions can be held back (see {@link linkGate}). */
+  async gatedNode(hub: Hub, options: NodeOptions = {}): Promise<{ node: ConcordNode; gate: LinkGate }> {
+    const gate = linkGate(this.#transport())
     const node = await createNode({
       backoff: constantBackoff(20),
+      ...options,
       transport: gate.transport,
       hub: hub.address,
     })
@@ -157,6 +158,26 @@ export class Harness<E extends Partial<ConformanceEnv> = ConformanceEnv> {
     })
     this.#closers.push(() => endpoint.close())
     return endpoint
+  }
+
+  /** A raw link to a hub, driven by hand, once up: it records the frames the hub sends back. */
+  async rawLink(
+    address: string,
+  ): Promise<{ endpoint: NodeEndpoint; frames: Uint8Array[]; isUp: () => boolean }> {
+    const frames: Uint8Array[] = []
+    let up = false
+    const endpoint = await this.connect(address, {
+      linkUp: () => {
+        up = true
+      },
+      linkDown: () => {
+        up = false
+      },
+      frame: (frame) => frames.push(frame.slice()),
+      broadcast: () => {},
+    })
+    await eventually(() => expect(up).toBe(true))
+    return { endpoint, frames, isUp: () => up }
   }
 
   /** Runs `close` after the test, before the harness closes its own resources. */

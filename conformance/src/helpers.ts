@@ -164,22 +164,25 @@ export function msgpack(value: unknown): Uint8Array {
   return Uint8Array.from(out)
 }
 
-/** A node-side transport whose incoming broadcasts can be held back (see {@link broadcastGate}). */
-export interface BroadcastGate {
+/**
+ * A node-side transport whose incoming broadcasts (`holding`) and outgoing transport
+ * subscriptions (`holdingSubscribes`) can be held back. Held items wait in `held`: call each
+ * to let it through, or drop it.
+ */
+export interface LinkGate {
   readonly transport: Transport
-  /** While true, broadcasts go to `held`, not to the node. */
   holding: boolean
-  /** Held broadcasts: deliver each later by calling it, or drop them. */
+  holdingSubscribes: boolean
   readonly held: (() => void)[]
 }
 
-/** A {@link BroadcastGate} over `inner`. */
-export function broadcastGate(inner: Transport): BroadcastGate {
+/** A {@link LinkGate} over `inner`. */
+export function linkGate(inner: Transport): LinkGate {
   const transport: Transport = {
     capabilities: inner.capabilities,
     listen: (at, handlers, options) => inner.listen(at, handlers, options),
-    connect: (at, handlers, options) =>
-      inner.connect(
+    connect: async (at, handlers, options) => {
+      const endpoint = await inner.connect(
         at,
         {
           ...handlers,
@@ -189,8 +192,21 @@ export function broadcastGate(inner: Transport): BroadcastGate {
           },
         },
         options,
-      ),
+      )
+      return {
+        send: (frame) => endpoint.send(frame),
+        subscribe: (topic) => {
+          if (!gate.holdingSubscribes) return endpoint.subscribe(topic)
+          return new Promise<void>((resolve, reject) =>
+            gate.held.push(() => endpoint.subscribe(topic).then(resolve, reject)),
+          )
+        },
+        unsubscribe: (topic) => endpoint.unsubscribe(topic),
+        reconnect: () => endpoint.reconnect(),
+        close: () => endpoint.close(),
+      }
+    },
   }
-  const gate: BroadcastGate = { transport, holding: false, held: [] }
+  const gate: LinkGate = { transport, holding: false, holdingSubscribes: false, held: [] }
   return gate
 }

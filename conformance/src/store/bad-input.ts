@@ -1,6 +1,6 @@
-import { type NodeHandlers, PersistenceError, PROTOCOL_VERSION } from '@concord/core'
+import { PersistenceError, PROTOCOL_VERSION } from '@concord/core'
 import { describe, expect, it } from 'vitest'
-import type { Harness, SuiteContext } from '../harness.js'
+import type { SuiteContext } from '../harness.js'
 import { bytesInclude, bytesOf, eventually, masterEntries, masterSeq, msgpack, total } from '../helpers.js'
 import { Count, Text, Visit } from '../schemas.js'
 
@@ -10,25 +10,6 @@ const WRITE = 5
 const PING = 8
 const PONG = 29
 
-/** A raw link to a hub, driven by hand: it records what the hub sends back. */
-async function rawLink(h: Harness, address: string) {
-  const frames: Uint8Array[] = []
-  let up = false
-  const handlers: NodeHandlers = {
-    linkUp: () => {
-      up = true
-    },
-    linkDown: () => {
-      up = false
-    },
-    frame: (frame) => frames.push(frame.slice()),
-    broadcast: () => {},
-  }
-  const endpoint = await h.connect(address, handlers)
-  await eventually(() => expect(up).toBe(true))
-  return { endpoint, frames, isUp: () => up }
-}
-
 /** S9: bad input. */
 export function badInputTests({ h, probe }: SuiteContext): void {
   describe('S9 bad input', () => {
@@ -36,7 +17,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       await store.put('a', 'one')
-      const raw = await rawLink(h(), hub.address)
+      const raw = await h().rawLink(hub.address)
       const garbage = [
         Uint8Array.from([0xc1, 0xc1, 0xc1]), // not msgpack
         msgpack('just a string'), // not a frame
@@ -101,7 +82,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
 
     it('S9.1 a message before HELLO is refused and counted', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
-      const raw = await rawLink(h(), hub.address)
+      const raw = await h().rawLink(hub.address)
       const before = hub.metrics.refused.ERR_PROTOCOL ?? 0
       raw.endpoint.send(msgpack([PROTOCOL_VERSION, [WRITE, 'kv', 1, 0, 'k', msgpack('v'), null, null, null]]))
       await eventually(() => expect(hub.metrics.refused.ERR_PROTOCOL ?? 0).toBe(before + 1))
@@ -111,7 +92,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
     it('S9.1 a frame over the size limit is refused and counted; the hub and other clones carry on', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const store = await (await h().node(hub)).open('kv', { schema: Text })
-      const raw = await rawLink(h(), hub.address)
+      const raw = await h().rawLink(hub.address)
       const before = total(hub.metrics.refused)
       // A transport may refuse the frame at the sender (send is false: it never leaves) or
       // at the hub (the hub counts it); either way nothing else is disturbed.
@@ -126,7 +107,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       const hub = await h().hub({ stores: { visits: { schema: Visit }, hits: { schema: Count } } })
       const store = await (await h().node(hub)).open('visits', { schema: Visit })
       await store.put('a', { name: 'alice', hits: 1n })
-      const raw = await rawLink(h(), hub.address)
+      const raw = await h().rawLink(hub.address)
       raw.endpoint.send(msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 'raw-node', []]]))
       await eventually(() => expect(raw.frames.length).toBeGreaterThan(0))
       const bad = Uint8Array.from([0xff, 0xff, 0xff, 0xff])

@@ -1,4 +1,4 @@
-import type { Hub, StoreConfig } from '@concord/core'
+import { type Hub, PersistenceError, type StoreConfig } from '@concord/core'
 import { type ManualClock, manualClock } from '@concord/core/testing'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
@@ -201,6 +201,22 @@ export function expiryTests({ h, probe }: SuiteContext): void {
         expect(changes.items.filter((c) => c.kind === 'expire').map((c) => c.key)).toEqual(
           ['a', 'b'].filter((key) => key !== left[0]).concat(left),
         )
+      })
+    }
+
+    if (probe.has.failReads && probe.has.failCommits) {
+      it('S4.3 S9.2 after a failed commit whose deadlines cannot be read back at once, entries still expire', async () => {
+        const { hub, clock } = await clockedHub({ expiryTolerance: 50 })
+        const store = await (await h().node(hub)).open('kv', { schema: Text })
+        await store.put('a', 'one', { expiry: 2000 })
+        h().env.failCommits!(1)
+        h().env.failReads!(1)
+        await expect(store.put('b', 'two', { expiry: 500 })).rejects.toBeInstanceOf(PersistenceError)
+        expect(hub.master('kv')!.readFailures).toBe(1)
+        clock.advance(1000)
+        clock.advance(1000)
+        expect(masterHas(hub, 'kv', 'a')).toBe(false)
+        await eventually(() => expect(store.size).toBe(0))
       })
     }
 

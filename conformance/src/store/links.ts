@@ -225,31 +225,43 @@ export function linkTests({ h, probe }: SuiteContext): void {
       })
     })
 
-    it('S6.4 a write acknowledged by a master that then restarted without it (its data lost) rejects with PersistenceError, and does not wait forever', async () => {
-      const stores = { kv: { schema: Text } }
-      const hub = await h().hub({ stores })
-      // The writer's broadcasts are held back, so its put is acknowledged but not yet applied.
-      const { node, gate } = await h().gatedNode(hub)
-      const writer = await node.open('kv', { schema: Text })
-      const first = await writer.put('a', 'kept')
-      gate.holding = true
-      const lost = settle(writer.put('b', 'lost'))
-      await eventually(() => expect(masterSeq(hub, 'kv')).toBe(first + 1))
-      // Acknowledged on the same ordered channel before this publish's answer.
-      await node.publish('probe/after-ack', new Uint8Array([1]))
-      const address = hub.address
-      await h().stopHub(hub)
-      // Another hub at the same address, over storage that has none of it: a new epoch from seq 0.
-      const restarted = await h().hub({ stores, listen: address, persistence: memoryPersistence() })
-      gate.holding = false
-      gate.held.length = 0
-      const outcome = await within(lost, 10_000, 'the lost write')
-      expect(!outcome.ok && outcome.error instanceof PersistenceError).toBe(true)
-      expect(writer.status).toBe('live')
-      expect(writer.has('a')).toBe(false)
-      expect(await writer.put('c', 'new')).toBe(1)
-      await eventually(() => expect(cloneEntries(writer)).toEqual(masterEntries(restarted, 'kv', Text)))
-    })
+    for (const variant of ['from below it', 'past it']) {
+      it(`S6.4 a write acknowledged by a master that then restarted without it (its data lost), ${variant}, rejects with PersistenceError and does not wait forever`, async () => {
+        const stores = { kv: { schema: Text } }
+        const hub = await h().hub({ stores })
+        // The writer's broadcasts are held back, so its put is acknowledged but not yet applied.
+        const { node, gate } = await h().gatedNode(hub)
+        const writer = await node.open('kv', { schema: Text })
+        const first = await writer.put('a', 'kept')
+        gate.holding = true
+        const lost = settle(writer.put('b', 'lost'))
+        await eventually(() => expect(masterSeq(hub, 'kv')).toBe(first + 1))
+        // Acknowledged on the same ordered channel before this publish's answer.
+        await node.publish('probe/after-ack', new Uint8Array([1]))
+        // Storage that has none of it: empty (a new epoch from seq 0), or (past it) with an
+        // older write of the same key and its seqs beyond the lost one's.
+        const storage = memoryPersistence()
+        if (variant === 'past it') {
+          const other = await h().hub({ stores, persistence: storage })
+          const filler = await (await h().node(other)).open('kv', { schema: Text })
+          for (const key of ['b', 'c', 'd']) await filler.put(key, 'other')
+          await other.close()
+        }
+        const address = hub.address
+        await h().stopHub(hub)
+        const restarted = await h().hub({ stores, listen: address, persistence: storage })
+        gate.holding = false
+        gate.held.length = 0
+        const outcome = await within(lost, 10_000, 'the lost write')
+        expect(!outcome.ok && outcome.error instanceof PersistenceError).toBe(true)
+        expect(writer.status).toBe('live')
+        expect(writer.has('a')).toBe(false)
+        expect(writer.get('b')).toBe(variant === 'past it' ? 'other' : undefined)
+        const next = masterSeq(restarted, 'kv') + 1
+        expect(await writer.put('e', 'new')).toBe(next)
+        await eventually(() => expect(cloneEntries(writer)).toEqual(masterEntries(restarted, 'kv', Text)))
+      })
+    }
 
     if (canCrash) {
       it('S6.4 after a crash, the restarted master still holds every acknowledged write', async () => {

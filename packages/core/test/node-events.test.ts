@@ -2,6 +2,7 @@
  * Node-side event rules that need a particular in-memory setup: here, a hub whose frame limit
  * is smaller than the node's transport's, which the node learns only when the link comes up.
  */
+import { t } from '@concord/schema'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   type ConcordNode,
@@ -14,6 +15,8 @@ import {
   type NodeStatus,
   TooLargeError,
 } from '../src/index.js'
+
+const Count = t.count()
 
 const closers: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -81,5 +84,29 @@ describe('node events', () => {
     await node.publish('t', new Uint8Array(3))
     expect((await good.next()).value?.topic).toBe('t')
     expect(statuses).toEqual(['connected'])
+  })
+})
+
+describe('schemas are checked where they are given', () => {
+  it('a topic or store given a schema in place of { schema }, or none, is a TypeError at once', async () => {
+    const network = memoryNetwork()
+    const transport = memoryTransport({ network })
+    const bare = t.int() as unknown as { schema: typeof Count }
+    await expect(createHub({ transport, listen: 'memory://a', topics: { a: bare } })).rejects.toThrow(
+      /topic 'a' needs \{ schema \}/,
+    )
+    await expect(createHub({ transport, listen: 'memory://b', stores: { kv: bare } })).rejects.toThrow(
+      /store 'kv' needs \{ schema \}/,
+    )
+    const hub = await createHub({ transport, listen: 'memory://c' })
+    closers.push(() => hub.close())
+    await expect(createNode({ transport, hub: hub.address, topics: { a: bare } })).rejects.toThrow(TypeError)
+    const node = await createNode({ transport, hub: hub.address })
+    closers.push(() => node.close())
+    expect(() => node.topic('b', undefined as unknown as typeof Count)).toThrow(
+      /topic 'b' needs \{ schema \}/,
+    )
+    node.topic('b', Count)
+    expect(() => node.topic('b', Count)).not.toThrow()
   })
 })

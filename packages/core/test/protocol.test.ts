@@ -4,11 +4,17 @@ import { describe, expect, it } from 'vitest'
 import { DecodeError, ProtocolError, ValidationError } from '../src/errors.js'
 import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../src/protocol/codec.js'
 import { decodeDelta, encodeDelta, toDynamic } from '../src/protocol/dynamic.js'
-import { MessageType, MutationKind, type Mutations, WriteKind } from '../src/protocol/messages.js'
+import {
+  MessageType,
+  MutationKind,
+  type Mutations,
+  PROTOCOL_VERSION,
+  WriteKind,
+} from '../src/protocol/messages.js'
 
 const packr = new Packr({ useRecords: false })
 
-describe('wire protocol v1 (S9.1)', () => {
+describe('wire protocol (S9.1)', () => {
   it('S9.1 round-trips every message shape', () => {
     const messages = [
       { type: MessageType.HELLO, version: 1, nodeId: 'n', groups: ['workers'] },
@@ -112,15 +118,21 @@ describe('wire protocol v1 (S9.1)', () => {
   })
 
   it('S9.1 refuses a wrong version, an unknown type, a bad field, garbage and oversized frames with ProtocolError', () => {
-    expect(() => decodeFrame(packr.pack([2, [MessageType.PING, 1]]), 1 << 20)).toThrow(/version/)
-    expect(() => decodeFrame(packr.pack([1, [99]]), 1 << 20)).toThrow(/unknown message type/)
-    expect(() => decodeFrame(packr.pack([1, [MessageType.PING, 'x']]), 1 << 20)).toThrow(/nonce/)
-    expect(() => decodeFrame(packr.pack([1, [MessageType.OPEN, 1]]), 1 << 20)).toThrow(/truncated/)
+    expect(() => decodeFrame(packr.pack([PROTOCOL_VERSION + 1, [MessageType.PING, 1]]), 1 << 20)).toThrow(
+      /version/,
+    )
+    expect(() => decodeFrame(packr.pack([PROTOCOL_VERSION, [99]]), 1 << 20)).toThrow(/unknown message type/)
+    expect(() => decodeFrame(packr.pack([PROTOCOL_VERSION, [MessageType.PING, 'x']]), 1 << 20)).toThrow(
+      /nonce/,
+    )
+    expect(() => decodeFrame(packr.pack([PROTOCOL_VERSION, [MessageType.OPEN, 1]]), 1 << 20)).toThrow(
+      /truncated/,
+    )
     expect(() => decodeFrame(new Uint8Array([0xc1]), 1 << 20)).toThrow(ProtocolError)
     expect(() => decodeFrame(new Uint8Array(100), 10)).toThrow(/exceeds/)
     // Mutation lists must be well-formed: increasing seqs, values exactly on puts.
     const bad = [
-      1,
+      PROTOCOL_VERSION,
       [MessageType.MUTATIONS, 's', 'e', 0, 2, [2, 0, 'a', new Uint8Array(1), 1, 0, 'b', new Uint8Array(1)]],
     ]
     expect(() => decodeFrame(packr.pack(bad), 1 << 20)).toThrow(/muts/)

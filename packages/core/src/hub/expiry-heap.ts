@@ -39,6 +39,10 @@ export class ExpiryHeap {
   }
 
   /** Removes `key`'s deadline, if any. */
+  has(key: string): boolean {
+    return this.#byKey.has(key)
+  }
+
   delete(key: string): void {
     const node = this.#byKey.get(key)
     if (node === undefined) return

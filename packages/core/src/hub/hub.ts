@@ -27,6 +27,7 @@ import {
   MutationKind,
   type NodeMessage,
   type Open,
+  PROTOCOL_VERSION,
   type Publish,
   type Subscribe,
   type Write,
@@ -34,7 +35,7 @@ import {
 import { throwIfAborted } from '../util/abort.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, eventPrefixOf, Topics } from '../util/names.js'
+import { checkName, checkSchema, eventPrefixOf, Topics } from '../util/names.js'
 import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { count, type HubMetrics, newHubMetrics } from './metrics.js'
@@ -133,8 +134,14 @@ export class Hub implements AsyncDisposable {
     this.#resultsPerNode = limits.writeResultsPerNode ?? 65_536
     this.#rememberedNodes = limits.rememberedNodes ?? 4096
     this.#maxEventTopics = limits.eventTopics ?? 65_536
-    this.#topicSchemas = Object.entries(config.topics ?? {}).map(([prefix, topic]) => [prefix, topic.schema])
-    for (const name of Object.keys(config.stores ?? {})) checkName('store', name)
+    this.#topicSchemas = Object.entries(config.topics ?? {}).map(([prefix, topic]) => [
+      prefix,
+      checkSchema(`topic '${prefix}'`, topic?.schema),
+    ])
+    for (const [name, store] of Object.entries(config.stores ?? {})) {
+      checkName('store', name)
+      checkSchema(`store '${name}'`, store?.schema)
+    }
   }
 
   /** The address nodes connect to. */
@@ -433,7 +440,7 @@ export class Hub implements AsyncDisposable {
     node.peerId = peer.info.id
     this.#queue(peer, {
       type: MessageType.WELCOME,
-      version: 1,
+      version: PROTOCOL_VERSION,
       hubInstance: this.instance,
       heartbeatMs: this.#heartbeatMs,
       maxFrameSize: this.#maxFrame,

@@ -110,6 +110,8 @@ export class Master {
   #flushScheduled = false
   #committing: Promise<void> | undefined
   #timer: TimerHandle | undefined
+  /** Set while a failed reload of the deadlines waits to be tried again. */
+  #reloadTimer: TimerHandle | undefined
   #timerAt = Number.POSITIVE_INFINITY
   #closed = false
 
@@ -246,6 +248,7 @@ export class Master {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
+    if (this.#reloadTimer !== undefined) this.clock.clearTimeout(this.#reloadTimer)
     await this.drain()
     await this.backend.close()
   }
@@ -254,6 +257,7 @@ export class Master {
   abort(): void {
     this.#closed = true
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
+    if (this.#reloadTimer !== undefined) this.clock.clearTimeout(this.#reloadTimer)
     this.#batch = undefined
   }
 
@@ -436,16 +440,31 @@ export class Master {
     this.lastSeq = this.committedSeq
     this.persistenceFailures += failed.ops.length + (later?.ops.length ?? 0)
     this.#heap.clear()
-    if (!this.#closed) {
-      try {
-        this.#heap.load(this.backend.deadlines())
-      } catch {
-        // A backend that cannot even list its deadlines will fail the next commit too.
-      }
-    }
+    this.#reloadDeadlines()
     this.hooks.settled(this, failed.settlements, error)
     if (later !== undefined) this.hooks.settled(this, later.settlements, error)
     this.#armTimer()
+  }
+
+  /**
+   * Rebuilds the expiry heap from the backend after a rollback. A backend that cannot list
+   * its deadlines now is asked again {@link EXPIRY_RETRY_MS} later (counted in
+   * {@link readFailures}), so entries never stop expiring; deadlines set meanwhile stay.
+   */
+  #reloadDeadlines(): void {
+    if (this.#closed) return
+    try {
+      const stored = [...this.backend.deadlines()].filter(([key]) => !this.#heap.has(key))
+      this.#heap.load(stored)
+      this.#armTimer()
+    } catch {
+      this.readFailures++
+      if (this.#reloadTimer !== undefined) this.clock.clearTimeout(this.#reloadTimer)
+      this.#reloadTimer = this.clock.setTimeout(() => {
+        this.#reloadTimer = undefined
+        this.#reloadDeadlines()
+      }, EXPIRY_RETRY_MS)
+    }
   }
 
   #armTimer(): void {

@@ -22,12 +22,13 @@ import {
   type Publish,
   type Subscribe,
   type Write,
+  WriteKind,
 } from '../protocol/messages.js'
 import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, isTopic, Topics } from '../util/names.js'
+import { checkName, checkSchema, isTopic, Topics } from '../util/names.js'
 import {
   type ConcordEvent,
   EventSubscription,
@@ -71,6 +72,11 @@ class PendingWrite implements AppliedWaiter {
       forget()
       this.failed(error)
     })
+  }
+
+  get writtenKey(): string | undefined {
+    const kind = this.message.kind
+    return kind === WriteKind.PUT || kind === WriteKind.CAS ? this.message.key : undefined
   }
 
   acked(ack: WriteAck): void {
@@ -159,6 +165,8 @@ export class ConcordNode implements AsyncDisposable {
   readonly #subscriptions = new Set<Subscriber>()
   /** The subscriptions the hub granted and the transport carries: the only ones events reach (S8.2). */
   readonly #granted = new Set<Subscriber>()
+  /** Links welcomed so far: a subscription granted across a new link is asked again. */
+  #linkUps = 0
   readonly #transportTopics = new Map<string, number>()
   /**
    * The last seq seen per event stream, to count what the transport lost (S7.6). Kept only
@@ -252,9 +260,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#checkOpen()
     checkName('store', name)
     throwIfAborted(options.signal)
-    if (options.schema === undefined || typeof options.schema.decode !== 'function') {
-      throw new TypeError('open needs { schema }')
-    }
+    checkSchema('open', options?.schema)
     if (this.#stores.has(name))
       throw new TypeError(`store '${name}' is already open on this node; share its handle`)
     const prefix = options.prefix ?? ''
@@ -373,6 +379,7 @@ export class ConcordNode implements AsyncDisposable {
    * `TypeError` (subscriptions made since were checked against the first one by the hub).
    */
   topic(prefix: string, schema: AnySchema): void {
+    checkSchema(`topic '${prefix}'`, schema)
     const known = this.#topicSchemas.find((entry) => entry[0] === prefix)
     if (known === undefined) this.#topicSchemas.push([prefix, schema])
     else if (known[1].fingerprint !== schema.fingerprint) {
@@ -482,6 +489,13 @@ export class ConcordNode implements AsyncDisposable {
     return subscription
   }
 
+  /** Registers a request asking the hub again for a granted subscription (see `#welcome`); returns it to send. */
+  #recheck(subscription: Subscriber): Subscribe {
+    const message = this.#subscribeMessage(subscription.prefix)
+    this.#subscribeRequests.set(message.reqId, { message, subscription, recheck: true })
+    return message
+  }
+
   /** A SUBSCRIBE asking the hub for `prefix`, under a new request id. */
   #subscribeMessage(prefix: string): Subscribe {
     return {
@@ -540,6 +554,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscribeRequests.delete(reqId)
     const subscription = request.subscription
     if (!this.#subscriptions.has(subscription) || request.recheck) return
+    const linkUps = this.#linkUps
     try {
       await Promise.all(
         this.#eventTopics(subscription.prefix).map((topic) => {
@@ -552,6 +567,8 @@ export class ConcordNode implements AsyncDisposable {
       if (!this.#subscriptions.has(subscription)) return
       this.#granted.add(subscription)
       subscription._ready()
+      // A new link came up meanwhile, whose hub has not been asked about it yet (S8.2).
+      if (linkUps !== this.#linkUps && this.#link === 'ready') this.#send(this.#recheck(subscription))
     } catch (error) {
       subscription._end(error as Error)
     }
@@ -714,12 +731,10 @@ export class ConcordNode implements AsyncDisposable {
     }
     // Granted subscriptions are asked again: this hub (restarted, or its authorizer) may
     // refuse them now, and they must end with its refusal rather than go silent (S8.2).
+    this.#linkUps++
     for (const [reqId, request] of this.#subscribeRequests)
       if (request.recheck) this.#subscribeRequests.delete(reqId)
-    for (const subscription of this.#granted) {
-      const message = this.#subscribeMessage(subscription.prefix)
-      this.#subscribeRequests.set(message.reqId, { message, subscription, recheck: true })
-    }
+    for (const subscription of this.#granted) this.#recheck(subscription)
     for (const request of this.#subscribeRequests.values()) {
       // As for publishes: a prefix accepted under the transport's limit may exceed the hub's.
       const tooLarge = this.#tooLarge('topic prefix', request.message.prefix, 0)

@@ -74,6 +74,8 @@ export interface AppliedWaiter {
    * does not have that write.
    */
   ackedOnLink?: number
+  /** The key a put or compare-and-set waiting here wrote: a store restarted without it shows an older write of it. */
+  readonly writtenKey?: string
   applied(): void
   failed(error: Error): void
 }
@@ -582,15 +584,19 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
    * would otherwise wait for a seq the new epoch may never reach, or reach with another write.
    */
   #failLostWrites(fromSeq: number): void {
-    const lost = this.#waiters.filter(
-      (w) => w.ackedOnLink !== undefined && w.ackedOnLink < this.#links && w.seq > fromSeq,
-    )
+    const lost = this.#waiters.filter((w) => {
+      if (w.ackedOnLink === undefined || w.ackedOnLink >= this.#links) return false
+      if (w.seq > fromSeq) return true
+      // A new epoch that got as far: the key, if present, was last written before the write.
+      const at = w.writtenKey === undefined ? 0 : this.#entries.seqOf(w.writtenKey)
+      return at > 0 && at < w.seq
+    })
     if (lost.length === 0) return
     this.#waiters = this.#waiters.filter((w) => !lost.includes(w))
     for (const waiter of lost) {
       waiter.failed(
         new PersistenceError(
-          `store '${this.name}': the master acknowledged seq ${waiter.seq}, then restarted from seq ${fromSeq} without it`,
+          `store '${this.name}': the master acknowledged seq ${waiter.seq}, then restarted (at seq ${fromSeq}) without it`,
         ),
       )
     }

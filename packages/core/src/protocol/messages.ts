@@ -1,11 +1,11 @@
 /**
- * Wire protocol v1: the messages. docs/PROTOCOL.md is the prose version of this file; keep
+ * Wire protocol v2: the messages. docs/PROTOCOL.md is the prose version of this file; keep
  * them in step. A frame is a msgpack array `[PROTOCOL_VERSION, message, message, …]`; a
  * message is an array whose first element is its type.
  */
 
 /** The protocol version this build speaks. A frame of another version is refused (S9.1). */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 /** Message type numbers. Stable API: never renumber, only add. */
 export const MessageType = {

@@ -1,3 +1,4 @@
+import type { Schema } from '@concord/schema/contract'
 import { loneSurrogateAt } from '@concord/schema/msgpack'
 import { ValidationError } from '../errors.js'
 
@@ -9,6 +10,15 @@ export function checkName(kind: 'store' | 'group', name: unknown): string {
     throw new TypeError(`invalid ${kind} name ${JSON.stringify(name)}: use 1-200 of A-Z a-z 0-9 . _ : / -`)
   }
   return name
+}
+
+/** `schema` if it is one (a schema of `@concord/schema`), else a `TypeError` saying whose it should be. */
+export function checkSchema<S extends Schema>(whose: string, schema: S | undefined): S {
+  const candidate = schema as Partial<Schema> | undefined
+  if (typeof candidate?.fingerprint !== 'string' || typeof candidate.decode !== 'function') {
+    throw new TypeError(`${whose} needs { schema }: a schema of @concord/schema`)
+  }
+  return schema as S
 }
 
 /**
