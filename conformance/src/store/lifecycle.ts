@@ -1,4 +1,4 @@
-import { AbortedError, ClosedError, createHub, createNode, Hub } from '@concord/core'
+import { AbortedError, ClosedError, createHub, createNode, Hub, type Transport } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import { HEARTBEAT, type SuiteContext } from '../harness.js'
 import { eventually, settle, within } from '../helpers.js'
@@ -27,6 +27,52 @@ export function lifecycleTests({ h }: SuiteContext): void {
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       expect(await store.put('a', '1')).toBe(1)
       await unstarted.close()
+    })
+
+    it('S10.1 S9.1 a node that closes cleanly leaves the hub nothing to refuse: its farewell comes last', async () => {
+      // The hub's side of the transport, watched: when the link ends, and what it refuses.
+      const left: string[] = []
+      const refused: string[] = []
+      const inner = h().env.transport
+      const watched: Transport = {
+        capabilities: inner.capabilities,
+        connect: (at, handlers, options) => inner.connect(at, handlers, options),
+        listen: (at, handlers, options) =>
+          inner.listen(
+            at,
+            {
+              ...handlers,
+              peerLeft: (peer, reason) => {
+                left.push(reason)
+                handlers.peerLeft(peer, reason)
+              },
+              refused: (peer, error) => {
+                refused.push(error.message)
+                handlers.refused(peer, error)
+              },
+            },
+            options,
+          ),
+      }
+      const hub = await createHub({
+        transport: watched,
+        listen: h().address(),
+        persistence: h().persistence(),
+        heartbeat: HEARTBEAT,
+        stores: { kv: { schema: Text } },
+      })
+      h().defer(() => hub.close())
+      const node = await createNode({ transport: inner, hub: hub.address })
+      const store = await node.open('kv', { schema: Text })
+      await store.put('a/1', 'one')
+      const subscription = node.subscribe('t')
+      await subscription.ready
+      await node.close()
+      await eventually(() => expect(left).toHaveLength(1))
+      // What the node sent before its farewell has arrived by now; anything after it would be a stranger's.
+      expect(refused).toEqual([])
+      expect(hub.metrics.refused).toEqual({})
+      expect(store.status).toBe('closed')
     })
 
     it('S10.1 close is idempotent for stores, nodes and hubs', async () => {

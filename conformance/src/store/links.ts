@@ -4,6 +4,7 @@ import type { SuiteContext } from '../harness.js'
 import {
   cloneEntries,
   eventually,
+  expectIncreasing,
   isSubsequence,
   masterEntries,
   masterSeq,
@@ -184,6 +185,24 @@ export function linkTests({ h, probe }: SuiteContext): void {
         for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThanOrEqual(seqs[i - 1]!)
       })
     }
+
+    it("S3.7 S6.5 a burst of writes bigger than the link's queue waits for room: the link stays up and every write resolves, in order", async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const node = await h().node(hub)
+      const store = await node.open('kv', { schema: Text })
+      const statuses = record(node.statusChanges())
+      // One frame per write (each flushed before the next is made), more frames than the
+      // link queues hold, all before the event loop turns.
+      const writes: Promise<number>[] = []
+      for (let i = 0; i < 1500; i++) {
+        writes.push(store.put(`k${i}`, 'v'))
+        await Promise.resolve()
+      }
+      const seqs = await within(Promise.all(writes), 30_000, 'the burst')
+      expectIncreasing(seqs)
+      expect(store.size).toBe(1500)
+      expect(statuses.items).toEqual([])
+    })
 
     it('S6.3 S6.4 after a master restart (a new epoch) clones resync from a snapshot, without user action', async () => {
       const stores = { kv: { schema: Text } }

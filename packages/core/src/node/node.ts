@@ -141,6 +141,8 @@ export interface PublishOptions extends CallOptions {
 const DEFAULT_HEARTBEAT = 1000
 /** A node flushes its outbox early once it holds this many bytes. */
 const FLUSH_BYTES = 32 * 1024
+/** The longest wait before a frame held back by a full link queue is offered again. */
+const MAX_RETRY_MS = 50
 const MAX_STREAMS = 65_536
 
 /**
@@ -167,6 +169,11 @@ export class ConcordNode implements AsyncDisposable {
   readonly #granted = new Set<Subscriber>()
   /** Links welcomed so far: a subscription granted across a new link is asked again. */
   #linkUps = 0
+  /** Frames a full link queue refused, in order, waiting for room (see `#sendNow`). */
+  #held: Uint8Array[] = []
+  #heldSince = 0
+  #retryMs = 1
+  #retryTimer: TimerHandle | undefined
   readonly #transportTopics = new Map<string, number>()
   /**
    * The last seq seen per event stream, to count what the transport lost (S7.6). Kept only
@@ -678,6 +685,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#link = 'down'
     this.#outbox = []
     this.#outboxBytes = 0
+    this.#dropHeld()
     this.#setStatus('connecting', error)
     for (const store of this.#stores.values()) store._linkDown(error)
     this.#storesByOpenId.clear()
@@ -953,14 +961,57 @@ export class ConcordNode implements AsyncDisposable {
     const endpoint = this.#endpoint
     if (endpoint === undefined) return
     this.#lastSent = this.#clock.now()
-    if (!endpoint.send(encodeFrame(messages))) {
-      // The link dropped the frame (down, or its bounded queue is full): start over on a new
-      // link; pending writes are resent there and the hub answers duplicates from its table.
-      if (this.#link === 'ready') {
-        this.#linkDown(new UnavailableError('the link to the hub refused a frame'))
-        endpoint.reconnect()
-      }
+    const frame = encodeFrame(messages)
+    if (this.#held.length === 0 && endpoint.send(frame)) return
+    if (this.#link !== 'ready') return
+    // The link's bounded queue is full (a burst bigger than it): the frame waits its turn
+    // behind the others held, in order, and goes when there is room. Dropping the link
+    // instead would resend the same burst on the next one, and again (S3.7).
+    this.#held.push(frame)
+    if (this.#held.length === 1) {
+      this.#heldSince = this.#lastSent
+      this.#retryMs = 1
+      this.#retryHeld()
     }
+  }
+
+  #retryHeld(): void {
+    this.#retryTimer = this.#clock.setTimeout(() => this.#sendHeld(), this.#retryMs)
+  }
+
+  /** Sends the frames held back by a full queue, in order, as far as the link takes them. */
+  #sendHeld(): void {
+    this.#retryTimer = undefined
+    const endpoint = this.#endpoint
+    if (endpoint === undefined || this.#link !== 'ready') return this.#dropHeld()
+    const now = this.#clock.now()
+    let sent = 0
+    while (sent < this.#held.length && endpoint.send(this.#held[sent]!)) sent++
+    if (sent > 0) {
+      this.#held.splice(0, sent)
+      this.#heldSince = now
+      this.#retryMs = 1
+    }
+    if (this.#held.length === 0) return
+    const staleAfter = this.#staleAfterConfig ?? 3 * this.#heartbeatMs
+    if (now - this.#heldSince > staleAfter) {
+      // Nothing taken for that long: the link is as good as lost. Start over on a new one;
+      // pending writes are resent there and the hub answers duplicates from its table.
+      this.#linkDown(
+        new UnavailableError(`the link to the hub took no frame for ${now - this.#heldSince} ms`),
+      )
+      endpoint.reconnect()
+      return
+    }
+    this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS)
+    this.#retryHeld()
+  }
+
+  /** Forgets held frames: what they carried is resent on the next link (writes, opens, subscriptions). */
+  #dropHeld(): void {
+    this.#held = []
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -976,10 +1027,6 @@ export class ConcordNode implements AsyncDisposable {
   }
 
   async #close(): Promise<void> {
-    if (this.#link === 'ready') {
-      this.#send({ type: MessageType.BYE })
-      this.#flush()
-    }
     this.#setStatus('closed')
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
     const error = new ClosedError('the node is closed')
@@ -992,6 +1039,13 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscriptions.clear()
     this.#granted.clear()
     this.#subscribeRequests.clear()
+    // Last, after what closing the stores and subscriptions sent: the hub forgets the link
+    // on BYE, and would count anything after it as from a stranger (S9.1).
+    if (this.#link === 'ready') {
+      this.#send({ type: MessageType.BYE })
+      this.#flush()
+    }
+    this.#dropHeld()
     await this.#endpoint?.close()
   }
 
