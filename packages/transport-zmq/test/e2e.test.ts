@@ -10,6 +10,7 @@ import {
 import { t } from '@concord/schema'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ZmqHubEndpoint, zmqCurveKeyPair, zmqModule, zmqTransport } from '../src/index.js'
+import { ZmqFaults } from './faults.js'
 import { until } from './helpers.js'
 
 const schema = t.string()
@@ -149,11 +150,48 @@ describe('end to end with core', () => {
     const kvB = await b.open('kv', { schema })
     await kvA.put('x', 'from alice')
     await until(() => expect(kvB.get('x')).toBe('from alice'))
+    const epoch = kvA.epoch
     await hub1.close()
     const hub2 = await createHub({ ...hubOptions, listen: address })
     open.push(hub2)
-    await until(() => expect([kvA.status, kvB.status]).toEqual(['live', 'live']))
+    // Live on the new hub (a clone may still be live on the old one until its drop notice is
+    // read: a write sent then would be 'may or may not have been applied', S3.7).
+    await until(() => {
+      expect([kvA.status, kvB.status]).toEqual(['live', 'live'])
+      expect([kvA.epoch, kvB.epoch]).toEqual([hub2.master('kv')!.epoch, hub2.master('kv')!.epoch])
+    })
+    expect(kvA.epoch).not.toBe(epoch)
     await kvB.put('y', 'from bob')
     await until(() => expect(kvA.get('y')).toBe('from bob'))
   })
+
+  it('S6.3 S6.5 a clone that fell behind by more than its link window catches up: a resume whose replay overran the window gives way to a paced snapshot', async () => {
+    // A 2 MiB window to each node. The slow clone misses about 8 MB of mutations: 2 MiB wait
+    // in its socket, the rest is a replay three times its window.
+    const small = () => zmqTransport({ highWaterMarkBytes: 2 * 1024 * 1024 })
+    const hub = await createHub({ transport: small(), listen: 'tcp://127.0.0.1:0', stores })
+    open.push(hub)
+    const writer = await (await node(hub.address, small())).open('kv', { schema })
+    const faults = new ZmqFaults()
+    const slowNode = await createNode({
+      transport: faults.wrap(small(), 'slow'),
+      hub: hub.address,
+      backoff: constantBackoff(20),
+      staleAfter: 60_000,
+    })
+    open.push(slowNode)
+    const slow = await slowNode.open('kv', { schema })
+    faults.pause('slow')
+    const value = 'x'.repeat(200)
+    for (let round = 0; round < 40; round++) {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => writer.put(`k${round * 1000 + i}`, value)))
+    }
+    const last = hub.master('kv')!.committedSeq
+    const snapshots = hub.metrics.snapshots
+    faults.resume('slow')
+    await until(() => expect(slow.seq).toBe(last), 20_000)
+    expect(slow.size).toBe(40_000)
+    // It got there by a snapshot, not by resuming forever.
+    expect(hub.metrics.snapshots).toBeGreaterThan(snapshots)
+  }, 60_000)
 })

@@ -115,6 +115,8 @@ interface Sync {
   bufferedMutations: number
   /** SYNC_END seq once received: live once applied up to it. */
   endSeq: number | undefined
+  /** Asked as a resume from the log (a replay), not a snapshot. */
+  readonly resumed: boolean
 }
 
 /** Broadcast mutations buffered during a sync before it restarts rather than grow (bounded memory). */
@@ -148,6 +150,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #resyncs = 0
   /** Links up so far (see {@link _links}). */
   #links = 0
+  /** The link went down while resuming from the log: the next open takes a snapshot. */
+  #resumeLost = false
   #opened: { resolve: () => void; reject: (error: Error) => void } | undefined
 
   /** @internal Built by `node.open`. */
@@ -437,13 +441,18 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   _linkUp(): void {
     if (this.#status === 'closed') return
     this.#links++
-    const resume = this.#epoch === undefined ? undefined : { epoch: this.#epoch, seq: this.#seq }
+    // A resume the last link lost on the way (its replay overran the link's queue, say) is
+    // not tried again: the same replay would overrun it again. A snapshot is paced.
+    const resume =
+      this.#epoch === undefined || this.#resumeLost ? undefined : { epoch: this.#epoch, seq: this.#seq }
+    this.#resumeLost = false
     this.#startSync(resume)
   }
 
   /** @internal The link is down: keep serving reads (S6.1). */
   _linkDown(reason: Error): void {
     if (this.#status === 'closed') return
+    if (this.#sync?.resumed === true && this.#sync.mode !== 0) this.#resumeLost = true
     this.#sync = undefined
     this.#openId = undefined
     if (this.#status !== 'connecting') this.#setStatus('stale', reason)
@@ -465,6 +474,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       buffered: [],
       bufferedMutations: 0,
       endSeq: undefined,
+      resumed: resume !== undefined,
     }
     if (this.#status !== 'connecting') this.#setStatus('syncing')
   }
