@@ -24,7 +24,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
         msgpack([PROTOCOL_VERSION + 1, [PING, 1]]), // another version
         msgpack([PROTOCOL_VERSION, [99, 1, 2]]), // unknown message type
         msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION]]), // truncated
-        msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 7, []]]), // a field of the wrong type
+        msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 7, [], 0]]), // a field of the wrong type
         new Uint8Array(0), // empty
       ]
       const before = total(hub.metrics.refused)
@@ -68,7 +68,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
         Uint8Array.from([0xc1, 0xc1]), // not msgpack
         msgpack([PROTOCOL_VERSION + 1, [PONG, 1]]), // another version
         msgpack([PROTOCOL_VERSION, [99, 1]]), // unknown message type
-        msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 'x', []]]), // a message for hubs
+        msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 'x', [], 0]]), // a message for hubs
       ]
       for (const frame of garbage) fake.send(peer!, frame)
       fake.broadcast('h|', garbage[0]!)
@@ -108,7 +108,7 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       const store = await (await h().node(hub)).open('visits', { schema: Visit })
       await store.put('a', { name: 'alice', hits: 1n })
       const raw = await h().rawLink(hub.address)
-      raw.endpoint.send(msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 'raw-node', []]]))
+      raw.endpoint.send(msgpack([PROTOCOL_VERSION, [HELLO, PROTOCOL_VERSION, 'raw-node', [], 0]]))
       await eventually(() => expect(raw.frames.length).toBeGreaterThan(0))
       const bad = Uint8Array.from([0xff, 0xff, 0xff, 0xff])
       const wrongShape = Text.encode('text')

@@ -17,7 +17,7 @@ const packr = new Packr({ useRecords: false })
 describe('wire protocol (S9.1)', () => {
   it('S9.1 round-trips every message shape', () => {
     const messages = [
-      { type: MessageType.HELLO, version: 1, nodeId: 'n', groups: ['workers'] },
+      { type: MessageType.HELLO, version: 1, nodeId: 'n', groups: ['workers'], maxFrameSize: 65536 },
       {
         type: MessageType.WRITE,
         store: 's',

@@ -194,4 +194,21 @@ describe('end to end with core', () => {
     // It got there by a snapshot, not by resuming forever.
     expect(hub.metrics.snapshots).toBeGreaterThan(snapshots)
   }, 60_000)
+
+  it('S2.7 a node that accepts smaller frames than the hub opens a store bigger than its frames and follows bursts of writes', async () => {
+    const hub = await createHub({ transport: zmqTransport(), listen: 'tcp://127.0.0.1:0', stores })
+    open.push(hub)
+    const writer = await (await node(hub.address)).open('kv', { schema })
+    const value = 'v'.repeat(1000)
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => writer.put(`k${i}`, value)))
+    // 64 KiB frames against the hub's 16 MiB: a 1 MB snapshot, and broadcasts of 300 KB batches.
+    const small = await (await node(hub.address, zmqTransport({ maxFrameSize: 64 * 1024 }))).open('kv', {
+      schema,
+    })
+    expect(small.size).toBe(1000)
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.put(`n${i}`, value)))
+    await until(() => expect(small.seq).toBe(hub.master('kv')!.committedSeq))
+    expect(small.size).toBe(1300)
+    expect(hub.metrics.peerQueueOverflows).toBe(0)
+  })
 })

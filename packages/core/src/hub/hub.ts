@@ -43,6 +43,8 @@ import type { CommittedBatch } from './mutation-log.js'
 import { WriteResults } from './write-results.js'
 
 const MESSAGE_OVERHEAD = 24
+/** The smallest frame limit a node may ask for: below it, frames would not carry their headers. */
+const MIN_PEER_FRAME = 4096
 /** An upper bound on the bytes an entry (key, value, seq) takes in a frame: keys at 3 per char. */
 function entrySize(key: string, value: Uint8Array | null): number {
   return MESSAGE_OVERHEAD + key.length * 3 + (value?.byteLength ?? 0)
@@ -67,6 +69,8 @@ interface PeerState {
   outbox: unknown[]
   outboxBytes: number
   readonly allowed: Map<string, boolean>
+  /** The largest frame this node accepts (from its HELLO) and the hub sends. */
+  maxFrame: number
 }
 
 interface NodeState {
@@ -114,6 +118,8 @@ export class Hub implements AsyncDisposable {
   readonly #authorizer: Authorizer
   readonly #heartbeatMs: number
   readonly #maxFrame: number
+  /** The smallest frame limit of the linked nodes (see `#updateBroadcastFrame`). */
+  #broadcastFrame: number
   readonly #chunkBytes: number
   readonly #chunkEntries: number
   readonly #window: number
@@ -127,6 +133,7 @@ export class Hub implements AsyncDisposable {
     this.#authorizer = config.authorizer ?? (config.access ? rulesAuthorizer(config.access) : allowAll)
     this.#heartbeatMs = toMillis(config.heartbeat ?? 1000)
     this.#maxFrame = config.transport.capabilities.maxFrameSize
+    this.#broadcastFrame = this.#maxFrame
     const limits = config.limits ?? {}
     this.#chunkBytes = Math.min(limits.snapshotChunkBytes ?? 256 * 1024, Math.floor(this.#maxFrame / 2))
     this.#chunkEntries = limits.snapshotChunkEntries ?? 4096
@@ -269,6 +276,7 @@ export class Hub implements AsyncDisposable {
       outbox: [],
       outboxBytes: 0,
       allowed: new Map(),
+      maxFrame: this.#maxFrame,
     })
   }
 
@@ -277,6 +285,17 @@ export class Hub implements AsyncDisposable {
     if (peer === undefined) return
     this.#peers.delete(info.id)
     this.#dropPeerState(peer)
+    if (peer.maxFrame < this.#maxFrame) this.#updateBroadcastFrame()
+  }
+
+  /**
+   * Broadcasts are encoded once for every receiver, so they are cut to the smallest frame a
+   * linked node accepts; unicast frames (acks, snapshot chunks, replays) to each node's own.
+   */
+  #updateBroadcastFrame(): void {
+    let smallest = this.#maxFrame
+    for (const peer of this.#peers.values()) smallest = Math.min(smallest, peer.maxFrame)
+    this.#broadcastFrame = smallest
   }
 
   #dropPeerState(peer: PeerState): void {
@@ -391,7 +410,7 @@ export class Hub implements AsyncDisposable {
   #handle(peer: PeerState, message: NodeMessage): void {
     switch (message.type) {
       case MessageType.HELLO:
-        return this.#hello(peer, message.nodeId, message.groups)
+        return this.#hello(peer, message.nodeId, message.groups, message.maxFrameSize)
       case MessageType.OPEN:
         return this.#open(peer, message)
       case MessageType.SNAPSHOT_CREDIT: {
@@ -419,7 +438,7 @@ export class Hub implements AsyncDisposable {
     }
   }
 
-  #hello(peer: PeerState, nodeId: string, groups: readonly string[]): void {
+  #hello(peer: PeerState, nodeId: string, groups: readonly string[], maxFrameSize: number): void {
     try {
       for (const group of groups) checkName('group', group)
     } catch (error) {
@@ -427,6 +446,10 @@ export class Hub implements AsyncDisposable {
     }
     peer.nodeId = nodeId
     peer.groups = groups
+    if (maxFrameSize > 0 && maxFrameSize < peer.maxFrame) {
+      peer.maxFrame = Math.max(maxFrameSize, MIN_PEER_FRAME)
+      this.#updateBroadcastFrame()
+    }
     let node = this.#nodes.get(nodeId)
     if (node === undefined) {
       node = { peerId: undefined, lastWriteId: 0, results: new WriteResults(this.#resultsPerNode) }
@@ -443,7 +466,7 @@ export class Hub implements AsyncDisposable {
       version: PROTOCOL_VERSION,
       hubInstance: this.instance,
       heartbeatMs: this.#heartbeatMs,
-      maxFrameSize: this.#maxFrame,
+      maxFrameSize: peer.maxFrame,
     })
   }
 
@@ -500,7 +523,7 @@ export class Hub implements AsyncDisposable {
       this.metrics.resumes++
       this.#queue(peer, { ...base, mode: 1, fromSeq: message.resumeSeq })
       for (const batch of replay) {
-        for (const muts of this.#splitMutations(batch.muts, open.prefix)) {
+        for (const muts of this.#splitMutations(batch.muts, open.prefix, peer.maxFrame)) {
           this.#queue(peer, {
             type: MessageType.MUTATIONS,
             store: message.store,
@@ -532,7 +555,10 @@ export class Hub implements AsyncDisposable {
       let rows = open.rest
       if (rows === undefined) {
         try {
-          rows = open.cursor.next(this.#chunkEntries, this.#chunkBytes)
+          rows = open.cursor.next(
+            this.#chunkEntries,
+            Math.min(this.#chunkBytes, Math.floor(peer.maxFrame / 2)),
+          )
         } catch (error) {
           return this.#snapshotFailed(peer, openId, open, error)
         }
@@ -552,7 +578,7 @@ export class Hub implements AsyncDisposable {
       for (; fits < rows.length; fits++) {
         const [key, entry] = rows[fits]!
         const size = entrySize(key, entry.value)
-        if (fits > 0 && bytes + size > this.#maxFrame / 2) break
+        if (fits > 0 && bytes + size > peer.maxFrame / 2) break
         bytes += size
       }
       if (fits < rows.length) {
@@ -705,7 +731,7 @@ export class Hub implements AsyncDisposable {
     if (this.#flushScheduled) this.#flush()
     const store = this.#stores.get(master.name)
     const send = (topic: string, prefix: string) => {
-      for (const part of this.#splitMutations(batch.muts, prefix)) {
+      for (const part of this.#splitMutations(batch.muts, prefix, this.#broadcastFrame)) {
         const frame = encodeFrame([
           {
             type: MessageType.MUTATIONS,
@@ -732,8 +758,9 @@ export class Hub implements AsyncDisposable {
   #splitMutations(
     muts: readonly (number | string | Uint8Array | null)[],
     prefix: string,
+    maxFrame: number,
   ): { from: number | undefined; to: number | undefined; list: (number | string | Uint8Array | null)[] }[] {
-    const limit = this.#maxFrame - 1024
+    const limit = maxFrame - 1024
     const parts: {
       from: number | undefined
       to: number | undefined
@@ -838,7 +865,7 @@ export class Hub implements AsyncDisposable {
     let batch = this.#eventBatches.get(topic)
     // A batch never grows past a frame: a big event (from a client that does not check)
     // sends what is batched before it.
-    if (batch !== undefined && batch.bytes + size > this.#maxFrame) {
+    if (batch !== undefined && batch.bytes + size > this.#broadcastFrame) {
       this.#flushEvents(topic)
       batch = undefined
     }
@@ -848,7 +875,7 @@ export class Hub implements AsyncDisposable {
     }
     batch.wire.push(wire)
     batch.bytes += size
-    if (batch.bytes > this.#maxFrame / 2) this.#flushEvents(topic)
+    if (batch.bytes > this.#broadcastFrame / 2) this.#flushEvents(topic)
     this.#scheduleFlush()
     this.metrics.events++
     this.#queue(peer, { type: MessageType.PUBLISH_ACK, pubId: message.pubId })
@@ -918,7 +945,7 @@ export class Hub implements AsyncDisposable {
     peer.outbox.push(wire)
     peer.outboxBytes += estimateSize(message)
     this.#dirty.add(peer)
-    if (peer.outboxBytes > this.#maxFrame / 2) {
+    if (peer.outboxBytes > peer.maxFrame / 2) {
       this.#flushPeer(peer)
       return
     }
@@ -969,7 +996,7 @@ export class Hub implements AsyncDisposable {
     }
     for (let i = 0; i < outbox.length; i++) {
       const size = wireSize(outbox[i] as unknown[])
-      if (bytes + size > this.#maxFrame - 1024 && !sendRange(i)) return this.#overflowed(peer)
+      if (bytes + size > peer.maxFrame - 1024 && !sendRange(i)) return this.#overflowed(peer)
       bytes += size
     }
     if (!sendRange(outbox.length)) this.#overflowed(peer)

@@ -676,6 +676,7 @@ export class ConcordNode implements AsyncDisposable {
         version: PROTOCOL_VERSION,
         nodeId: this.id,
         groups: this.config.groups ?? [],
+        maxFrameSize: this.config.transport.capabilities.maxFrameSize,
       },
     ])
   }

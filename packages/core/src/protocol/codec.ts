@@ -70,6 +70,7 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
     ['version', isNat],
     ['nodeId', isStr],
     ['groups', isStrArray],
+    ['maxFrameSize', isNat],
   ],
   [MessageType.OPEN]: [
     ['openId', isNat],

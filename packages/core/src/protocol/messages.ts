@@ -46,12 +46,16 @@ export type WriteKind = (typeof WriteKind)[keyof typeof WriteKind]
 export const MutationKind = { PUT: 0, REMOVE: 1, EXPIRE: 2, CLEAR: 3 } as const
 export type MutationKind = (typeof MutationKind)[keyof typeof MutationKind]
 
-/** `[HELLO, protocolVersion, nodeId, groups]`: the first message on every new link. */
+/**
+ * `[HELLO, protocolVersion, nodeId, groups, maxFrameSize]`: the first message on every new
+ * link. `maxFrameSize` is the largest frame the node accepts (0: the hub's own).
+ */
 export type Hello = {
   readonly type: typeof MessageType.HELLO
   readonly version: number
   readonly nodeId: string
   readonly groups: readonly string[]
+  readonly maxFrameSize: number
 }
 /** Opens (or resumes) a clone. `resumeEpoch` null asks for a snapshot. */
 export type Open = {
