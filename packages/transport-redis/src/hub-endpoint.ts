@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import {
   AbortedError,
   type ConcordError,
@@ -13,6 +14,7 @@ import type { Redis } from 'ioredis'
 import { formatAddress, type RedisAddress } from './address.js'
 import { HubChannels } from './channels.js'
 import { createRedis, describe, explain, loginWatch, noop, settle, shutdown } from './connection.js'
+import { NameClaim } from './name-claim.js'
 import type { ResolvedOptions } from './options.js'
 import {
   copy,
@@ -69,7 +71,8 @@ class HubPeer {
  * The hub side of the Redis transport, as returned by `RedisTransport.listen`.
  *
  * It holds two connections: a subscriber PSUBSCRIBEd to every request channel of its hub name
- * (`<prefix>:<hub>:req:*`), and a publisher for replies and broadcasts. Each broadcast is
+ * (`<prefix>:<hub>:req:*`), and a publisher for replies and broadcasts. Of several hubs that
+ * start on one name, one listens and the others reject (see {@link NameClaim}). Each broadcast is
  * encoded once and the same bytes are PUBLISHed to the reply channel of every peer whose
  * authorized subscription is a prefix of the topic (hub-side fan-out: a peer never receives
  * a broadcast `authorizeSubscription` did not grant, and a node needs no channel permission
@@ -89,6 +92,10 @@ export class RedisHubEndpoint implements HubEndpoint {
   readonly #options: ResolvedOptions
   readonly #handlers: HubHandlers
   readonly #channels: HubChannels
+  /** The claims channel's name, to compare with received channel names without decoding them. */
+  readonly #claimsChannel: Buffer
+  /** This hub's claim on its name (kept after it won, to know its own CLAIM when it comes back). */
+  #claim: NameClaim | undefined
   readonly #peers = new Map<string, HubPeer>()
   readonly #byId = new Map<string, HubPeer>()
   /** Reply channels of links dropped while Redis was unreachable: told DROP once it is back. */
@@ -116,6 +123,7 @@ export class RedisHubEndpoint implements HubEndpoint {
     this.#onClosed = onClosed
     this.address = formatAddress(address)
     this.#channels = new HubChannels(options.prefix, address.hub)
+    this.#claimsChannel = Buffer.from(this.#channels.claims, 'latin1')
     // Nodes acknowledge every quarter of the window, so a reading node never fills it.
     this.#ackEvery = {
       frames: Math.max(1, Math.floor(options.peerQueueLimit / 4)),
@@ -133,7 +141,7 @@ export class RedisHubEndpoint implements HubEndpoint {
     return [...this.#peers.values()].map((peer) => peer.info)
   }
 
-  /** @internal Connects, checks the hub name is free, subscribes. Rejects with `UnavailableError`/`AbortedError`. */
+  /** @internal Connects, subscribes, claims the hub name. Rejects with `UnavailableError`/`AbortedError`. */
   async start(signal: AbortSignal | undefined): Promise<void> {
     let aborted: (error: AbortedError) => void = noop
     const abortion = new Promise<never>((_, reject) => {
@@ -144,11 +152,11 @@ export class RedisHubEndpoint implements HubEndpoint {
     try {
       await Promise.race([this.#connect(), abortion])
     } catch (error) {
-      await Promise.all([
-        shutdown(this.publisher, this.#options.closeTimeout),
-        shutdown(this.subscriber, this.#options.closeTimeout),
-      ])
       this.#state = 'closed'
+      this.#claim?.cancel()
+      // The subscriber first: claims of other hubs that reach this one meanwhile still get their YIELD.
+      await shutdown(this.subscriber, this.#options.closeTimeout)
+      await shutdown(this.publisher, this.#options.closeTimeout)
       if (isConcordError(error)) throw error
       // A refused login makes ioredis drop the connection, and so does a failed TLS handshake:
       // report the refusal or the TLS error, not the drop.
@@ -190,19 +198,53 @@ export class RedisHubEndpoint implements HubEndpoint {
 
   async #connect(): Promise<void> {
     this.subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
-      if (this.#state === 'starting') this.#early.push([channel, Buffer.from(message)])
+      if (channel.equals(this.#claimsChannel)) this.#onClaims(message)
+      else if (this.#state === 'starting') this.#early.push([channel, Buffer.from(message)])
       else this.#onMessage(channel, message)
     })
     await Promise.all([this.publisher.connect(), this.subscriber.connect()])
-    // Also proves the credentials: with the ready check off, 'ready' precedes AUTH's answer.
-    const receivers = await this.publisher.publish(this.#channels.probe, Buffer.of(Kind.PROBE))
-    if (receivers > 0) {
-      throw new UnavailableError(`address ${this.address} is already in use: a hub of that name is listening`)
-    }
+    // Subscribed before claiming: a hub that claims the name after this one is heard (NameClaim).
     await this.subscriber.psubscribe(this.#channels.requestPattern)
+    const options = this.#options
+    const claim = new NameClaim(
+      randomBytes(12).toString('hex'),
+      this.address,
+      options.clock,
+      options.handshakeTimeout,
+    )
+    this.#claim = claim
+    // Also proves the credentials: with the ready check off, 'ready' precedes AUTH's answer.
+    const receivers = await this.publisher.publish(
+      this.#channels.claims,
+      kindAndText(Kind.CLAIM, claim.nonce),
+    )
     await settle()
     const refused = this.#logins.find((login) => login.refused !== undefined)?.refused
     if (refused !== undefined) throw refused
+    claim.published(receivers)
+    await claim.outcome
+  }
+
+  /**
+   * A message on the claims channel: another hub claims this name (answered HELD when this hub
+   * holds it or claimed it first, else YIELD: `NameClaim.holds`), or answers this hub's claim.
+   */
+  #onClaims(message: Buffer): void {
+    const kind = message[0]
+    // Anything else there (the PROBE of an older hub) is no claim.
+    if (kind !== Kind.CLAIM && kind !== Kind.HELD && kind !== Kind.YIELD) return
+    const nonce = message.toString('latin1', 1)
+    const claim = this.#claim
+    if (kind === Kind.CLAIM) {
+      if (nonce === claim?.nonce) return claim.echo()
+      if (this.publisher.status !== 'ready') return
+      const answer = claim?.holds() === true ? Kind.HELD : Kind.YIELD
+      this.publisher.publish(this.#channels.claims, withKind(answer, message.subarray(1))).catch(noop)
+      return
+    }
+    if (nonce !== claim?.nonce) return
+    if (kind === Kind.HELD) claim.held()
+    else claim.yielded()
   }
 
   /**

@@ -63,7 +63,10 @@ export interface RedisTransportInit {
    * 32mb 8mb 60`), so the hub refuses frames to a slow node before Redis drops it.
    */
   readonly peerQueueBytes?: number
-  /** How long a node waits for the hub's WELCOME before trying again, in ms. Default 5000. */
+  /**
+   * How long a node waits for the hub's WELCOME before trying again, and a starting hub for the
+   * other hubs' answers to its claim on the name (see the README), in ms. Default 5000.
+   */
   readonly handshakeTimeout?: number
   /**
    * A node whose link is up but that sent nothing for this long, in ms, publishes a probe: if

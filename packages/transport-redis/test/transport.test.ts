@@ -8,6 +8,7 @@ import {
   ConcordError,
   constantBackoff,
   ForbiddenError,
+  type HubEndpoint,
   type NodeEndpoint,
   ProtocolError,
   TooLargeError,
@@ -54,6 +55,12 @@ function rawClient(): Redis {
     client.disconnect()
   })
   return client
+}
+
+/** How many clients wait on a PUBLISH that CLIENT PAUSE holds. */
+async function blockedPublishes(): Promise<number> {
+  const list = (await redis.admin.client('LIST')) as string
+  return list.split('\n').filter((line) => / flags=b /.test(line) && / cmd=publish /.test(line)).length
 }
 
 describe('redisTransport', () => {
@@ -137,6 +144,53 @@ describe('redisTransport', () => {
       expect(a.address).toMatch(new RegExp(`^${redis.url}/hub-[0-9a-f]+$`))
       expect(a.address).not.toBe(b.address)
       expect(transport.hubs()).toHaveLength(3)
+    })
+
+    it.each([2, 3])(
+      'of %i hubs starting on one name at once, exactly one listens; the others reject with UnavailableError',
+      async (count) => {
+        const transport = fast()
+        const address = redis.address(`race-${count}`)
+        const probes = Array.from({ length: count }, () => new HubProbe())
+        // Redis holds every PUBLISH (CLIENT PAUSE WRITE) until each hub has sent its first one:
+        // then the hubs are as far as they get before hearing of each other, and go on together.
+        await redis.admin.client('PAUSE', 30_000, 'WRITE')
+        let starts: Array<Promise<HubEndpoint>>
+        try {
+          starts = probes.map((probe) => transport.listen(address, probe.handlers))
+          await until(async () => expect(await blockedPublishes()).toBe(count))
+        } finally {
+          await redis.admin.client('UNPAUSE')
+        }
+        const results = await Promise.allSettled(starts)
+        const listening = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+        for (const hub of listening) later(() => hub.close())
+        expect(listening).toHaveLength(1)
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(UnavailableError)
+        }
+        expect(transport.hubs()).toEqual(listening)
+        // A node links once, to the one that listens.
+        const node = new NodeProbe('n')
+        await connect(transport, node, address)
+        await until(() => expect(node.ups).toBe(1))
+        const winner = probes[results.findIndex((r) => r.status === 'fulfilled')]!
+        expect(probes.map((p) => p.joined.length)).toEqual(probes.map((p) => (p === winner ? 1 : 0)))
+        await expect(transport.listen(address, new HubProbe().handlers)).rejects.toBeInstanceOf(
+          UnavailableError,
+        )
+      },
+    )
+
+    it('a subscriber of the request channels that is no hub, and does not answer a claim, makes listen reject', async () => {
+      const transport = fast({ handshakeTimeout: 100 })
+      const raw = rawClient()
+      await raw.psubscribe('concord:*')
+      const error = await transport.listen(redis.address('watched'), new HubProbe().handlers).catch((e) => e)
+      expect(error).toBeInstanceOf(UnavailableError)
+      expect(error.message).toMatch(/1 of the 1 other subscribers .* did not answer within 100 ms/)
+      await raw.punsubscribe()
+      await listen(transport, new HubProbe(), redis.address('watched'))
     })
 
     it('listen rejects with UnavailableError when Redis is unreachable', async () => {
