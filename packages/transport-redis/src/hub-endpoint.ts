@@ -35,6 +35,8 @@ import {
 
 /** Reply channels remembered to tell "unknown link" once, at most. */
 const MAX_REMEMBERED_RESETS = 4096
+/** What a node is told (DROP) when the hub dropped its link for a connection problem. */
+const CONNECTION_LOST = 'the hub lost its connection to Redis'
 /** Bytes a control message may exceed `maxFrameSize` by. */
 const CONTROL_ALLOWANCE = 1024 * 1024
 
@@ -98,8 +100,11 @@ export class RedisHubEndpoint implements HubEndpoint {
   #claim: NameClaim | undefined
   readonly #peers = new Map<string, HubPeer>()
   readonly #byId = new Map<string, HubPeer>()
-  /** Reply channels of links dropped while Redis was unreachable: told DROP once it is back. */
-  readonly #resets = new Set<string>()
+  /**
+   * Reply channels of links dropped for a connection problem, and the reason to tell: told
+   * DROP once the publisher is back (see {@link #tellResets}).
+   */
+  readonly #resets = new Map<string, string>()
   /** Reply channels already told that their link is unknown. */
   readonly #told = new Set<string>()
   #state: 'starting' | 'open' | 'closing' | 'closed' = 'starting'
@@ -298,7 +303,9 @@ export class RedisHubEndpoint implements HubEndpoint {
     if (this.#state !== 'open') return
     const peer = this.#byId.get(peerId)
     if (peer === undefined || !this.#remove(peer)) return
-    this.publisher.publish(peer.reply, kindAndText(Kind.DROP, reason)).catch(noop)
+    this.publisher
+      .publish(peer.reply, kindAndText(Kind.DROP, reason))
+      .catch(() => this.#rememberReset(peer.reply, reason))
     setImmediate(() => {
       if (this.#state === 'open' || this.#state === 'closing') this.#handlers.peerLeft(peer.info, reason)
     })
@@ -544,7 +551,10 @@ export class RedisHubEndpoint implements HubEndpoint {
     )
   }
 
-  /** PUBLISHes to the peer's reply channel; no receiver (or a failed PUBLISH) means it is gone. */
+  /**
+   * PUBLISHes to the peer's reply channel. No receiver means it is gone; a failed PUBLISH, that
+   * the connection broke (the node may not know, so it is told once the connection is back).
+   */
   #publish(peer: HubPeer, message: Buffer): void {
     if (!peer.welcomed) {
       peer.early.push(message)
@@ -556,7 +566,12 @@ export class RedisHubEndpoint implements HubEndpoint {
       (receivers) => {
         if (receivers === 0) this.#gone(peer, 'unreachable: its Redis subscription is gone')
       },
-      (error: unknown) => this.#gone(peer, `publish failed: ${describe(error)}`),
+      // The socket usually closed before ioredis noticed: 'close' comes later and #connectionLost
+      // no longer sees this peer. Told at once if the connection is fine after all (an error
+      // reply), else when it is back.
+      (error: unknown) => {
+        if (this.#lost(peer, `publish failed: ${describe(error)}`)) this.#tellResets()
+      },
     )
   }
 
@@ -586,20 +601,38 @@ export class RedisHubEndpoint implements HubEndpoint {
 
   /** A connection dropped: frames may have been lost both ways, so every link ends. */
   #connectionLost(): void {
-    if (this.#state !== 'open') return
-    for (const peer of [...this.#peers.values()]) {
-      if (!this.#remove(peer)) continue
-      if (this.#resets.size < MAX_REMEMBERED_RESETS) this.#resets.add(peer.reply)
-      this.#options.stats.links.dropped++
-      this.#handlers.peerLeft(peer.info, 'the hub lost its connection to Redis')
+    for (const peer of [...this.#peers.values()]) this.#lost(peer, CONNECTION_LOST)
+  }
+
+  /**
+   * Drops a peer for a connection problem: this hub gets `peerLeft(reason)`, and its node, which
+   * may not know, is told DROP once the publisher works ({@link #tellResets}). False when the peer
+   * was gone already.
+   */
+  #lost(peer: HubPeer, reason: string): boolean {
+    if (this.#state !== 'open' || !this.#remove(peer)) return false
+    this.#rememberReset(peer.reply, CONNECTION_LOST)
+    this.#options.stats.links.dropped++
+    this.#handlers.peerLeft(peer.info, reason)
+    return true
+  }
+
+  /** Tells the nodes of links dropped for a connection problem (DROP), if the publisher is ready. */
+  #tellResets(): void {
+    if (this.#state !== 'open' || this.publisher.status !== 'ready' || this.#resets.size === 0) return
+    const resets = [...this.#resets]
+    this.#resets.clear()
+    for (const [reply, reason] of resets) {
+      // A DROP that fails too (the socket closed before ioredis noticed) is told at the next 'ready'.
+      this.publisher
+        .publish(reply, kindAndText(Kind.DROP, reason))
+        .catch(() => this.#rememberReset(reply, reason))
     }
   }
 
-  #tellResets(): void {
-    if (this.#state !== 'open' || this.publisher.status !== 'ready' || this.#resets.size === 0) return
-    const message = kindAndText(Kind.DROP, 'the hub lost its connection to Redis')
-    for (const reply of this.#resets) this.publisher.publish(reply, message).catch(noop)
-    this.#resets.clear()
+  #rememberReset(reply: string, reason: string): void {
+    if (this.#state !== 'open') return
+    if (this.#resets.size < MAX_REMEMBERED_RESETS || this.#resets.has(reply)) this.#resets.set(reply, reason)
   }
 }
 
