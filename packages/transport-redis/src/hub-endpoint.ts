@@ -159,9 +159,15 @@ export class RedisHubEndpoint implements HubEndpoint {
     } catch (error) {
       this.#state = 'closed'
       this.#claim?.cancel()
-      // The subscriber first: claims of other hubs that reach this one meanwhile still get their YIELD.
-      await shutdown(this.subscriber, this.#options.closeTimeout)
-      await shutdown(this.publisher, this.#options.closeTimeout)
+      if (signal?.aborted === true) {
+        // Settle now: a QUIT can wait behind a command Redis holds (CLIENT PAUSE) for closeTimeout.
+        this.subscriber.disconnect()
+        this.publisher.disconnect()
+      } else {
+        // The subscriber first: claims of other hubs that reach this one meanwhile still get their YIELD.
+        await shutdown(this.subscriber, this.#options.closeTimeout)
+        await shutdown(this.publisher, this.#options.closeTimeout)
+      }
       if (isConcordError(error)) throw error
       // A refused login makes ioredis drop the connection, and so does a failed TLS handshake:
       // report the refusal or the TLS error, not the drop.

@@ -74,7 +74,10 @@ export interface RedisTransportInit {
    * Default 2000.
    */
   readonly probeInterval?: number
-  /** How long `close()` waits for QUIT before dropping a connection, in ms. Default 2000. */
+  /**
+   * How long `close()` waits for QUIT before dropping a connection, in ms. Default 2000. A
+   * `listen` aborted by its signal drops its connections at once.
+   */
   readonly closeTimeout?: number
   /**
    * The reconnect policy of a hub's Redis connections (nodes use `ConnectOptions.backoff`).
@@ -197,7 +200,8 @@ export class RedisTransport implements Transport {
    * Connects to the Redis of `address`, checks that no live hub holds its hub name, and
    * subscribes to the hub's request channels. Rejects with `TypeError` for a malformed address,
    * `UnavailableError` when Redis is unreachable, refuses the login or the name is in use,
-   * `AbortedError` when `signal` fires first; aborting later closes the hub.
+   * `AbortedError` as soon as `signal` fires first (without waiting for Redis); aborting later
+   * closes the hub.
    */
   async listen(address: string, handlers: HubHandlers, options: ListenOptions = {}): Promise<HubEndpoint> {
     const parsed = parseAddress(address)

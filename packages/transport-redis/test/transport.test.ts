@@ -233,6 +233,28 @@ describe('redisTransport', () => {
       await until(() => expect(transport.hubs()).toEqual([]))
     })
 
+    it('listen aborted while Redis holds its commands rejects at once, without waiting for QUIT', async () => {
+      const transport = fast({ closeTimeout: 60_000 })
+      const controller = new AbortController()
+      // CLIENT PAUSE WRITE holds the hub's first PUBLISH, and a QUIT queued behind it on that connection.
+      await redis.admin.client('PAUSE', 30_000, 'WRITE')
+      try {
+        let settled = false
+        const listening = transport
+          .listen(redis.address('paused'), new HubProbe().handlers, { signal: controller.signal })
+          .catch((error: unknown) => error)
+          .finally(() => (settled = true))
+        await until(async () => expect(await blockedPublishes()).toBe(1))
+        controller.abort()
+        // Well before closeTimeout, while Redis still holds everything.
+        await until(() => expect(settled).toBe(true), 5000)
+        expect(await listening).toBeInstanceOf(AbortedError)
+        expect(transport.hubs()).toEqual([])
+      } finally {
+        await redis.admin.client('UNPAUSE')
+      }
+    })
+
     it('retries per backoff until the hub listens, then restarts the attempt count', async () => {
       const transport = fast()
       const attempts: number[] = []
