@@ -53,8 +53,11 @@ export class HubChannels {
   readonly base: string
   /** The pattern the hub PSUBSCRIBEs to. */
   readonly requestPattern: string
-  /** The request channel hubs probe when starting (no node publishes there). */
-  readonly probe: string
+  /**
+   * The channel where hubs of this name claim it when starting (see `NameClaim`): a request
+   * channel, so every hub of the name hears it, that no node uses.
+   */
+  readonly claims: string
 
   constructor(
     readonly prefix: string,
@@ -62,7 +65,7 @@ export class HubChannels {
   ) {
     this.base = `${prefix}:${hub}`
     this.requestPattern = `${escapeGlob(this.base)}:req:*`
-    this.probe = `${this.base}:req:probe:-`
+    this.claims = `${this.base}:req:probe:-`
   }
 
   request(link: string, identity: string): string {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import {
   AbortedError,
   type ConcordError,
@@ -13,6 +14,7 @@ import type { Redis } from 'ioredis'
 import { formatAddress, type RedisAddress } from './address.js'
 import { HubChannels } from './channels.js'
 import { createRedis, describe, explain, loginWatch, noop, settle, shutdown } from './connection.js'
+import { NameClaim } from './name-claim.js'
 import type { ResolvedOptions } from './options.js'
 import {
   copy,
@@ -33,6 +35,8 @@ import {
 
 /** Reply channels remembered to tell "unknown link" once, at most. */
 const MAX_REMEMBERED_RESETS = 4096
+/** What a node is told (DROP) when the hub dropped its link for a connection problem. */
+const CONNECTION_LOST = 'the hub lost its connection to Redis'
 /** Bytes a control message may exceed `maxFrameSize` by. */
 const CONTROL_ALLOWANCE = 1024 * 1024
 
@@ -69,7 +73,8 @@ class HubPeer {
  * The hub side of the Redis transport, as returned by `RedisTransport.listen`.
  *
  * It holds two connections: a subscriber PSUBSCRIBEd to every request channel of its hub name
- * (`<prefix>:<hub>:req:*`), and a publisher for replies and broadcasts. Each broadcast is
+ * (`<prefix>:<hub>:req:*`), and a publisher for replies and broadcasts. Of several hubs that
+ * start on one name, one listens and the others reject (see {@link NameClaim}). Each broadcast is
  * encoded once and the same bytes are PUBLISHed to the reply channel of every peer whose
  * authorized subscription is a prefix of the topic (hub-side fan-out: a peer never receives
  * a broadcast `authorizeSubscription` did not grant, and a node needs no channel permission
@@ -89,10 +94,17 @@ export class RedisHubEndpoint implements HubEndpoint {
   readonly #options: ResolvedOptions
   readonly #handlers: HubHandlers
   readonly #channels: HubChannels
+  /** The claims channel's name, to compare with received channel names without decoding them. */
+  readonly #claimsChannel: Buffer
+  /** This hub's claim on its name (kept after it won, to know its own CLAIM when it comes back). */
+  #claim: NameClaim | undefined
   readonly #peers = new Map<string, HubPeer>()
   readonly #byId = new Map<string, HubPeer>()
-  /** Reply channels of links dropped while Redis was unreachable: told DROP once it is back. */
-  readonly #resets = new Set<string>()
+  /**
+   * Reply channels of links dropped for a connection problem, and the reason to tell: told
+   * DROP once the publisher is back (see {@link #tellResets}).
+   */
+  readonly #resets = new Map<string, string>()
   /** Reply channels already told that their link is unknown. */
   readonly #told = new Set<string>()
   #state: 'starting' | 'open' | 'closing' | 'closed' = 'starting'
@@ -116,6 +128,7 @@ export class RedisHubEndpoint implements HubEndpoint {
     this.#onClosed = onClosed
     this.address = formatAddress(address)
     this.#channels = new HubChannels(options.prefix, address.hub)
+    this.#claimsChannel = Buffer.from(this.#channels.claims, 'latin1')
     // Nodes acknowledge every quarter of the window, so a reading node never fills it.
     this.#ackEvery = {
       frames: Math.max(1, Math.floor(options.peerQueueLimit / 4)),
@@ -133,7 +146,7 @@ export class RedisHubEndpoint implements HubEndpoint {
     return [...this.#peers.values()].map((peer) => peer.info)
   }
 
-  /** @internal Connects, checks the hub name is free, subscribes. Rejects with `UnavailableError`/`AbortedError`. */
+  /** @internal Connects, subscribes, claims the hub name. Rejects with `UnavailableError`/`AbortedError`. */
   async start(signal: AbortSignal | undefined): Promise<void> {
     let aborted: (error: AbortedError) => void = noop
     const abortion = new Promise<never>((_, reject) => {
@@ -144,11 +157,17 @@ export class RedisHubEndpoint implements HubEndpoint {
     try {
       await Promise.race([this.#connect(), abortion])
     } catch (error) {
-      await Promise.all([
-        shutdown(this.publisher, this.#options.closeTimeout),
-        shutdown(this.subscriber, this.#options.closeTimeout),
-      ])
       this.#state = 'closed'
+      this.#claim?.cancel()
+      if (signal?.aborted === true) {
+        // Settle now: a QUIT can wait behind a command Redis holds (CLIENT PAUSE) for closeTimeout.
+        this.subscriber.disconnect()
+        this.publisher.disconnect()
+      } else {
+        // The subscriber first: claims of other hubs that reach this one meanwhile still get their YIELD.
+        await shutdown(this.subscriber, this.#options.closeTimeout)
+        await shutdown(this.publisher, this.#options.closeTimeout)
+      }
       if (isConcordError(error)) throw error
       // A refused login makes ioredis drop the connection, and so does a failed TLS handshake:
       // report the refusal or the TLS error, not the drop.
@@ -190,19 +209,53 @@ export class RedisHubEndpoint implements HubEndpoint {
 
   async #connect(): Promise<void> {
     this.subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
-      if (this.#state === 'starting') this.#early.push([channel, Buffer.from(message)])
+      if (channel.equals(this.#claimsChannel)) this.#onClaims(message)
+      else if (this.#state === 'starting') this.#early.push([channel, Buffer.from(message)])
       else this.#onMessage(channel, message)
     })
     await Promise.all([this.publisher.connect(), this.subscriber.connect()])
-    // Also proves the credentials: with the ready check off, 'ready' precedes AUTH's answer.
-    const receivers = await this.publisher.publish(this.#channels.probe, Buffer.of(Kind.PROBE))
-    if (receivers > 0) {
-      throw new UnavailableError(`address ${this.address} is already in use: a hub of that name is listening`)
-    }
+    // Subscribed before claiming: a hub that claims the name after this one is heard (NameClaim).
     await this.subscriber.psubscribe(this.#channels.requestPattern)
+    const options = this.#options
+    const claim = new NameClaim(
+      randomBytes(12).toString('hex'),
+      this.address,
+      options.clock,
+      options.handshakeTimeout,
+    )
+    this.#claim = claim
+    // Also proves the credentials: with the ready check off, 'ready' precedes AUTH's answer.
+    const receivers = await this.publisher.publish(
+      this.#channels.claims,
+      kindAndText(Kind.CLAIM, claim.nonce),
+    )
     await settle()
     const refused = this.#logins.find((login) => login.refused !== undefined)?.refused
     if (refused !== undefined) throw refused
+    claim.published(receivers)
+    await claim.outcome
+  }
+
+  /**
+   * A message on the claims channel: another hub claims this name (answered HELD when this hub
+   * holds it or claimed it first, else YIELD: `NameClaim.holds`), or answers this hub's claim.
+   */
+  #onClaims(message: Buffer): void {
+    const kind = message[0]
+    // Anything else there (the PROBE of an older hub) is no claim.
+    if (kind !== Kind.CLAIM && kind !== Kind.HELD && kind !== Kind.YIELD) return
+    const nonce = message.toString('latin1', 1)
+    const claim = this.#claim
+    if (kind === Kind.CLAIM) {
+      if (nonce === claim?.nonce) return claim.echo()
+      if (this.publisher.status !== 'ready') return
+      const answer = claim?.holds() === true ? Kind.HELD : Kind.YIELD
+      this.publisher.publish(this.#channels.claims, withKind(answer, message.subarray(1))).catch(noop)
+      return
+    }
+    if (nonce !== claim?.nonce) return
+    if (kind === Kind.HELD) claim.held()
+    else claim.yielded()
   }
 
   /**
@@ -256,7 +309,9 @@ export class RedisHubEndpoint implements HubEndpoint {
     if (this.#state !== 'open') return
     const peer = this.#byId.get(peerId)
     if (peer === undefined || !this.#remove(peer)) return
-    this.publisher.publish(peer.reply, kindAndText(Kind.DROP, reason)).catch(noop)
+    this.publisher
+      .publish(peer.reply, kindAndText(Kind.DROP, reason))
+      .catch(() => this.#rememberReset(peer.reply, reason))
     setImmediate(() => {
       if (this.#state === 'open' || this.#state === 'closing') this.#handlers.peerLeft(peer.info, reason)
     })
@@ -502,7 +557,10 @@ export class RedisHubEndpoint implements HubEndpoint {
     )
   }
 
-  /** PUBLISHes to the peer's reply channel; no receiver (or a failed PUBLISH) means it is gone. */
+  /**
+   * PUBLISHes to the peer's reply channel. No receiver means it is gone; a failed PUBLISH, that
+   * the connection broke (the node may not know, so it is told once the connection is back).
+   */
   #publish(peer: HubPeer, message: Buffer): void {
     if (!peer.welcomed) {
       peer.early.push(message)
@@ -514,7 +572,12 @@ export class RedisHubEndpoint implements HubEndpoint {
       (receivers) => {
         if (receivers === 0) this.#gone(peer, 'unreachable: its Redis subscription is gone')
       },
-      (error: unknown) => this.#gone(peer, `publish failed: ${describe(error)}`),
+      // The socket usually closed before ioredis noticed: 'close' comes later and #connectionLost
+      // no longer sees this peer. Told at once if the connection is fine after all (an error
+      // reply), else when it is back.
+      (error: unknown) => {
+        if (this.#lost(peer, `publish failed: ${describe(error)}`)) this.#tellResets()
+      },
     )
   }
 
@@ -544,20 +607,38 @@ export class RedisHubEndpoint implements HubEndpoint {
 
   /** A connection dropped: frames may have been lost both ways, so every link ends. */
   #connectionLost(): void {
-    if (this.#state !== 'open') return
-    for (const peer of [...this.#peers.values()]) {
-      if (!this.#remove(peer)) continue
-      if (this.#resets.size < MAX_REMEMBERED_RESETS) this.#resets.add(peer.reply)
-      this.#options.stats.links.dropped++
-      this.#handlers.peerLeft(peer.info, 'the hub lost its connection to Redis')
+    for (const peer of [...this.#peers.values()]) this.#lost(peer, CONNECTION_LOST)
+  }
+
+  /**
+   * Drops a peer for a connection problem: this hub gets `peerLeft(reason)`, and its node, which
+   * may not know, is told DROP once the publisher works ({@link #tellResets}). False when the peer
+   * was gone already.
+   */
+  #lost(peer: HubPeer, reason: string): boolean {
+    if (this.#state !== 'open' || !this.#remove(peer)) return false
+    this.#rememberReset(peer.reply, CONNECTION_LOST)
+    this.#options.stats.links.dropped++
+    this.#handlers.peerLeft(peer.info, reason)
+    return true
+  }
+
+  /** Tells the nodes of links dropped for a connection problem (DROP), if the publisher is ready. */
+  #tellResets(): void {
+    if (this.#state !== 'open' || this.publisher.status !== 'ready' || this.#resets.size === 0) return
+    const resets = [...this.#resets]
+    this.#resets.clear()
+    for (const [reply, reason] of resets) {
+      // A DROP that fails too (the socket closed before ioredis noticed) is told at the next 'ready'.
+      this.publisher
+        .publish(reply, kindAndText(Kind.DROP, reason))
+        .catch(() => this.#rememberReset(reply, reason))
     }
   }
 
-  #tellResets(): void {
-    if (this.#state !== 'open' || this.publisher.status !== 'ready' || this.#resets.size === 0) return
-    const message = kindAndText(Kind.DROP, 'the hub lost its connection to Redis')
-    for (const reply of this.#resets) this.publisher.publish(reply, message).catch(noop)
-    this.#resets.clear()
+  #rememberReset(reply: string, reason: string): void {
+    if (this.#state !== 'open') return
+    if (this.#resets.size < MAX_REMEMBERED_RESETS || this.#resets.has(reply)) this.#resets.set(reply, reason)
   }
 }
 

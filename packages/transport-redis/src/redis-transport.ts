@@ -63,7 +63,10 @@ export interface RedisTransportInit {
    * 32mb 8mb 60`), so the hub refuses frames to a slow node before Redis drops it.
    */
   readonly peerQueueBytes?: number
-  /** How long a node waits for the hub's WELCOME before trying again, in ms. Default 5000. */
+  /**
+   * How long a node waits for the hub's WELCOME before trying again, and a starting hub for the
+   * other hubs' answers to its claim on the name (see the README), in ms. Default 5000.
+   */
   readonly handshakeTimeout?: number
   /**
    * A node whose link is up but that sent nothing for this long, in ms, publishes a probe: if
@@ -71,7 +74,10 @@ export interface RedisTransportInit {
    * Default 2000.
    */
   readonly probeInterval?: number
-  /** How long `close()` waits for QUIT before dropping a connection, in ms. Default 2000. */
+  /**
+   * How long `close()` waits for QUIT before dropping a connection, in ms. Default 2000. A
+   * `listen` aborted by its signal drops its connections at once.
+   */
   readonly closeTimeout?: number
   /**
    * The reconnect policy of a hub's Redis connections (nodes use `ConnectOptions.backoff`).
@@ -194,7 +200,8 @@ export class RedisTransport implements Transport {
    * Connects to the Redis of `address`, checks that no live hub holds its hub name, and
    * subscribes to the hub's request channels. Rejects with `TypeError` for a malformed address,
    * `UnavailableError` when Redis is unreachable, refuses the login or the name is in use,
-   * `AbortedError` when `signal` fires first; aborting later closes the hub.
+   * `AbortedError` as soon as `signal` fires first (without waiting for Redis); aborting later
+   * closes the hub.
    */
   async listen(address: string, handlers: HubHandlers, options: ListenOptions = {}): Promise<HubEndpoint> {
     const parsed = parseAddress(address)

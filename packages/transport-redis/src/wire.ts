@@ -10,7 +10,7 @@
  *   UNSUB    [topic…]
  *   BYE      [reason…]                                                    the link ends
  *   OVERSIZE [size u32]                           the node refused a frame of that size itself
- *   PROBE                                    hubs and new links probe with it; hubs ignore it
+ *   PROBE                                    new links probe with it; hubs ignore it
  *   ACK      [frames f64][bytes f64]      totals received on the link so far (flow control)
  *   KEEPALIVE                            an idle link's probe: a hub that lost the link says DROP
  * hub → node, on the link's reply channel:
@@ -20,6 +20,11 @@
  *   BCAST    [topicLen u32][topic][frame…]                          the same bytes to every peer
  *   SUBACK   [reqId u32][granted u8]
  *   DROP     [reason…]                                      the hub dropped (or never knew) it
+ * hub ↔ hubs of the same name, on the claims channel (`<prefix>:<hub>:req:probe:-`, see
+ * `NameClaim`):
+ *   CLAIM    [nonce…]                    a starting hub claims the name (it subscribed first)
+ *   HELD     [nonce…]        answer: the name is held, or was claimed before: that claim loses
+ *   YIELD    [nonce…]                                           answer: no objection from me
  */
 
 /** The version of this envelope; HELLO and WELCOME carry it. */
@@ -36,6 +41,9 @@ export const Kind = {
   PROBE: 0x07,
   ACK: 0x08,
   KEEPALIVE: 0x09,
+  CLAIM: 0x41,
+  HELD: 0x42,
+  YIELD: 0x43,
   WELCOME: 0x81,
   TO_NODE_DATA: 0x82,
   BCAST: 0x83,

@@ -5,7 +5,12 @@
 import { constantBackoff } from '@concord/core'
 import type { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type RedisNodeEndpoint, type RedisTransportInit, redisTransport } from '../src/index.js'
+import {
+  type RedisHubEndpoint,
+  type RedisNodeEndpoint,
+  type RedisTransportInit,
+  redisTransport,
+} from '../src/index.js'
 import { connect, enc, HubProbe, listen, NodeProbe, until } from './probes.js'
 import { useRedisServer } from './redis-server.js'
 
@@ -13,8 +18,8 @@ const redis = useRedisServer()
 const fast = (init: RedisTransportInit = {}) =>
   redisTransport({ backoff: constantBackoff(20), handshakeTimeout: 2000, ...init })
 
-async function setup(names: string[]) {
-  const transport = fast()
+async function setup(names: string[], init: RedisTransportInit = {}) {
+  const transport = fast(init)
   const hubProbe = new HubProbe()
   const hub = await listen(transport, hubProbe, redis.address())
   const nodes: Array<{ probe: NodeProbe; endpoint: RedisNodeEndpoint }> = []
@@ -71,6 +76,33 @@ describe('healing', () => {
       ]),
     )
     // The nodes' connections are fine: they learn it from the hub (DROP) or from a PUBLISH nobody hears.
+    await until(() => {
+      for (const n of nodes) expect(n.probe.ups).toBe(2)
+    })
+    hub.broadcast('t', enc('back'))
+    for (const n of nodes) await until(() => expect(n.probe.broadcasts).toEqual([['t', 'back']]))
+  })
+
+  it('peers dropped by a PUBLISH that failed as the connection broke: their idle nodes are told once it is back', async () => {
+    // No idle probe during the test: only the hub's DROP can tell the nodes.
+    const { hub, hubProbe, nodes } = await setup(['a', 'b'], { probeInterval: 600_000 })
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+    const [aId, bId] = [hubProbe.idOf('a'), hubProbe.idOf('b')]
+    // The socket closes and the hub publishes before ioredis has seen it go ('close' comes
+    // later): such a PUBLISH fails at once, and the peer is dropped then, not at 'close'.
+    ;(hub as RedisHubEndpoint).publisher.stream.destroy()
+    expect(hub.send(aId, enc('lost'))).toBe(true)
+    hub.disconnect(bId, 'go away')
+    await until(() => {
+      expect(hubProbe.left.filter(([id]) => id === aId)).toEqual([
+        [aId, expect.stringMatching(/^publish failed/)],
+      ])
+      expect(hubProbe.left.filter(([id]) => id === bId)).toEqual([[bId, 'go away']])
+    })
+    await until(() => {
+      expect(a.probe.downs).toEqual(['the hub lost its connection to Redis'])
+      expect(b.probe.downs).toEqual(['go away'])
+    })
     await until(() => {
       for (const n of nodes) expect(n.probe.ups).toBe(2)
     })

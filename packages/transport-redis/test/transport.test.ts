@@ -8,6 +8,7 @@ import {
   ConcordError,
   constantBackoff,
   ForbiddenError,
+  type HubEndpoint,
   type NodeEndpoint,
   ProtocolError,
   TooLargeError,
@@ -54,6 +55,12 @@ function rawClient(): Redis {
     client.disconnect()
   })
   return client
+}
+
+/** How many clients wait on a PUBLISH that CLIENT PAUSE holds. */
+async function blockedPublishes(): Promise<number> {
+  const list = (await redis.admin.client('LIST')) as string
+  return list.split('\n').filter((line) => / flags=b /.test(line) && / cmd=publish /.test(line)).length
 }
 
 describe('redisTransport', () => {
@@ -139,6 +146,53 @@ describe('redisTransport', () => {
       expect(transport.hubs()).toHaveLength(3)
     })
 
+    it.each([2, 3])(
+      'of %i hubs starting on one name at once, exactly one listens; the others reject with UnavailableError',
+      async (count) => {
+        const transport = fast()
+        const address = redis.address(`race-${count}`)
+        const probes = Array.from({ length: count }, () => new HubProbe())
+        // Redis holds every PUBLISH (CLIENT PAUSE WRITE) until each hub has sent its first one:
+        // then the hubs are as far as they get before hearing of each other, and go on together.
+        await redis.admin.client('PAUSE', 30_000, 'WRITE')
+        let starts: Array<Promise<HubEndpoint>>
+        try {
+          starts = probes.map((probe) => transport.listen(address, probe.handlers))
+          await until(async () => expect(await blockedPublishes()).toBe(count))
+        } finally {
+          await redis.admin.client('UNPAUSE')
+        }
+        const results = await Promise.allSettled(starts)
+        const listening = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+        for (const hub of listening) later(() => hub.close())
+        expect(listening).toHaveLength(1)
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(UnavailableError)
+        }
+        expect(transport.hubs()).toEqual(listening)
+        // A node links once, to the one that listens.
+        const node = new NodeProbe('n')
+        await connect(transport, node, address)
+        await until(() => expect(node.ups).toBe(1))
+        const winner = probes[results.findIndex((r) => r.status === 'fulfilled')]!
+        expect(probes.map((p) => p.joined.length)).toEqual(probes.map((p) => (p === winner ? 1 : 0)))
+        await expect(transport.listen(address, new HubProbe().handlers)).rejects.toBeInstanceOf(
+          UnavailableError,
+        )
+      },
+    )
+
+    it('a subscriber of the request channels that is no hub, and does not answer a claim, makes listen reject', async () => {
+      const transport = fast({ handshakeTimeout: 100 })
+      const raw = rawClient()
+      await raw.psubscribe('concord:*')
+      const error = await transport.listen(redis.address('watched'), new HubProbe().handlers).catch((e) => e)
+      expect(error).toBeInstanceOf(UnavailableError)
+      expect(error.message).toMatch(/1 of the 1 other subscribers .* did not answer within 100 ms/)
+      await raw.punsubscribe()
+      await listen(transport, new HubProbe(), redis.address('watched'))
+    })
+
     it('listen rejects with UnavailableError when Redis is unreachable', async () => {
       const transport = fast({ redis: { connectTimeout: 1000 } })
       // Port 1 on loopback: nothing listens there.
@@ -177,6 +231,28 @@ describe('redisTransport', () => {
       expect(transport.nodes()).toEqual([])
       hubSignal.abort()
       await until(() => expect(transport.hubs()).toEqual([]))
+    })
+
+    it('listen aborted while Redis holds its commands rejects at once, without waiting for QUIT', async () => {
+      const transport = fast({ closeTimeout: 60_000 })
+      const controller = new AbortController()
+      // CLIENT PAUSE WRITE holds the hub's first PUBLISH, and a QUIT queued behind it on that connection.
+      await redis.admin.client('PAUSE', 30_000, 'WRITE')
+      try {
+        let settled = false
+        const listening = transport
+          .listen(redis.address('paused'), new HubProbe().handlers, { signal: controller.signal })
+          .catch((error: unknown) => error)
+          .finally(() => (settled = true))
+        await until(async () => expect(await blockedPublishes()).toBe(1))
+        controller.abort()
+        // Well before closeTimeout, while Redis still holds everything.
+        await until(() => expect(settled).toBe(true), 5000)
+        expect(await listening).toBeInstanceOf(AbortedError)
+        expect(transport.hubs()).toEqual([])
+      } finally {
+        await redis.admin.client('UNPAUSE')
+      }
     })
 
     it('retries per backoff until the hub listens, then restarts the attempt count', async () => {

@@ -1,4 +1,6 @@
 /** Pure logic: addresses, channel names, identity encoding, glob escaping, the envelope, ACL rules. */
+import { UnavailableError } from '@concord/core'
+import { manualClock } from '@concord/core/testing'
 import fc from 'fast-check'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { decodeIdentity, encodeIdentity, HubChannels } from '../src/channels.js'
@@ -11,6 +13,7 @@ import {
   redisModule,
   redisTransport,
 } from '../src/index.js'
+import { NameClaim } from '../src/name-claim.js'
 import {
   decodeAck,
   decodeBroadcast,
@@ -182,6 +185,136 @@ describe('ACL rules', () => {
     expect(redisAclRules('hub', 'hubber')[0]).toBe('allchannels')
     expect(() => redisAclRules('node', '')).toThrow(TypeError)
     expect(() => redisAclRules('other' as 'node', 'x')).toThrow(TypeError)
+  })
+})
+
+describe('NameClaim', () => {
+  const claim = (clock = manualClock(0)) => new NameClaim('me', 'redis://r/h', clock, 100)
+
+  it('wins once its CLAIM came back and every other receiver answered YIELD', async () => {
+    const c = claim()
+    c.published(3)
+    c.yielded()
+    c.echo()
+    expect(c.state).toBe('pending')
+    c.yielded()
+    await expect(c.outcome).resolves.toBeUndefined()
+    expect(c.holds()).toBe(true)
+  })
+
+  it('alone, wins at its echo; answers another claim HELD only once its own came back', () => {
+    const c = claim()
+    expect(c.holds()).toBe(false)
+    c.published(1)
+    expect(c.state).toBe('pending')
+    c.echo()
+    expect(c.state).toBe('won')
+  })
+
+  it('loses to HELD, to silence past the timeout, or when nobody (not even itself) got it', async () => {
+    const held = claim()
+    held.echo()
+    held.held()
+    await expect(held.outcome).rejects.toThrow(/already in use/)
+    expect(held.holds()).toBe(false)
+    const clock = manualClock(0)
+    const silent = claim(clock)
+    silent.echo()
+    silent.published(3)
+    silent.yielded()
+    clock.advance(99)
+    expect(silent.state).toBe('pending')
+    clock.advance(1)
+    const error = await silent.outcome.catch((e) => e)
+    expect(error).toBeInstanceOf(UnavailableError)
+    expect(error.message).toMatch(/1 of the 2 other subscribers .* did not answer within 100 ms/)
+    const unheard = claim()
+    unheard.published(0)
+    await expect(unheard.outcome).rejects.toBeInstanceOf(UnavailableError)
+    const cancelled = claim(clock)
+    cancelled.published(2)
+    cancelled.cancel()
+    expect([cancelled.state, clock.pending()]).toEqual(['lost', 0])
+  })
+
+  it('of hubs claiming one name in any interleaving, exactly one wins', () => {
+    // Redis as the hubs see it: a PUBLISH reaches the hubs subscribed at that moment, each in
+    // the order Redis ran the PUBLISHes; deliveries, PUBLISH answers and the steps of different
+    // hubs interleave freely. A hub answers claims as the endpoint does (`holds()`), and one
+    // that lost unsubscribes at some point after reading what reached it.
+    type Message = { kind: 'claim' | 'held' | 'yield'; nonce: string }
+    interface Hub {
+      claim: NameClaim
+      subscribed: boolean
+      claimed: boolean
+      gone: boolean
+      inbox: Message[]
+      receivers: number | undefined
+    }
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(fc.nat(), { maxLength: 300 }),
+        (count, choices) => {
+          const clock = manualClock(0)
+          const hubs: Hub[] = Array.from({ length: count }, (_, i) => ({
+            claim: new NameClaim(`hub${i}`, 'redis://r/h', clock, 100),
+            subscribed: false,
+            claimed: false,
+            gone: false,
+            inbox: [],
+            receivers: undefined,
+          }))
+          const publish = (message: Message) => {
+            const receivers = hubs.filter((hub) => hub.subscribed)
+            for (const hub of receivers) hub.inbox.push(message)
+            return receivers.length
+          }
+          const read = (hub: Hub) => {
+            const message = hub.inbox.shift()!
+            const { claim } = hub
+            if (message.kind === 'claim') {
+              if (message.nonce === claim.nonce) claim.echo()
+              else publish({ kind: claim.holds() ? 'held' : 'yield', nonce: message.nonce })
+            } else if (message.nonce === claim.nonce) {
+              if (message.kind === 'held') claim.held()
+              else claim.yielded()
+            }
+          }
+          const steps = (hub: Hub): Array<() => void> => {
+            const possible: Array<() => void> = []
+            if (hub.gone) return possible
+            if (!hub.subscribed) possible.push(() => (hub.subscribed = true))
+            else if (!hub.claimed)
+              possible.push(() => {
+                hub.claimed = true
+                hub.receivers = publish({ kind: 'claim', nonce: hub.claim.nonce })
+              })
+            if (hub.receivers !== undefined)
+              possible.push(() => {
+                hub.claim.published(hub.receivers!)
+                hub.receivers = undefined
+              })
+            if (hub.inbox.length > 0) possible.push(() => read(hub))
+            else if (hub.claim.state === 'lost')
+              possible.push(() => {
+                hub.subscribed = false
+                hub.gone = true
+              })
+            return possible
+          }
+          for (let step = 0; ; step++) {
+            const possible = hubs.flatMap(steps)
+            if (possible.length === 0) break
+            possible[(choices[step] ?? 0) % possible.length]!()
+          }
+          const states = hubs.map((hub) => hub.claim.state)
+          expect(states.filter((state) => state === 'won')).toHaveLength(1)
+          expect(states.filter((state) => state === 'lost')).toHaveLength(count - 1)
+        },
+      ),
+      { numRuns: 2000 },
+    )
   })
 })
 
