@@ -206,7 +206,11 @@ export function defaultAdapters(): AdapterRegistry {
           prefix: { type: 'string', description: 'first segment of every channel name (default concord)' },
           tls: { type: 'boolean', description: 'connect with TLS (implied by rediss:// addresses)' },
           maxFrameSize: { type: 'integer', min: 1, description: 'largest frame in bytes (default 16 MiB)' },
-          handshakeTimeout: { type: 'duration', description: "how long a node waits for the hub's welcome" },
+          handshakeTimeout: {
+            type: 'duration',
+            description:
+              "how long a node waits for the hub's welcome, and a starting hub for other hubs' answers to its claim on the name",
+          },
         },
         create: async (options) => {
           const { tls, ...rest } = options
