@@ -1,7 +1,9 @@
 /**
  * S9.2 with a folder the hub may not write: `open` fails with `PersistenceError` saying what
  * failed, and changes nothing. Permissions do not bind root, so when the tests run as root
- * the opening process is a child started as an unprivileged user (uid/gid 65534, `nobody`).
+ * the opening process is a child without the capabilities that let root past them
+ * (`setpriv`, util-linux). It stays root otherwise: another user could not even read the
+ * checkout when it lives in a private folder (a CI's `mktemp -d`).
  */
 import { chmod, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -9,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { fingerprintFiles, opts, put, runChild, supportCommand, useScratch } from './helpers.js'
 
 const scratch = useScratch()
-const NOBODY = 65534
+/** Runs a command as root but bound by file permissions (no CAP_DAC_OVERRIDE / _READ_SEARCH). */
+const WITHOUT_ROOT_OVERRIDES = ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--']
 
 /** Folders made read-only by a test, given their write permission back for the cleanup. */
 const readOnly: string[] = []
@@ -19,11 +22,9 @@ afterEach(async () => {
 
 /** What open-child.ts printed after opening store `s` in `path`, as a user other than root. */
 async function openAsUser(path: string): Promise<Record<string, unknown>> {
+  const command = supportCommand('open-child.ts', path)
   const asRoot = process.getuid?.() === 0
-  const run = await runChild(
-    supportCommand('open-child.ts', path),
-    asRoot ? { uid: NOBODY, gid: NOBODY } : {},
-  )
+  const run = await runChild(asRoot ? [...WITHOUT_ROOT_OVERRIDES, ...command] : command)
   expect(run.code, run.stderr).toBe(0)
   return run.result as Record<string, unknown>
 }
