@@ -9,11 +9,10 @@ export {
   loneSurrogateAt,
   Writer,
   writeArrayHeader,
-  writeBinHeader,
+  writeBin,
   writeByte,
   writeFloat,
-  writeInt,
+  writeNumber,
   writeRaw,
   writeStr,
-  writeUint,
 } from './writer.js'

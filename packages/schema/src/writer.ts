@@ -170,6 +170,16 @@ export function writeFloat(w: Writer, v: number): void {
   w.pos = p + 9
 }
 
+/**
+ * Writes a JavaScript number as msgpackr does: an integer that fits 32 bits (signed or not)
+ * in the smallest integer form, anything else as a float64; `-0` is the integer 0.
+ */
+export function writeNumber(w: Writer, v: number): void {
+  if (v >>> 0 === v) writeUint(w, v)
+  else if (v >> 0 === v) writeInt(w, v)
+  else writeFloat(w, v)
+}
+
 /** Writes a byte that is a whole msgpack value (nil, true, false, a fixint). */
 export function writeByte(w: Writer, byte: number): void {
   w.ensure(1)
@@ -368,9 +378,21 @@ export function writeBinHeader(w: Writer, n: number): number {
     w.pos = p + 2 + n
     return p + 2
   }
-  b[p] = 0xc5
-  b[p + 1] = n >>> 8
-  b[p + 2] = n & 0xff
-  w.pos = p + 3 + n
-  return p + 3
+  if (n < 0x10000) {
+    b[p] = 0xc5
+    b[p + 1] = n >>> 8
+    b[p + 2] = n & 0xff
+    w.pos = p + 3 + n
+    return p + 3
+  }
+  b[p] = 0xc6
+  w.view.setUint32(p + 1, n)
+  w.pos = p + 5 + n
+  return p + 5
+}
+
+/** Writes `bytes` as a msgpack bin. */
+export function writeBin(w: Writer, bytes: Uint8Array): void {
+  const at = writeBinHeader(w, bytes.byteLength) // may grow the buffer: read it after
+  w.bytes.set(bytes, at)
 }

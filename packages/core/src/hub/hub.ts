@@ -943,7 +943,7 @@ export class Hub implements AsyncDisposable {
   #queue(peer: PeerState, message: HubMessage): void {
     const wire = toWire(message)
     peer.outbox.push(wire)
-    peer.outboxBytes += estimateSize(message)
+    peer.outboxBytes += estimateSize(message, wire)
     this.#dirty.add(peer)
     if (peer.outboxBytes > peer.maxFrame / 2) {
       this.#flushPeer(peer)
@@ -1034,11 +1034,12 @@ function eventSize(message: Publish): number {
   return 64 + (message.topic.length + (message.group?.length ?? 0)) * 3 + message.payload.byteLength
 }
 
-function estimateSize(message: HubMessage): number {
+/** About the bytes of `message`, whose wire form is `wire`: exact for those carrying values. */
+function estimateSize(message: HubMessage, wire: unknown[]): number {
   switch (message.type) {
     case MessageType.SNAPSHOT_CHUNK:
     case MessageType.MUTATIONS:
-      return wireSize(toWire(message))
+      return wireSize(wire)
     default:
       return 64
   }

@@ -2,13 +2,11 @@ import {
   INVALID,
   Writer,
   writeArrayHeader,
-  writeBinHeader,
+  writeBin,
   writeByte,
-  writeFloat,
-  writeInt,
+  writeNumber,
   writeRaw,
   writeStr,
-  writeUint,
 } from '@concord/schema/msgpack'
 import { Packr, Unpackr } from 'msgpackr'
 import { ProtocolError } from '../errors.js'
@@ -352,9 +350,7 @@ class FrameWriter {
 
   /** A number as msgpackr writes it. */
   number(value: number): void {
-    if (value >>> 0 === value) writeUint(this.#w, value)
-    else if (value >> 0 === value) writeInt(this.#w, value)
-    else writeFloat(this.#w, value)
+    writeNumber(this.#w, value)
   }
 
   #numberOrNil(value: unknown): boolean {
@@ -382,10 +378,8 @@ class FrameWriter {
 
   #bytesOrNil(value: unknown): boolean {
     if (value === null) return this.#nil()
-    // The schema writer's bin headers stop at 16-bit lengths; msgpackr writes larger ones.
-    if (!(value instanceof Uint8Array) || value.byteLength > 0xffff) return false
-    const at = writeBinHeader(this.#w, value.byteLength) // may grow the buffer: read it after
-    this.#w.bytes.set(value, at)
+    if (!(value instanceof Uint8Array)) return false
+    writeBin(this.#w, value)
     return true
   }
 }

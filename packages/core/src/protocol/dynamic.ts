@@ -2,12 +2,11 @@ import {
   loneSurrogateAt,
   Writer,
   writeArrayHeader,
-  writeBinHeader,
+  writeBin,
   writeByte,
   writeFloat,
-  writeInt,
+  writeNumber,
   writeStr,
-  writeUint,
 } from '@concord/schema/msgpack'
 import { Unpackr } from 'msgpackr'
 import { DecodeError, ValidationError } from '../errors.js'
@@ -170,11 +169,7 @@ function writeDynamic(w: Writer, value: unknown): void {
     case 'string':
       return writeStr(w, value)
     case 'number':
-      if (Object.is(value, -0)) writeFloat(w, value)
-      else if (value >>> 0 === value) writeUint(w, value)
-      else if (value >> 0 === value) writeInt(w, value)
-      else writeFloat(w, value)
-      return
+      return Object.is(value, -0) ? writeFloat(w, value) : writeNumber(w, value)
     case 'boolean':
       return writeByte(w, value ? 0xc3 : 0xc2)
     default:
@@ -187,19 +182,6 @@ function writeDynamic(w: Writer, value: unknown): void {
       }
       throw new TypeError(`not a dynamic value: ${typeof value}`)
   }
-}
-
-function writeBin(w: Writer, bytes: Uint8Array): void {
-  if (bytes.byteLength <= 0xffff) {
-    const at = writeBinHeader(w, bytes.byteLength) // may grow the buffer: read it after
-    w.bytes.set(bytes, at)
-    return
-  }
-  w.ensure(5 + bytes.byteLength)
-  w.bytes[w.pos] = 0xc6
-  w.view.setUint32(w.pos + 1, bytes.byteLength)
-  w.bytes.set(bytes, w.pos + 5)
-  w.pos += 5 + bytes.byteLength
 }
 
 /** The update delta in `bytes`. Throws {@link DecodeError} on anything malformed. */
