@@ -7,26 +7,45 @@
  */
 import { Problem } from './issues.js'
 
-const POW10: bigint[] = Array.from({ length: 40 }, (_, i) => 10n ** BigInt(i))
+/**
+ * A fraction with more digits than this (up to its last non-zero one) is finer than a
+ * nanosecond in every unit: the coarsest, a day, is 2^16 * 3^3 * 5^11 ns, so a fraction it
+ * turns into whole nanoseconds has at most 16 digits.
+ */
+const MAX_FRACTION_DIGITS = 24
+/** An integer part with more digits than this (after leading zeros) is far beyond int64 nanoseconds. */
+const MAX_INTEGER_DIGITS = 24
+
+const POW10: bigint[] = Array.from({ length: MAX_FRACTION_DIGITS + 1 }, (_, i) => 10n ** BigInt(i))
+
+/** The text of `int.frac` for a message, shortened when long. */
+function shown(int: string, frac: string): string {
+  const text = frac === '' ? int : `${int}.${frac}`
+  return text.length > 40 ? `${text.slice(0, 40)}… (${text.length} characters)` : text
+}
 
 /**
  * `int.frac` (digits only) times `unit` nanoseconds, exactly; a {@link Problem} when the result
- * is not a whole number of nanoseconds.
+ * is not a whole number of nanoseconds or is far beyond int64 (callers check the exact range).
+ * Linear in the length of the text, so hostile text cannot stall it.
  */
 export function scaleDecimal(int: string, frac: string, unit: bigint): bigint | Problem {
-  let v = BigInt(int) * unit
-  if (frac.length > 0) {
-    const digits = frac.replace(/0+$/, '')
-    if (digits.length > 0) {
-      const pow = POW10[digits.length] ?? 10n ** BigInt(digits.length)
-      const scaled = BigInt(digits) * unit
-      if (scaled % pow !== 0n) {
-        return new Problem('range', `${int}.${frac} is finer than a nanosecond`)
-      }
-      v += scaled / pow
-    }
+  let first = 0
+  while (first < int.length - 1 && int.charCodeAt(first) === 48) first++
+  if (int.length - first > MAX_INTEGER_DIGITS) {
+    return new Problem('range', `${shown(int, frac)} is outside the int64 nanosecond range`)
   }
-  return v
+  const v = BigInt(int.slice(first)) * unit
+  // Trailing zeros trimmed by hand: /0+$/ backtracks quadratically over a long run of zeros.
+  let end = frac.length
+  while (end > 0 && frac.charCodeAt(end - 1) === 48) end--
+  if (end === 0) return v
+  const scaled = end > MAX_FRACTION_DIGITS ? undefined : BigInt(frac.slice(0, end)) * unit
+  const pow = POW10[end]!
+  if (scaled === undefined || scaled % pow !== 0n) {
+    return new Problem('range', `${shown(int, frac)} is finer than a nanosecond`)
+  }
+  return v + scaled / pow
 }
 
 /**
