@@ -2,8 +2,8 @@
  * Fixed cases for sets, vectors, tables and records, composite table keys included.
  */
 import { describe, expect, test } from 'vitest'
-import { DecodeError, t, ValidationError } from '../src/index.js'
-import { bytes, hex } from './helpers.js'
+import { DecodeError, fromJson, t, toJson, ValidationError } from '../src/index.js'
+import { bytes, codes, hex } from './helpers.js'
 
 describe('containers', () => {
   test('empty set, vector and table', () => {
@@ -53,6 +53,23 @@ describe('containers', () => {
     expect(SS.decode(SS.encode(ss))).toEqual(ss)
     expect(() => SS.encode(new Set([new Set([1n, 2n]), new Set([2n, 1n])]))).toThrow(/equal by value/)
     expect(() => t.set(t.string()).decode(bytes('92a161a161'))).toThrow(/duplicate set element/)
+  })
+
+  test('a defaulted element or key: undefined and the default are one value, not two', () => {
+    // They were two entries to validate and encode, and the bytes then failed to decode.
+    const S = t.set(t.count().default(1n))
+    expect(codes(S, new Set([undefined, 1n]))).toEqual([['[1]', 'duplicate']])
+    expect(() => S.encode(new Set([undefined, 1n]))).toThrow(/equal by value/)
+    expect(S.decode(S.encode(new Set([undefined, 2n])))).toEqual(new Set([1n, 2n]))
+    const M = t.table(t.string().default('x'), t.count())
+    const m = new Map<string | undefined, bigint>([
+      [undefined, 1n],
+      ['x', 2n],
+    ])
+    expect(codes(M, m)).toEqual([['{key #1}', 'duplicate']])
+    expect(() => M.encode(m)).toThrow(/equal by value/)
+    expect(M.decode(M.encode(new Map([[undefined, 1n]])))).toEqual(new Map([['x', 1n]]))
+    expect(fromJson(S, toJson(S, new Set([undefined, 2n])))).toEqual(new Set([1n, 2n]))
   })
 
   test('forged lengths are checked before allocating', () => {

@@ -27,6 +27,15 @@ function isInstance(v: unknown, type: typeof Set | typeof Map): boolean {
   }
 }
 
+/**
+ * Whether set elements or table keys of this type must be compared by {@link Impl.key}: objects,
+ * which `Set` and `Map` compare by identity, and defaulted values, whose `undefined` is the
+ * default (so `undefined` and the default value itself are one element).
+ */
+function comparedByValue(element: Impl): boolean {
+  return element.composite || element.mode === 'default'
+}
+
 /** The elements of a Set or entries of a Map, or `undefined` after reporting why they could not be read. */
 function items<T>(v: Iterable<T>, path: string, sink: IssueSink): T[] | undefined {
   try {
@@ -114,7 +123,7 @@ export function vectorImpl(element: Impl): Impl {
 /** The {@link Impl} of `set(element)`: a `Set`. */
 export function setImpl(element: Impl): Impl {
   const { enc, dec, check, toJ, fromJ, key } = element
-  const byValue = element.composite
+  const byValue = comparedByValue(element)
   return {
     desc: `set(${element.desc})`,
     mode: 'required',
@@ -222,7 +231,7 @@ export function setImpl(element: Impl): Impl {
 export function tableImpl(keyType: Impl, valueType: Impl): Impl {
   const { enc: encK, dec: decK, check: checkK, toJ: toJK, fromJ: fromJK, key: keyK, render } = keyType
   const { enc: encV, dec: decV, check: checkV, toJ: toJV, fromJ: fromJV, key: keyV } = valueType
-  const byValue = keyType.composite
+  const byValue = comparedByValue(keyType)
   const keyPath = (path: string, i: number): string => `${path}{key #${i}}`
   const valuePath = (path: string, k: unknown, i: number): string => `${path}{${render(k) ?? `#${i}`}}`
   return {
