@@ -175,4 +175,12 @@ describe('port', () => {
     expect(codes(t.port(), 80)).toEqual([['', 'type']])
     expect(() => t.port().decode(bytes('ce00040000'))).toThrow(DecodeError)
   })
+
+  test('an array with port and proto properties is refused by encode as by validate', () => {
+    // encode used to write it as the port it carried, though validate says it is no port.
+    const array = Object.assign([], { port: 80, proto: 'tcp' as const })
+    expect(codes(t.port(), array)).toEqual([['', 'type']])
+    expect(() => t.port().encode(array)).toThrow(ValidationError)
+    expect(() => t.vector(t.port()).encode([array])).toThrow(/\[0\]: expected a port/)
+  })
 })

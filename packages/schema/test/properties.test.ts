@@ -77,6 +77,52 @@ describe('generated schemas and values', () => {
   })
 })
 
+/**
+ * A near miss of a valid value: numbers for bigints and back, -0, a lone surrogate or upper
+ * case in strings, an array, a Date or an object with a prototype in place of a plain object,
+ * an extra property on an array. `r` picks the mutations.
+ */
+function nearMiss(v: unknown, r: number): unknown {
+  if (v instanceof Set) return new Set([...v].map((x) => nearMiss(x, r)))
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, nearMiss(x, r)]))
+  if (Array.isArray(v))
+    return r % 5 === 0 ? Object.assign([...v], { extra: 1 }) : v.map((x) => nearMiss(x, r))
+  if (typeof v === 'object' && v !== null) {
+    if (r % 7 === 0) return Object.assign([], v)
+    if (r % 11 === 0) return Object.assign(Object.create({ inherited: 1 }), v)
+    if (r % 13 === 0) return Object.assign(new Date(), v)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, nearMiss(x, r)]))
+  }
+  if (typeof v === 'bigint') return r % 3 === 0 ? Number(v) : v
+  if (typeof v === 'number') return r % 3 === 0 ? BigInt(Math.trunc(v)) : r % 4 === 0 ? -0 : v
+  if (typeof v === 'string') return r % 3 === 0 ? `${v}\ud800` : r % 4 === 0 ? v.toUpperCase() : v
+  return v
+}
+
+describe('encode and toJson agree with validate', () => {
+  test('on near misses of valid values and on arbitrary values', () => {
+    fc.assert(
+      fc.property(schemaAndValue(3), fc.nat(), fc.anything(), ([schema, value], r, junk) => {
+        for (const v of [nearMiss(value, r), junk]) {
+          const valid = schema.validate(v).length === 0
+          const outcome = (fn: () => unknown) => {
+            try {
+              fn()
+              return true
+            } catch (error) {
+              expect(isConcordError(error, ValidationError.code)).toBe(true)
+              return false
+            }
+          }
+          expect(outcome(() => schema.encode(v as never))).toBe(valid)
+          expect(outcome(() => toJson(schema, v as never))).toBe(valid)
+        }
+      }),
+      { numRuns: RUNS },
+    )
+  })
+})
+
 /** Decoding must throw DecodeError or give a valid value; anything else fails. */
 function decodesSafely(
   schema: { decode(b: Uint8Array): unknown; validate(v: unknown): unknown[] },

@@ -149,7 +149,7 @@ export const port: Impl = leaf({
   composite: true,
   problem: portProblem,
   enc(w, v) {
-    if (typeof v !== 'object' || v === null) throw INVALID
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw INVALID
     const n = (v as Port).port
     const proto = protoIndex((v as Port).proto)
     if (typeof n !== 'number' || !(n >= 0 && n <= 65535) || n % 1 !== 0 || proto < 0) throw INVALID
