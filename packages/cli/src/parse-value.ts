@@ -23,7 +23,8 @@ export interface ParseValueOptions {
 
 const INT = /^[+-]?\d+$/
 const COUNT = /^\+?\d+$/
-const DOUBLE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
+// Unambiguous (`\d+\.?\d*` could split a run of digits anywhere: quadratic backtracking).
+const DOUBLE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 const DECIMAL_SECONDS = /^[+-]?\d+(?:\.\d+)?$/
 
 function bad(message: string): ValidationError {
@@ -218,6 +219,10 @@ export function parseInput(
   return parseValue(schema, text, options)
 }
 
+/** The text for a message: quoted, and shortened when long. */
 function show(text: string): string {
-  return text === '' ? 'nothing' : JSON.stringify(text)
+  if (text === '') return 'nothing'
+  return text.length > 60
+    ? `${JSON.stringify(text.slice(0, 60))}… (${text.length} characters)`
+    : JSON.stringify(text)
 }

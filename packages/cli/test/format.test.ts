@@ -112,6 +112,17 @@ describe('parseValue', () => {
     expect(parseValue(parseZeekType(type), text)).toEqual(value)
   })
 
+  test('a long line of digits is refused at once, with a short message', () => {
+    // The double pattern backtracked quadratically: 100k digits and an x took about 16 s.
+    const digits = '1'.repeat(100_000)
+    expect(() => parseValue(t.double(), `${digits}x`)).toThrow(
+      `expected a number like 1.5, found "${'1'.repeat(60)}"… (100001 characters)`,
+    )
+    expect(parseValue(t.double(), `${digits}.5e-99995`)).toBe(Number(`${digits}.5e-99995`))
+    expect(parseValue(t.double(), '1.')).toBe(1)
+    expect(parseValue(t.double(), '.5')).toBe(0.5)
+  })
+
   test('now is the injected clock', () => {
     expect(parseValue(t.time(), 'now', { now: () => 1234 })).toBe(time.fromMillis(1234))
   })
