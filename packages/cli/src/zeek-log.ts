@@ -262,6 +262,18 @@ export class ZeekTsvReader {
   }
 }
 
+/**
+ * The text of one value of a Zeek JSON log line, as a TSV cell would hold it. An object, an
+ * array or null where `type` wants a scalar is refused: `String()` would store
+ * "[object Object]", "a,b" or "null".
+ */
+function jsonCell(x: unknown, type: AnySchemaType): string {
+  if (typeof x === 'boolean') return x ? 'T' : 'F'
+  if (typeof x !== 'object' && x !== undefined) return String(x)
+  const what = x === null ? 'null' : Array.isArray(x) ? 'an array' : 'an object'
+  throw new Error(`expected a value of type ${logTypeName(type)}, got ${what}`)
+}
+
 /** Reads one line of a Zeek JSON log (`{"ts":1521911721.255387,"id.orig_h":"10.0.0.1",…}`). */
 export function zeekJsonRow(
   builder: RecordBuilder,
@@ -274,7 +286,6 @@ export function zeekJsonRow(
   const put = (name: string, raw: unknown, schema: AnySchemaType) => {
     const s = unwrap(schema)
     const def = s.def
-    const text = (x: unknown) => (typeof x === 'boolean' ? (x ? 'T' : 'F') : String(x))
     try {
       let value: unknown
       if (def.kind === 'record' && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
@@ -287,9 +298,9 @@ export function zeekJsonRow(
       }
       if (def.kind === 'set' || def.kind === 'vector') {
         if (!Array.isArray(raw)) throw new Error(`expected an array for ${def.kind}`)
-        const items = raw.map((x) => scalar(def.element, text(x), proto))
+        const items = raw.map((x) => scalar(def.element, jsonCell(x, def.element), proto))
         value = def.kind === 'set' ? new Set(items) : items
-      } else value = scalar(s, text(raw), proto)
+      } else value = scalar(s, jsonCell(raw, s), proto)
       RecordBuilder.assign(row, name.split('.'), value)
     } catch (error) {
       throw rowError(name, error)
