@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
+import { connRecord } from './support/conn.js'
 import { Cli, type Invocation, Workspace } from './support/harness.js'
 
 const CONFIG = `
@@ -26,21 +27,12 @@ stores:
     expiry: 5m
   conn:
     schema: |
-      record {
-        ts: time; uid: string; id: conn_id;
-        proto: enum { unknown_transport, tcp, udp, icmp };
-        service: string &optional; duration: interval &optional;
-        orig_bytes: count &optional; resp_bytes: count &optional;
-        conn_state: string &optional; local_orig: bool &optional; local_resp: bool &optional;
-        missed_bytes: count &default=0; history: string &optional;
-        orig_pkts: count &optional; orig_ip_bytes: count &optional;
-        resp_pkts: count &optional; resp_ip_bytes: count &optional;
-        tunnel_parents: set[string] &optional;
-      }
+      ${connRecord('conn_id', '      ')}
   misc:
     schema:
       a: count
       b: vector of string
+  flows: 'record { uid: string; counts: vector of count &optional }'
 topics:
   chat: string
   alerts:
@@ -328,6 +320,23 @@ describe('import and export', () => {
     expect((await cli.run(['import', 'conn', bigFile, '--key', 'uid'])).code).toBe(0)
     expect((await cli.run(['get', 'conn', 'C8Tful1TvM3Zf5x8fl'])).stdout).toContain(
       'orig_bytes=9007199254740993,',
+    )
+  })
+
+  test('counts past 2^53 in an array of a JSON log line are read exactly, or refused', async () => {
+    // JSON.parse rounds them, and only single values were read again from the text.
+    const lines = [
+      '{"uid":"F1","counts":[1, 9007199254740993 ,18446744073709551615]}',
+      '{"uid":"F2","counts":[9007199254740993,"x"]}',
+    ]
+    const file = await ws.file('flows.json.log', `${lines.join('\n')}\n`)
+    const r = await cli.run(['import', 'flows', file, '--key', 'uid'])
+    expect(r.stderr).toContain(
+      "line 2: field 'counts': 9007199254740992 is past 2^53 and cannot be read exactly",
+    )
+    expect(r.stderr).toMatch(/imported 1 of 2 rows into flows/)
+    expect((await cli.run(['get', 'flows', 'F1'])).stdout).toBe(
+      '[uid=F1, counts=[1, 9007199254740993, 18446744073709551615]]\n',
     )
   })
 

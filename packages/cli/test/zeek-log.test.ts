@@ -8,23 +8,13 @@ import { describe, expect, test } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
 import { RecordBuilder, ZeekTsvReader, zeekJsonRow } from '../src/zeek-log.js'
 import { parseZeekType } from '../src/zeek-types.js'
+import { connRecord } from './support/conn.js'
 
-const Conn = parseZeekType(`record {
-  ts: time; uid: string;
-  id: record { orig_h: addr; orig_p: port; resp_h: addr; resp_p: port };
-  proto: enum { unknown_transport, tcp, udp, icmp };
-  service: string &optional; duration: interval &optional;
-  orig_bytes: count &optional; resp_bytes: count &optional;
-  conn_state: string &optional; local_orig: bool &optional; local_resp: bool &optional;
-  missed_bytes: count &default=0; history: string &optional;
-  orig_pkts: count &optional; orig_ip_bytes: count &optional;
-  resp_pkts: count &optional; resp_ip_bytes: count &optional;
-  tunnel_parents: set[string] &optional;
-}`)
+const Conn = parseZeekType(connRecord())
 
 const LOG = readFileSync(zeekData('conn-sample.log'), 'utf8').split('\n')
 
-/** The rows of `lines` (a TSV log), or the message of the first line that fails. */
+/** The rows of `lines` (a TSV log), with the message of each line that fails in its place. */
 function readTsv(lines: readonly string[]): Array<Record<string, unknown> | string> {
   const reader = new ZeekTsvReader(new RecordBuilder(Conn, 'conn'))
   const out: Array<Record<string, unknown> | string> = []

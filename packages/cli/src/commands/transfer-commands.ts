@@ -175,10 +175,16 @@ function rate(rows: number, seconds: number): string {
   return seconds > 0 ? `${Math.round(rows / seconds)} rows/s` : '-'
 }
 
+/** Whether `x` is an integer that `JSON.parse` may have rounded. */
+function unsafeInteger(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && !Number.isSafeInteger(x)
+}
+
 /**
  * `JSON.parse` rounds integers past 2^53 (a count is 64 bits): reads those again from the
- * line's text, exactly. Zeek's JSON logs are flat (`"id.orig_h"`); a nested one that large
- * is refused rather than rounded.
+ * line's text, exactly, both as values (`"orig_bytes":…`) and as elements of an array of
+ * numbers (`"counts":[…]`). Zeek's JSON logs are flat (`"id.orig_h"`); a nested one that
+ * large, or one in an array that holds more than numbers, is refused rather than rounded.
  */
 function exactIntegers(object: Record<string, unknown>, text: string, nested = false): void {
   for (const [name, value] of Object.entries(object)) {
@@ -186,12 +192,26 @@ function exactIntegers(object: Record<string, unknown>, text: string, nested = f
       exactIntegers(value as Record<string, unknown>, text, true)
       continue
     }
-    if (typeof value !== 'number' || !Number.isInteger(value) || Number.isSafeInteger(value)) continue
+    const isArray = Array.isArray(value)
+    if (isArray ? !value.some(unsafeInteger) : !unsafeInteger(value)) continue
     const key = JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-    const literal = nested ? null : new RegExp(`(?<!\\\\)${key}\\s*:\\s*(-?\\d+)(?![.\\deE])`).exec(text)
-    if (literal === null)
-      throw new UsageError(`field '${name}': ${value} is past 2^53 and cannot be read exactly`)
-    object[name] = BigInt(literal[1]!)
+    const shape = isArray ? '\\[([-+.\\deE\\s,]*)\\]' : '(-?\\d+)(?![.\\deE])'
+    const match = nested ? null : new RegExp(`(?<!\\\\)${key}\\s*:\\s*${shape}`).exec(text)
+    const refuse = (n: number) =>
+      new UsageError(`field '${name}': ${n} is past 2^53 and cannot be read exactly`)
+    if (match === null) throw refuse(isArray ? value.find(unsafeInteger)! : (value as number))
+    if (!isArray) {
+      object[name] = BigInt(match[1]!)
+      continue
+    }
+    const literals = match[1]!.split(',').map((x) => x.trim())
+    object[name] = value.map((x, i) => {
+      if (!unsafeInteger(x)) return x
+      const literal = literals[i]
+      if (literals.length !== value.length || literal === undefined || !/^-?\d+$/.test(literal))
+        throw refuse(x)
+      return BigInt(literal)
+    })
   }
 }
 
