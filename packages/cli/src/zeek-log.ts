@@ -196,7 +196,11 @@ export class ZeekTsvReader {
     if (h.fields.length === 0) throw new UsageError('the log has no #fields line before its first row')
     const problems: string[] = []
     const columns: Column[] = []
+    const seen = new Set<string>()
     h.fields.forEach((name, i) => {
+      // A second column of one field would silently overwrite the first in every row.
+      if (seen.has(name)) problems.push(`column '${name}' appears twice in #fields`)
+      seen.add(name)
       const column = this.builder.column(name)
       if (column === undefined) {
         problems.push(`column '${name}' is not a field of store '${this.builder.store}'`)

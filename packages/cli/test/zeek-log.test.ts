@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { ValidationError } from '@concord/schema'
 import { describe, expect, test } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
+import { UsageError } from '../src/errors.js'
 import { RecordBuilder, ZeekTsvReader, zeekJsonRow } from '../src/zeek-log.js'
 import { parseZeekType } from '../src/zeek-types.js'
 import { connRecord } from './support/conn.js'
@@ -34,6 +35,37 @@ describe('Zeek TSV logs', () => {
     const rows = readTsv(LOG)
     expect(rows).toHaveLength(10)
     for (const row of rows) expect(Conn.validate(row)).toEqual([])
+  })
+
+  test('altered copies: other separators, no #types, a truncated last line, escapes', () => {
+    const real = readTsv(LOG)
+    const withSeparator = (sep: string, escaped: string) =>
+      LOG.map((line) =>
+        line.startsWith('#separator') ? `#separator ${escaped}` : line.replaceAll('\t', sep),
+      )
+    expect(readTsv(withSeparator(' ', '\\x20'))).toEqual(real)
+    expect(readTsv(withSeparator('|', '|'))).toEqual(real)
+    expect(readTsv(LOG.filter((line) => !line.startsWith('#types')))).toEqual(real)
+    const truncated = readTsv([...LOG.slice(0, -2), LOG.at(-2)!.slice(0, 40)])
+    expect(truncated.slice(0, 9)).toEqual(real.slice(0, 9))
+    expect(truncated[9]).toBe('invalid value: (root): 3 cells, but the header has 21 fields')
+    // \x2d is a literal "-" (not unset), \x09 a tab, \\ a backslash.
+    const escaped = readTsv([
+      ...LOG.slice(0, 8),
+      LOG[8]!.replace('ShADTdtr', 'a\\x09b\\\\').replace('C8Tful1TvM3Zf5x8fl', '\\x2d'),
+    ])
+    expect(escaped[0]).toMatchObject({ uid: '-', history: 'a\tb\\' })
+  })
+
+  test('a column named twice in #fields is refused with the rest of the header problems', () => {
+    // The second one silently overwrote the first in every row.
+    const lines = LOG.map((line) =>
+      line.startsWith('#fields') ? `${line}\tuid` : line.startsWith('#types') ? `${line}\tstring` : line,
+    )
+    const reader = new ZeekTsvReader(new RecordBuilder(Conn, 'conn'))
+    for (const line of lines) if (line.startsWith('#')) reader.headerLine(line)
+    expect(() => reader.prepare()).toThrow(UsageError)
+    expect(() => reader.prepare()).toThrow("column 'uid' appears twice in #fields")
   })
 })
 
