@@ -2,9 +2,10 @@
  * Every command, end to end in this process: `concord serve` on the in-memory transport and
  * persistence, and the node commands against it through the same adapter registry.
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
+import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
 import { connRecord } from './support/conn.js'
@@ -338,6 +339,59 @@ describe('import and export', () => {
     expect((await cli.run(['get', 'flows', 'F1'])).stdout).toBe(
       '[uid=F1, counts=[1, 9007199254740993, 18446744073709551615]]\n',
     )
+  })
+
+  test('a gzip-compressed log is decompressed as it is read; a truncated one stops with the rows before it', async () => {
+    // These were read as key<TAB>value lines: "--key does not apply to key<TAB>value input".
+    const log = await readFile(CONN_LOG)
+    const gz = gzipSync(log)
+    const file = await ws.file('conn.log.gz', '')
+    await writeFile(file, gz)
+    const r = await cli.run(['import', 'conn', file, '--key', 'uid'])
+    expect(r.stderr).toMatch(/^imported 10 of 10 rows into conn .*, 0 errors;/)
+    expect(r.code).toBe(0)
+
+    // All but the last 200 bytes of a log with 100 rows: some rows, then a read error.
+    const rows = log
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+    const header = log
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('#'))
+    const long = [...header, ...Array.from({ length: 10 }, () => rows).flat()].join('\n')
+    const truncated = gzipSync(Buffer.from(long)).subarray(0, -200)
+    await writeFile(file, truncated)
+    const cut = await cli.run(['import', 'conn', file, '--key', 'uid'])
+    expect(cut.code).toBe(1)
+    expect(cut.stderr).toMatch(/^imported (\d+) of \1 rows into conn .*, 0 errors;/)
+    expect(cut.stderr).toMatch(
+      /\nline \d+: the input could not be read: unexpected end of file; stopped there \(the rows before it were imported\)\n$/,
+    )
+  })
+
+  test('gzip on stdin is refused with what to do; a byte order mark before a Zeek header is ignored', async () => {
+    const log = await readFile(CONN_LOG)
+    const r = await cli.run(['import', 'conn', '-', '--key', 'uid'], {
+      stdin: Readable.from([gzipSync(log)]),
+    })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(
+      'concord: ERR_USAGE: the input is gzip-compressed: give the file by name (it is decompressed as it is read), or decompress it first (zcat FILE | concord import STORE -)\n',
+    )
+    const bom = await ws.file('bom.log', `\ufeff${log.toString('utf8')}`)
+    const imported = await cli.run(['import', 'conn', bom, '--key', 'uid'])
+    expect(imported.stderr).toMatch(/^imported 10 of 10 rows into conn .*, 0 errors;/)
+  })
+
+  test('a folder as FILE is a usage error saying why it cannot be read', async () => {
+    const r = await cli.run(['import', 'counters', ws.dir])
+    expect(r).toMatchObject({
+      code: 2,
+      stderr:
+        'concord: ERR_USAGE: the input could not be read: EISDIR: illegal operation on a directory, read\n',
+    })
   })
 
   test('Ctrl-C ends an import that waits for more input (tail -f … | concord import), with its summary', async () => {

@@ -4,10 +4,12 @@
  * @module
  */
 import { constants, createReadStream, createWriteStream } from 'node:fs'
-import { access } from 'node:fs/promises'
+import { access, open } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { pipeline } from 'node:stream'
 import { finished } from 'node:stream/promises'
+import { createGunzip } from 'node:zlib'
 import { isConcordError, type Store } from '@concord/core'
 import { type AnySchemaType, fromJson } from '@concord/schema'
 import type { StoreDefinition } from '../config.js'
@@ -47,6 +49,21 @@ export function sniffFormat(first: string): ImportFormat {
   if (first.startsWith('#')) return 'zeek'
   if (/^ *\{/.test(first)) return 'json'
   return 'kv'
+}
+
+/**
+ * The first line of the input without a UTF-8 byte order mark (an editor's, which would make a
+ * Zeek header look like a key<TAB>value line). Gzip-compressed input (from stdin: a file is
+ * decompressed when it is read) is refused with what to do instead of a flood of bad rows.
+ */
+function firstLine(text: string): string {
+  // The magic bytes 1f 8b, read as UTF-8 text.
+  if (text.startsWith('\u001f\ufffd')) {
+    throw new UsageError(
+      'the input is gzip-compressed: give the file by name (it is decompressed as it is read), or decompress it first (zcat FILE | concord import STORE -)',
+    )
+  }
+  return text.startsWith('\ufeff') ? text.slice(1) : text
 }
 
 /** A key of an imported row: the `--key` field's value (human form), or the line number. */
@@ -250,11 +267,23 @@ export async function importLines(
     const seconds = (ctx.now() - started) / 1000
     void line(ctx.stderr, `${name}: ${rows} rows, ${rate(rows, seconds)}, ${count(errors, 'error')}`)
   }, ctx.progressEvery ?? 1000)
+  // A read error (a truncated .gz, a disk error) ends the import there, the rows before it kept.
+  let readError: unknown
+  const source = lines[Symbol.asyncIterator]()
+  const reading: AsyncIterator<string> = {
+    next: () =>
+      source.next().catch((error: unknown) => {
+        readError = error
+        return { done: true, value: undefined }
+      }),
+    return: async () => (await source.return?.()) ?? { done: true, value: undefined },
+  }
   try {
     // Ends on Ctrl-C even while waiting for a line (`tail -f conn.log | concord import …`).
-    for await (const text of untilAborted(lines[Symbol.asyncIterator](), ctx.signal)) {
+    for await (let text of untilAborted(reading, ctx.signal)) {
       lineNo++
       if (ctx.signal.aborted || stopped !== undefined) break
+      if (parser === undefined) text = firstLine(text)
       parser ??= new LineParser(def, name, options.format ?? sniffFormat(text), options.keyField)
       if (parser.skip(text)) continue
       rows++
@@ -291,6 +320,11 @@ export async function importLines(
     clearInterval(progress)
   }
   if (stopped !== undefined) throw stopped
+  if (readError !== undefined) {
+    const why = `the input could not be read: ${reason(readError)}`
+    if (lineNo === 0) throw new UsageError(why, { cause: readError })
+    stoppedAt ??= { line: lineNo + 1, reason: why }
+  }
   const seconds = (ctx.now() - started) / 1000
   return {
     rows,
@@ -318,10 +352,30 @@ async function inputLines(ctx: CommandContext, file: string): Promise<AsyncItera
         cause: error,
       })
     }
-    input = createReadStream(path)
+    input = (await isGzip(path)) ? gunzip(createReadStream(path)) : createReadStream(path)
   }
   const iterator = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })[Symbol.asyncIterator]()
   return { [Symbol.asyncIterator]: () => iterator }
+}
+
+/** Whether the file starts with gzip's magic bytes (Zeek's rotated logs are `.log.gz`). */
+async function isGzip(path: string): Promise<boolean> {
+  const file = await open(path, 'r')
+  try {
+    const { bytesRead, buffer } = await file.read(Buffer.alloc(2), 0, 2, 0)
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b
+  } catch {
+    return false // a folder, say: reading it fails with its own error
+  } finally {
+    await file.close()
+  }
+}
+
+/** `compressed` decompressed; an error of either (a truncated file) ends the result with it. */
+function gunzip(compressed: NodeJS.ReadableStream): NodeJS.ReadableStream {
+  const out = createGunzip()
+  pipeline(compressed, out, () => {})
+  return out
 }
 
 function resolvePath(ctx: CommandContext, file: string): string {
