@@ -7,7 +7,7 @@
  * @module
  */
 import type { AnySchemaType } from '@concord/schema'
-import { ValidationError } from '@concord/schema'
+import { interval, time, ValidationError } from '@concord/schema'
 import { UsageError } from './errors.js'
 import { parseValue, unwrap } from './parse-value.js'
 import { formatZeekType } from './zeek-types.js'
@@ -267,13 +267,19 @@ export class ZeekTsvReader {
 }
 
 /**
- * The text of one value of a Zeek JSON log line, as a TSV cell would hold it. An object, an
- * array or null where `type` wants a scalar is refused: `String()` would store
- * "[object Object]", "a,b" or "null".
+ * One value of a Zeek JSON log line, read as a TSV cell of the same column would be. A time
+ * or interval given as a number is converted from its digits exactly (`String()` of a tiny
+ * one, `1e-7`, is no decimal text). An object, an array or null where `type` wants a scalar
+ * is refused: `String()` would store "[object Object]", "a,b" or "null".
  */
-function jsonCell(x: unknown, type: AnySchemaType): string {
-  if (typeof x === 'boolean') return x ? 'T' : 'F'
-  if (typeof x !== 'object' && x !== undefined) return String(x)
+function jsonScalar(type: AnySchemaType, x: unknown, proto: Proto): unknown {
+  if (typeof x === 'boolean') return scalar(type, x ? 'T' : 'F', proto)
+  if (typeof x === 'number') {
+    const kind = unwrap(type).def.kind
+    if (kind === 'time') return time.fromSeconds(x)
+    if (kind === 'interval') return interval.s(x)
+  }
+  if (typeof x !== 'object' && x !== undefined) return scalar(type, String(x), proto)
   const what = x === null ? 'null' : Array.isArray(x) ? 'an array' : 'an object'
   throw new Error(`expected a value of type ${logTypeName(type)}, got ${what}`)
 }
@@ -302,9 +308,9 @@ export function zeekJsonRow(
       }
       if (def.kind === 'set' || def.kind === 'vector') {
         if (!Array.isArray(raw)) throw new Error(`expected an array for ${def.kind}`)
-        const items = raw.map((x) => scalar(def.element, jsonCell(x, def.element), proto))
+        const items = raw.map((x) => jsonScalar(def.element, x, proto))
         value = def.kind === 'set' ? new Set(items) : items
-      } else value = scalar(s, jsonCell(raw, s), proto)
+      } else value = jsonScalar(s, raw, proto)
       RecordBuilder.assign(row, name.split('.'), value)
     } catch (error) {
       throw rowError(name, error)

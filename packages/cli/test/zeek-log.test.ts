@@ -92,6 +92,16 @@ describe("Zeek's JSON log lines", () => {
     })
   })
 
+  test('times and intervals given as numbers are read from their digits exactly, tiny ones too', () => {
+    // String(1e-7) is "1e-7", which the decimal-seconds reader refused.
+    const row = zeekJsonRow(builder, { ...line, duration: 1e-7 })
+    expect(row).toMatchObject({ ts: 1521911721255387000n, duration: 100n })
+    expect(zeekJsonRow(builder, { ...line, duration: 2.5e-5 }).duration).toBe(25_000n)
+    expect(() => zeekJsonRow(builder, { ...line, duration: 1e-10 })).toThrow(
+      'duration: interval.s: 0.0000000001 is finer than a nanosecond',
+    )
+  })
+
   test.each([
     ['an object for a string', { uid: { x: 1 } }, 'uid: expected a value of type string, got an object'],
     ['an array for a string', { uid: ['a', 'b'] }, 'uid: expected a value of type string, got an array'],
