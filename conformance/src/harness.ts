@@ -17,7 +17,7 @@ import {
 } from '@concord/core'
 import { afterEach, beforeEach, expect } from 'vitest'
 import type { ConformanceEnv, SuiteOptions } from './env.js'
-import { eventually, type LinkGate, linkGate } from './helpers.js'
+import { eventually, type LinkGate, type LinkGateOptions, linkGate } from './helpers.js'
 
 /** The hub heartbeat the suites use unless a test needs another: short, so silence is noticed fast (S6.2). */
 export const HEARTBEAT = 100
@@ -112,9 +112,16 @@ export class Harness<E extends Partial<ConformanceEnv> = ConformanceEnv> {
     return node
   }
 
-  /** A node like {@link node}'s whose broadcasts and transport subscriptions can be held back (see {@link linkGate}). */
-  async gatedNode(hub: Hub, options: NodeOptions = {}): Promise<{ node: ConcordNode; gate: LinkGate }> {
-    const gate = linkGate(this.#transport())
+  /**
+   * A node like {@link node}'s whose frames, broadcasts and transport subscriptions can be
+   * held back, and that may announce a smaller frame limit (see {@link linkGate}).
+   */
+  async gatedNode(
+    hub: Hub,
+    options: NodeOptions = {},
+    gateOptions: LinkGateOptions = {},
+  ): Promise<{ node: ConcordNode; gate: LinkGate }> {
+    const gate = linkGate(this.transportFor(options.identity), gateOptions)
     const node = await createNode({
       backoff: constantBackoff(20),
       ...options,

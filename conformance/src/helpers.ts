@@ -165,33 +165,57 @@ export function msgpack(value: unknown): Uint8Array {
 }
 
 /**
- * A node-side transport whose incoming broadcasts (`holding`) and outgoing transport
- * subscriptions (`holdingSubscribes`) can be held back. Held items wait in `held`: call each
- * to let it through, or drop it.
+ * A node-side transport whose incoming broadcasts (`holding`), incoming frames sent to it
+ * alone (`holdingFrames`) and outgoing transport subscriptions (`holdingSubscribes`) can be
+ * held back. Held items wait in `held`, in arrival order: call each to let it through, or
+ * drop it.
  */
 export interface LinkGate {
   readonly transport: Transport
   holding: boolean
+  /**
+   * Holds frames sent to this node alone (answers, snapshot chunks, log replays). A function
+   * is asked at each such frame, so a test can stop a sync at an exact point (say, once the
+   * clone applied some of a replay); once a frame is held, the later ones are held too.
+   */
+  holdingFrames: boolean | (() => boolean)
   holdingSubscribes: boolean
   readonly held: (() => void)[]
 }
 
+/** What a {@link linkGate} changes besides holding: the frame limit its nodes announce (S2.7). */
+export interface LinkGateOptions {
+  /** The largest frame the node says it accepts (the hub then cuts what it sends it alone to this). */
+  readonly maxFrameSize?: number
+}
+
 /** A {@link LinkGate} over `inner`. */
-export function linkGate(inner: Transport): LinkGate {
+export function linkGate(inner: Transport, options: LinkGateOptions = {}): LinkGate {
+  let framesHeld = false
   const transport: Transport = {
-    capabilities: inner.capabilities,
-    listen: (at, handlers, options) => inner.listen(at, handlers, options),
-    connect: async (at, handlers, options) => {
+    capabilities:
+      options.maxFrameSize === undefined
+        ? inner.capabilities
+        : { ...inner.capabilities, maxFrameSize: options.maxFrameSize },
+    listen: (at, handlers, listenOptions) => inner.listen(at, handlers, listenOptions),
+    connect: async (at, handlers, connectOptions) => {
       const endpoint = await inner.connect(
         at,
         {
           ...handlers,
+          frame: (frame) => {
+            const hold = gate.holdingFrames
+            if (hold === false) framesHeld = false
+            else if (!framesHeld) framesHeld = hold === true || hold()
+            if (framesHeld) gate.held.push(() => handlers.frame(frame))
+            else handlers.frame(frame)
+          },
           broadcast: (topic, frame) => {
             if (gate.holding) gate.held.push(() => handlers.broadcast(topic, frame))
             else handlers.broadcast(topic, frame)
           },
         },
-        options,
+        connectOptions,
       )
       return {
         send: (frame) => endpoint.send(frame),
@@ -207,6 +231,12 @@ export function linkGate(inner: Transport): LinkGate {
       }
     },
   }
-  const gate: LinkGate = { transport, holding: false, holdingSubscribes: false, held: [] }
+  const gate: LinkGate = {
+    transport,
+    holding: false,
+    holdingFrames: false,
+    holdingSubscribes: false,
+    held: [],
+  }
   return gate
 }

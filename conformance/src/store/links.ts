@@ -1,6 +1,15 @@
-import { memoryPersistence, PersistenceError, type StatusChange, UnavailableError } from '@concord/core'
+import {
+  type Hub,
+  type HubMetrics,
+  memoryPersistence,
+  PersistenceError,
+  type StatusChange,
+  type Store,
+  UnavailableError,
+} from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
+import type { LinkGate } from '../helpers.js'
 import {
   cloneEntries,
   eventually,
@@ -149,6 +158,137 @@ export function linkTests({ h, probe }: SuiteContext): void {
         expect(hub.metrics.resumes).toBe(resumes)
         expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
       })
+
+      /**
+       * A hub, a writer, and a reader that missed {@link REPLAYED} mutations while partitioned.
+       * The reader announces 4 KiB frames, so each of those mutations (1.6 KB) travels in a
+       * frame of its own: its replay is about five times the 1024 frames the matrix's
+       * transports queue per link. Its frames can be held back (`gate`); with `holds`, it
+       * does not give up on a sync that stalls while the test holds it (`staleAfter`).
+       */
+      const REPLAYED = 5000
+      const behindByManyWindows = async ({
+        log,
+        holds = false,
+      }: {
+        log?: { maxMutations: number }
+        holds?: boolean
+      } = {}) => {
+        const store = log === undefined ? { schema: Text } : { schema: Text, log }
+        const hub = await h().hub({ stores: { kv: store } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const { node, gate } = await h().gatedNode(
+          hub,
+          holds ? { identity: 'reader', staleAfter: 60_000 } : { identity: 'reader' },
+          { maxFrameSize: 4096 },
+        )
+        const reader = await node.open('kv', { schema: Text })
+        await writer.put('a', '1')
+        await eventually(() => expect(reader.has('a')).toBe(true))
+        faults().partition('reader')
+        await eventually(() => expect(reader.status).toBe('stale'))
+        for (let i = 0; i < REPLAYED; i += 250) {
+          await Promise.all(
+            Array.from({ length: 250 }, (_, j) => writer.put(`r${i + j}`, `${i + j}:`.padEnd(1600, 'v'))),
+          )
+        }
+        return { hub, writer, reader, gate, before: { ...hub.metrics } }
+      }
+      /**
+       * Heals the reader and stops its replay a little way in: what the hub sends it alone
+       * waits in `gate.held`, while broadcasts still reach it. Returns the seq it resumed from.
+       */
+      const healAndHoldMidReplay = async (reader: Store<string>, gate: LinkGate): Promise<number> => {
+        const from = reader.seq
+        gate.holdingFrames = () => reader.seq > from + 50
+        faults().heal('reader')
+        await eventually(() => expect(gate.held.length).toBeGreaterThan(0), 30_000)
+        return from
+      }
+      /** Lets the reader's held frames through, in order, and holds no more. */
+      const release = (gate: LinkGate) => {
+        gate.holdingFrames = false
+        for (const held of gate.held.splice(0)) held()
+      }
+      /**
+       * Waits for the reader to be live at the master's seq, then checks it holds what the
+       * master does and got there by resuming: no snapshot, no overflow. (Resumes are counted
+       * with `toBeGreaterThan`: under load the hub may drop another peer for silence, the
+       * writer, whose clone then resumes too.)
+       */
+      const caughtUpByResuming = async (hub: Hub, reader: Store<string>, before: HubMetrics) => {
+        await eventually(() => {
+          expect(reader.status).toBe('live')
+          expect(reader.seq).toBe(masterSeq(hub, 'kv'))
+        }, 30_000)
+        expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
+        expect(hub.metrics.resumes).toBeGreaterThan(before.resumes)
+        expect(hub.metrics.snapshots).toBe(before.snapshots)
+        expect(hub.metrics.peerQueueOverflows).toBe(before.peerQueueOverflows)
+      }
+
+      it('S6.3 a clone whose log replay is many times its link window resumes without a snapshot: the replay is paced', async () => {
+        // The replay outlasts the reader's staleAfter (3 heartbeats): it counts as progress.
+        const { hub, reader, before } = await behindByManyWindows()
+        faults().heal('reader')
+        await caughtUpByResuming(hub, reader, before)
+      }, 60_000)
+
+      it('S6.3 writes made while a paced replay is under way are applied once each, in seq order, none lost', async () => {
+        const { hub, writer, reader, gate, before } = await behindByManyWindows({ holds: true })
+        const changes = record(reader.changes())
+        const from = await healAndHoldMidReplay(reader, gate)
+        const during: Promise<number>[] = []
+        for (let i = 0; i < 100; i++) during.push(writer.put(`r${i}`, `rewritten ${i}`))
+        for (let i = 100; i < 150; i++) during.push(writer.remove(`r${i}`))
+        for (let i = 0; i < 100; i++) during.push(writer.put(`n${i}`, `new ${i}`))
+        await Promise.all(during)
+        expect(reader.status).toBe('syncing')
+        expect(reader.seq).toBeLessThan(from + REPLAYED)
+        expect(hub.metrics.peerQueueOverflows).toBe(before.peerQueueOverflows)
+        release(gate)
+        await caughtUpByResuming(hub, reader, before)
+        expect(reader.get('r0')).toBe('rewritten 0')
+        expect(reader.has('r100')).toBe(false)
+        // Every mutation after the reader's seq, each once, in order: the replay's, then the
+        // buffered broadcasts past its end.
+        const last = masterSeq(hub, 'kv')
+        await eventually(() => expect(changes.items.length).toBeGreaterThanOrEqual(last - from))
+        expect(changes.items.map((c) => c.seq)).toEqual(
+          Array.from({ length: last - from }, (_, i) => from + 1 + i),
+        )
+      }, 60_000)
+
+      it('S6.3 a paced replay whose batches the bounded log drops on the way still completes and converges', async () => {
+        const { hub, writer, reader, gate, before } = await behindByManyWindows({
+          log: { maxMutations: REPLAYED + 100 },
+          holds: true,
+        })
+        const from = await healAndHoldMidReplay(reader, gate)
+        // More writes than the log holds: every batch the replay has still to send leaves it.
+        for (let i = 0; i < REPLAYED + 200; i += 500) {
+          await Promise.all(Array.from({ length: 500 }, (_, j) => writer.put(`t${(i + j) % 50}`, `${i + j}`)))
+        }
+        expect(hub.master('kv')!.log.start).toBeGreaterThan(from + REPLAYED)
+        expect(reader.status).toBe('syncing')
+        release(gate)
+        await caughtUpByResuming(hub, reader, before)
+      }, 60_000)
+
+      it('S6.3 a paced replay cut short by a lost link resumes from where it got to, without a snapshot', async () => {
+        const { hub, reader, gate, before } = await behindByManyWindows({ holds: true })
+        const from = await healAndHoldMidReplay(reader, gate)
+        // The link goes down mid-replay; what it still carried is lost with it.
+        faults().partition('reader')
+        await eventually(() => expect(reader.status).toBe('stale'))
+        const reached = reader.seq
+        expect(reached).toBeGreaterThan(from + 50)
+        gate.holdingFrames = false
+        gate.held.length = 0
+        faults().heal('reader')
+        await caughtUpByResuming(hub, reader, before)
+        expect(hub.metrics.resumes).toBeGreaterThanOrEqual(before.resumes + 2)
+      }, 60_000)
 
       it('S6.3 under lost, duplicated and reordered frames no mutation is applied twice or skipped', async () => {
         const hub = await h().hub({

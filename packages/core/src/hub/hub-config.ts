@@ -20,7 +20,10 @@ export interface StoreConfig {
   readonly persistence?: Persistence
   /** Largest encoded value in bytes. Default 1 MiB (and at most a quarter of the transport's frame limit). */
   readonly maxValueSize?: number
-  /** Bounds of the mutation log kept for resuming clones (S6.3). Defaults: 100 000 mutations, 64 MiB. */
+  /**
+   * Bounds of the mutation log kept for resuming clones (S6.3). Defaults: 100 000 mutations,
+   * 64 MiB. A replay under way keeps the batches it has still to send when the log drops them.
+   */
   readonly log?: { readonly maxMutations?: number; readonly maxBytes?: number }
 }
 
@@ -52,11 +55,11 @@ export interface HubConfig {
 
 /** Bounds a hub keeps (all optional). */
 export interface HubLimits {
-  /** Largest snapshot chunk, in value bytes. Default 256 KiB (and at most half a frame). */
+  /** Largest chunk of a snapshot (in value bytes) or log replay (keys and values). Default 256 KiB, and at most half the node's frame. */
   readonly snapshotChunkBytes?: number
-  /** Most entries in one snapshot chunk. Default 4096. */
+  /** Most entries (mutations) in one chunk of a snapshot or log replay. Default 4096. */
   readonly snapshotChunkEntries?: number
-  /** Snapshot chunks in flight to one clone. Default 4. */
+  /** Chunks of a snapshot or log replay in flight to one clone (S2.7, S6.3). Default 4. */
   readonly snapshotWindow?: number
   /** Write outcomes remembered per node, to answer resent writes. Default 65 536. */
   readonly writeResultsPerNode?: number

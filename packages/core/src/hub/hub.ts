@@ -24,7 +24,6 @@ import {
   type HubMessage,
   type Message,
   MessageType,
-  MutationKind,
   type NodeMessage,
   type Open,
   PROTOCOL_VERSION,
@@ -39,16 +38,12 @@ import { checkName, checkSchema, eventPrefixOf, Topics } from '../util/names.js'
 import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { count, type HubMetrics, newHubMetrics } from './metrics.js'
+import { entrySize, type FlatMutations, MutationChunker } from './mutation-chunker.js'
 import type { CommittedBatch } from './mutation-log.js'
 import { WriteResults } from './write-results.js'
 
-const MESSAGE_OVERHEAD = 24
 /** The smallest frame limit a node may ask for: below it, frames would not carry their headers. */
 const MIN_PEER_FRAME = 4096
-/** An upper bound on the bytes an entry (key, value, seq) takes in a frame: keys at 3 per char. */
-function entrySize(key: string, value: Uint8Array | null): number {
-  return MESSAGE_OVERHEAD + key.length * 3 + (value?.byteLength ?? 0)
-}
 
 interface OpenState {
   readonly store: string
@@ -56,6 +51,9 @@ interface OpenState {
   cursor: SnapshotCursor | undefined
   /** Rows read from the cursor that did not fit the last chunk (long keys). */
   rest: Array<readonly [key: string, entry: StoredEntry]> | undefined
+  /** A log replay under way (S6.3): its batches, and the seq it ends at. */
+  replay: { readonly chunks: MutationChunker; readonly endSeq: number } | undefined
+  /** Chunks (of a snapshot or a replay) the clone may still be sent: a window it refills. */
   credits: number
 }
 
@@ -312,6 +310,7 @@ export class Hub implements AsyncDisposable {
     open.cursor?.close()
     open.cursor = undefined
     open.rest = undefined
+    open.replay = undefined
     if (open.prefix === '') return
     const views = this.#stores.get(open.store)?.views
     const n = (views?.get(open.prefix) ?? 0) - 1
@@ -417,7 +416,9 @@ export class Hub implements AsyncDisposable {
         const open = peer.opens.get(message.openId)
         if (open === undefined) return
         open.credits += Math.min(message.credits, this.#window)
-        return this.#pumpSnapshot(peer, message.openId, open)
+        return open.replay === undefined
+          ? this.#pumpSnapshot(peer, message.openId, open)
+          : this.#pumpReplay(peer, message.openId, open)
       }
       case MessageType.CLOSE_STORE: {
         const open = peer.opens.get(message.openId)
@@ -504,6 +505,7 @@ export class Hub implements AsyncDisposable {
       prefix: message.prefix,
       cursor: undefined,
       rest: undefined,
+      replay: undefined,
       credits: this.#window,
     }
     peer.opens.set(message.openId, open)
@@ -522,19 +524,14 @@ export class Hub implements AsyncDisposable {
     if (replay !== undefined) {
       this.metrics.resumes++
       this.#queue(peer, { ...base, mode: 1, fromSeq: message.resumeSeq })
-      for (const batch of replay) {
-        for (const muts of this.#splitMutations(batch.muts, open.prefix, peer.maxFrame)) {
-          this.#queue(peer, {
-            type: MessageType.MUTATIONS,
-            store: message.store,
-            epoch: master.epoch,
-            from: muts.from ?? batch.from,
-            to: muts.to ?? batch.to,
-            muts: muts.list,
-          })
-        }
+      // Paced like a snapshot: a replay sent at once could be larger than the link's queue.
+      // The open keeps the batches it replays (no copy): those the log drops meanwhile are
+      // still sent, so it ends where the log ended now, and SYNC_END says so.
+      open.replay = {
+        chunks: new MutationChunker(replay, message.resumeSeq, open.prefix),
+        endSeq: master.committedSeq,
       }
-      this.#queue(peer, { type: MessageType.SYNC_END, openId: message.openId, seq: master.committedSeq })
+      this.#pumpReplay(peer, message.openId, open)
       return
     }
     this.metrics.snapshots++
@@ -590,6 +587,30 @@ export class Hub implements AsyncDisposable {
       for (const [key, entry] of rows) entries.push(key, entry.value, entry.seq)
       this.#queue(peer, { type: MessageType.SNAPSHOT_CHUNK, openId, entries })
     }
+  }
+
+  /**
+   * Sends log replay chunks while the clone has credit (S6.3), each one MUTATIONS message
+   * bounded like a snapshot chunk; the clone returns a credit for each. SYNC_END follows the
+   * last one at once.
+   */
+  #pumpReplay(peer: PeerState, openId: number, open: OpenState): void {
+    const replay = open.replay
+    if (replay === undefined) return
+    const master = this.#stores.get(open.store)!.master
+    const maxBytes = Math.min(this.#chunkBytes, Math.floor(peer.maxFrame / 2))
+    while (open.credits > 0 && !replay.chunks.done) {
+      open.credits--
+      const chunk = replay.chunks.next(this.#chunkEntries, maxBytes)
+      this.#queue(peer, this.#mutationsMessage(master, chunk.from, chunk.to, chunk.muts))
+    }
+    if (!replay.chunks.done) return
+    open.replay = undefined
+    this.#queue(peer, { type: MessageType.SYNC_END, openId, seq: replay.endSeq })
+  }
+
+  #mutationsMessage(master: Master, from: number, to: number, muts: FlatMutations): HubMessage {
+    return { type: MessageType.MUTATIONS, store: master.name, epoch: master.epoch, from, to, muts }
   }
 
   /**
@@ -730,62 +751,21 @@ export class Hub implements AsyncDisposable {
     // then knows its seqs when the mutations arrive, and often reads both in one wakeup.
     if (this.#flushScheduled) this.#flush()
     const store = this.#stores.get(master.name)
+    // Frames under the smallest frame limit of the linked nodes, each encoded once for all.
+    const limit = this.#broadcastFrame - 1024
     const send = (topic: string, prefix: string) => {
-      for (const part of this.#splitMutations(batch.muts, prefix, this.#broadcastFrame)) {
-        const frame = encodeFrame([
-          {
-            type: MessageType.MUTATIONS,
-            store: master.name,
-            epoch: master.epoch,
-            from: part.from ?? batch.from,
-            to: part.to ?? batch.to,
-            muts: part.list,
-          },
-        ])
-        endpoint.broadcast(topic, frame)
+      const parts = new MutationChunker([batch], batch.from, prefix)
+      while (!parts.done) {
+        const part = parts.next(Number.POSITIVE_INFINITY, limit)
+        endpoint.broadcast(
+          topic,
+          encodeFrame([this.#mutationsMessage(master, part.from, part.to, part.muts)]),
+        )
         this.metrics.broadcasts++
       }
     }
     send(Topics.store(master.name), '')
     for (const prefix of store?.views.keys() ?? []) send(Topics.view(master.name, prefix), prefix)
-  }
-
-  /**
-   * Mutations of a batch in frames under the size limit, optionally only those in a prefix
-   * view (a clear is in every view). Parts after the first start where the previous ended;
-   * `from`/`to` undefined mean the batch's own.
-   */
-  #splitMutations(
-    muts: readonly (number | string | Uint8Array | null)[],
-    prefix: string,
-    maxFrame: number,
-  ): { from: number | undefined; to: number | undefined; list: (number | string | Uint8Array | null)[] }[] {
-    const limit = maxFrame - 1024
-    const parts: {
-      from: number | undefined
-      to: number | undefined
-      list: (number | string | Uint8Array | null)[]
-    }[] = []
-    let list: (number | string | Uint8Array | null)[] = []
-    let bytes = 0
-    let from: number | undefined
-    for (let i = 0; i < muts.length; i += 4) {
-      const key = muts[i + 2] as string
-      if (prefix !== '' && muts[i + 1] !== MutationKind.CLEAR && !key.startsWith(prefix)) continue
-      const value = muts[i + 3] as Uint8Array | null
-      const size = entrySize(key, value)
-      if (bytes + size > limit && list.length > 0) {
-        const to = list[list.length - 4] as number
-        parts.push({ from, to, list })
-        from = to
-        list = []
-        bytes = 0
-      }
-      list.push(muts[i]!, muts[i + 1]!, key, value)
-      bytes += size
-    }
-    parts.push({ from, to: undefined, list })
-    return parts
   }
 
   // ---- events ------------------------------------------------------------------------------

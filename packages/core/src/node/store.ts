@@ -35,7 +35,7 @@ import type {
 export interface StoreHost {
   /** Queues a message to the hub (sent this turn if the link is up; dropped otherwise). */
   sendOpen(store: Clone, resume: { epoch: string; seq: number } | undefined): number
-  /** Lets the hub send one more snapshot chunk; leaves at once, not at the end of the turn. */
+  /** Lets the hub send one more snapshot or replay chunk; leaves at once, not at the end of the turn. */
   sendCredit(openId: number): void
   /** Tells the hub a sync was abandoned, so it frees the snapshot cursor. */
   sendClose(openId: number): void
@@ -115,8 +115,6 @@ interface Sync {
   bufferedMutations: number
   /** SYNC_END seq once received: live once applied up to it. */
   endSeq: number | undefined
-  /** Asked as a resume from the log (a replay), not a snapshot. */
-  readonly resumed: boolean
 }
 
 /** Broadcast mutations buffered during a sync before it restarts rather than grow (bounded memory). */
@@ -150,8 +148,6 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #resyncs = 0
   /** Links up so far (see {@link _links}). */
   #links = 0
-  /** The link went down while resuming from the log: the next open takes a snapshot. */
-  #resumeLost = false
   #opened: { resolve: () => void; reject: (error: Error) => void } | undefined
 
   /** @internal Built by `node.open`. */
@@ -441,18 +437,14 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   _linkUp(): void {
     if (this.#status === 'closed') return
     this.#links++
-    // A resume the last link lost on the way (its replay overran the link's queue, say) is
-    // not tried again: the same replay would overrun it again. A snapshot is paced.
-    const resume =
-      this.#epoch === undefined || this.#resumeLost ? undefined : { epoch: this.#epoch, seq: this.#seq }
-    this.#resumeLost = false
-    this.#startSync(resume)
+    // A replay cut short with its link resumes from where it got to: it is paced by credits,
+    // so it does not overrun the link's queue the next time either.
+    this.#startSync(this.#epoch === undefined ? undefined : { epoch: this.#epoch, seq: this.#seq })
   }
 
   /** @internal The link is down: keep serving reads (S6.1). */
   _linkDown(reason: Error): void {
     if (this.#status === 'closed') return
-    if (this.#sync?.resumed === true && this.#sync.mode !== 0) this.#resumeLost = true
     this.#sync = undefined
     this.#openId = undefined
     if (this.#status !== 'connecting') this.#setStatus('stale', reason)
@@ -474,7 +466,6 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       buffered: [],
       bufferedMutations: 0,
       endSeq: undefined,
-      resumed: resume !== undefined,
     }
     if (this.#status !== 'connecting') this.#setStatus('syncing')
   }
@@ -627,11 +618,17 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     }
   }
 
-  /** @internal A MUTATIONS message: a broadcast, or (`unicast`) a log replay. */
+  /** @internal A MUTATIONS message: a broadcast, or (`unicast`) a chunk of a log replay. */
   _mutations(message: Mutations, unicast: boolean): void {
     if (this.#status === 'closed') return
     const sync = this.#sync
-    if (sync !== undefined && (!unicast || sync.mode !== 1)) {
+    if (unicast && sync?.mode === 1 && sync.endSeq === undefined) {
+      // A chunk of this sync's replay (an earlier sync's chunks all arrived before this
+      // one's OPENED, on the same ordered link): credit first and at once, as for a snapshot
+      // chunk, and count it as progress (a long replay is not a stalled one).
+      this.host.sendCredit(sync.openId)
+      this.#syncProgress = this.host.now()
+    } else if (sync !== undefined) {
       if (unicast) return
       if (sync.endSeq !== undefined && sync.mode !== undefined && sync.building === undefined) {
         // Past SYNC_END, waiting to reach it: apply directly.

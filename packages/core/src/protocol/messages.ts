@@ -1,11 +1,11 @@
 /**
- * Wire protocol v2: the messages. docs/PROTOCOL.md is the prose version of this file; keep
+ * Wire protocol v3: the messages. docs/PROTOCOL.md is the prose version of this file; keep
  * them in step. A frame is a msgpack array `[PROTOCOL_VERSION, message, message, …]`; a
  * message is an array whose first element is its type.
  */
 
 /** The protocol version this build speaks. A frame of another version is refused (S9.1). */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 
 /** Message type numbers. Stable API: never renumber, only add. */
 export const MessageType = {
@@ -31,7 +31,7 @@ export const MessageType = {
   SUBSCRIBED: 28,
   PONG: 29,
   WRITE_ACKS: 30,
-  // hub -> nodes, broadcast (MUTATIONS is also sent unicast to replay the log on resume)
+  // hub -> nodes, broadcast (MUTATIONS is also sent unicast, in credited chunks, to replay the log on resume)
   MUTATIONS: 40,
   HEARTBEAT: 41,
   EVENT: 42,
@@ -67,7 +67,10 @@ export type Open = {
   readonly resumeEpoch: string | null
   readonly resumeSeq: number
 }
-/** Lets the hub send `credits` more snapshot chunks for `openId` (flow control, S2.7). */
+/**
+ * Lets the hub send `credits` more chunks for `openId`: snapshot chunks, or the MUTATIONS of
+ * a log replay (flow control, S2.7, S6.3).
+ */
 export type SnapshotCredit = {
   readonly type: typeof MessageType.SNAPSHOT_CREDIT
   readonly openId: number
@@ -115,7 +118,10 @@ export type Welcome = {
   readonly heartbeatMs: number
   readonly maxFrameSize: number
 }
-/** The answer to OPEN: a snapshot (mode 0) or a log replay (mode 1) follows, starting after `fromSeq`. */
+/**
+ * The answer to OPEN: a snapshot (mode 0) or a log replay (mode 1, unicast MUTATIONS, one
+ * credited chunk each) follows, starting after `fromSeq`.
+ */
 export type Opened = {
   readonly type: typeof MessageType.OPENED
   readonly openId: number
@@ -130,7 +136,11 @@ export type SnapshotChunk = {
   readonly openId: number
   readonly entries: readonly (string | Uint8Array | number)[]
 }
-/** The snapshot or log replay for `openId` is complete; the master had committed `seq` by then. */
+/**
+ * The snapshot or log replay for `openId` is complete. `seq`: after a snapshot, what the
+ * master had committed by then; after a replay, where it ends (the log's end when the OPEN
+ * was answered). The clone is live once it applied up to `seq`.
+ */
 export type SyncEnd = {
   readonly type: typeof MessageType.SYNC_END
   readonly openId: number
