@@ -1,8 +1,20 @@
-import { AbortedError, ClosedError, createHub, createNode, Hub, type Transport } from '@concord/core'
+import {
+  AbortedError,
+  ClosedError,
+  createHub,
+  createNode,
+  Hub,
+  type HubEndpoint,
+  PROTOCOL_VERSION,
+  type Transport,
+} from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import { HEARTBEAT, type SuiteContext } from '../harness.js'
-import { eventually, settle, within } from '../helpers.js'
+import { bytesInclude, eventually, msgpack, settle, within } from '../helpers.js'
 import { Text } from '../schemas.js'
+
+/** The WELCOME message type (docs/PROTOCOL.md). */
+const WELCOME = 20
 
 /** An AbortSignal that has fired. */
 function aborted(): AbortSignal {
@@ -109,6 +121,34 @@ export function lifecycleTests({ h }: SuiteContext): void {
       expect(store.status).toBe('closed')
       await expect(store.put('d', '4')).rejects.toBeInstanceOf(ClosedError)
       await expect(node.open('kv', { schema: Text })).rejects.toBeInstanceOf(ClosedError)
+    })
+
+    it('S10.1 closing a node rejects an open still under way with ClosedError', async () => {
+      // A hub that welcomes the node, then never answers its OPEN: the open waits for it.
+      let opened = false
+      const silent: HubEndpoint = await h().listen({
+        peerJoined: () => {},
+        peerLeft: () => {},
+        frame: (peer, frame) => {
+          if (bytesInclude(frame, 'never-answered')) opened = true
+          else
+            silent.send(
+              peer.id,
+              msgpack([PROTOCOL_VERSION, [WELCOME, PROTOCOL_VERSION, 'silent', 60_000, 1 << 16]]),
+            )
+        },
+        authorizeSubscription: () => true,
+        refused: () => {},
+      })
+      const node = await h().node(silent.address)
+      const opening = settle(
+        within(node.open('never-answered', { schema: Text }), 5_000, 'the open under way'),
+      )
+      await eventually(() => expect(opened).toBe(true))
+      await node.close()
+      const outcome = await opening
+      expect(outcome.ok).toBe(false)
+      expect((outcome as { error: unknown }).error).toBeInstanceOf(ClosedError)
     })
 
     it('S10.1 closing a store rejects its pending writes with ClosedError', async () => {

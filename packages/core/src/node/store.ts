@@ -769,6 +769,10 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     this.#sync = undefined
     this.#openId = undefined
     this.#setStatus('closed')
+    // An open still under way (its node closing) settles too: nothing would answer it now.
+    const opened = this.#opened
+    this.#opened = undefined
+    opened?.reject(error)
     const waiters = this.#waiters
     this.#waiters = []
     for (const waiter of waiters) waiter.failed(error)
