@@ -312,6 +312,7 @@ export class Master {
       next = op(current, delta, {
         store: this.name,
         key: write.key,
+        present: entry !== undefined,
         identity: origin.identity,
         now: this.clock.now(),
         valid: (value) => this.config.schema.validate(value).length === 0,
