@@ -75,7 +75,13 @@ interface Batch {
 }
 
 const NO_DEADLINE = -1
-const MAX_TIMER_MS = 2 ** 31 - 1
+/**
+ * The longest the master goes without looking at its earliest deadline, in ms. Timers count
+ * elapsed time while deadlines are times on the clock: when the clock jumps forward (an NTP
+ * step, a VM resumed), what fell due expires within this, not when a timer armed for the old
+ * time fires (S4.3). It also keeps delays under what timers hold (2^31-1 ms).
+ */
+export const EXPIRY_RECHECK_MS = 1000
 /** How long an expiry whose entry could not be read waits before it is tried again, in ms. */
 export const EXPIRY_RETRY_MS = 1000
 
@@ -477,8 +483,8 @@ export class Master {
     if (next > this.#timerAt) return
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
     this.#timerAt = next
-    // Timers hold at most 2^31-1 ms (about 24.8 days); a later deadline re-arms on wake-up.
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - this.clock.now()))
+    // A later deadline re-arms on wake-up.
+    const delay = Math.min(EXPIRY_RECHECK_MS, Math.max(0, next - this.clock.now()))
     this.#timer = this.clock.setTimeout(() => this.#onTimer(), delay)
   }
 
