@@ -5,6 +5,7 @@
 import { t } from '@concord/schema'
 import { afterEach } from 'vitest'
 import {
+  type Clock,
   type ConcordNode,
   createHub,
   createNode,
@@ -12,7 +13,15 @@ import {
   type MemoryTransport,
   memoryPersistence,
   memoryTransport,
+  type Persistence,
 } from '../src/index.js'
+
+export interface ClusterOptions {
+  /** The hub's clock; its heartbeats are then 20 days apart, so only expiry moves with it. */
+  readonly clock?: Clock
+  /** The hub's persistence (a new memory persistence by default): pass one to restart over it. */
+  readonly persistence?: Persistence
+}
 
 export interface MemoryCluster {
   readonly transport: MemoryTransport
@@ -22,17 +31,18 @@ export interface MemoryCluster {
 }
 
 /** Registers the cleanup of the file's clusters; call it once at the top of a test file. */
-export function useMemoryClusters(): () => Promise<MemoryCluster> {
+export function useMemoryClusters(): (options?: ClusterOptions) => Promise<MemoryCluster> {
   const closers: Array<() => Promise<unknown>> = []
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close()
   })
-  return async () => {
+  return async ({ clock, persistence = memoryPersistence() } = {}) => {
     const transport = memoryTransport()
     const hub = await createHub({
+      ...(clock === undefined ? {} : { clock, heartbeat: '20d' }),
       transport,
       listen: 'memory://*',
-      persistence: memoryPersistence(),
+      persistence,
       heartbeat: 50,
       stores: { kv: { schema: t.string() } },
     })
