@@ -28,7 +28,7 @@ import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, checkSchema, isTopic, Topics } from '../util/names.js'
+import { checkName, checkSchema, checkViewPrefix, isTopic, Topics } from '../util/names.js'
 import {
   type ConcordEvent,
   EventSubscription,
@@ -270,7 +270,7 @@ export class ConcordNode implements AsyncDisposable {
     checkSchema('open', options?.schema)
     if (this.#stores.has(name))
       throw new TypeError(`store '${name}' is already open on this node; share its handle`)
-    const prefix = options.prefix ?? ''
+    const prefix = checkViewPrefix(options.prefix ?? '')
     const store = new Store<T, I>(name, options.schema, prefix, this.#storeHost)
     this.#stores.set(name, store)
     const opened = store._whenOpen(options.signal)
