@@ -10,7 +10,7 @@ import {
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import { HEARTBEAT, type SuiteContext } from '../harness.js'
-import { bytesInclude, eventually, msgpack, settle, within } from '../helpers.js'
+import { bytesInclude, eventually, masterEntries, msgpack, settle, within } from '../helpers.js'
 import { Text } from '../schemas.js'
 
 /** The WELCOME message type (docs/PROTOCOL.md). */
@@ -219,6 +219,21 @@ export function lifecycleTests({ h }: SuiteContext): void {
       ]
       for (const call of calls) await expect(call).rejects.toBeInstanceOf(AbortedError)
       expect(store.size).toBe(0)
+    })
+
+    it('S10.1 a write aborted before it left the node is not applied', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const controller = new AbortController()
+      const aborted = store.put('a', 'never', { signal: controller.signal })
+      const alsoAborted = store.update('b', 'never', { op: 'append', signal: controller.signal })
+      controller.abort()
+      await expect(aborted).rejects.toBeInstanceOf(AbortedError)
+      await expect(alsoAborted).rejects.toBeInstanceOf(AbortedError)
+      // Written after them on the same link: once it is applied, they would have been too.
+      expect(await store.put('c', 'kept')).toBe(1)
+      expect(store.has('a') || store.has('b')).toBe(false)
+      expect(masterEntries(hub, 'kv', Text)).toEqual(new Map([['c', 'kept']]))
     })
 
     it('S10.1 aborting a write that waits for the master rejects it with AbortedError', async () => {
