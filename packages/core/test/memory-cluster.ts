@@ -1,6 +1,6 @@
 /**
- * A hub with one string store `kv` on the in-memory transport and persistence, and nodes
- * linked to it; everything is closed after each test of the file that uses it.
+ * A hub (by default with one string store `kv`) on the in-memory transport and persistence,
+ * and nodes linked to it; everything is closed after each test of the file that uses it.
  */
 import { t } from '@concord/schema'
 import { afterEach } from 'vitest'
@@ -10,6 +10,7 @@ import {
   createHub,
   createNode,
   type Hub,
+  type HubConfig,
   type MemoryTransport,
   memoryPersistence,
   memoryTransport,
@@ -21,6 +22,8 @@ export interface ClusterOptions {
   readonly clock?: Clock
   /** The hub's persistence (a new memory persistence by default): pass one to restart over it. */
   readonly persistence?: Persistence
+  /** The hub's stores, instead of the one string store `kv`. */
+  readonly stores?: HubConfig['stores']
 }
 
 export interface MemoryCluster {
@@ -36,7 +39,11 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close()
   })
-  return async ({ clock, persistence = memoryPersistence() } = {}) => {
+  return async ({
+    clock,
+    persistence = memoryPersistence(),
+    stores = { kv: { schema: t.string() } },
+  } = {}) => {
     const transport = memoryTransport()
     const hub = await createHub({
       ...(clock === undefined ? {} : { clock, heartbeat: '20d' }),
@@ -44,7 +51,7 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
       listen: 'memory://*',
       persistence,
       heartbeat: 50,
-      stores: { kv: { schema: t.string() } },
+      stores,
     })
     closers.push(() => hub.close())
     return {
