@@ -2,6 +2,8 @@ import { t } from '@concord/schema'
 
 /** Schemas the suites' stores and topics use. */
 export const Text = t.string()
+/** A string or `undefined`: a key may be present and hold nothing. */
+export const MaybeText = t.string().optional()
 export const Count = t.count()
 export const Visit = t.record({ name: t.string(), hits: t.count() })
 export const Tags = t.set(t.string())

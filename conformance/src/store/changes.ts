@@ -1,4 +1,4 @@
-import { OverflowError } from '@concord/core'
+import { memoryPersistence, OverflowError } from '@concord/core'
 import { manualClock } from '@concord/core/testing'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
@@ -83,6 +83,29 @@ export function changesTests({ h, probe }: SuiteContext): void {
       expect(await store.put('k10', 'v10')).toBe(masterSeq(hub, 'kv'))
       expect(store.get('k10')).toBe('v10')
       await eventually(() => expect(healthy.items).toHaveLength(11))
+    })
+
+    it('S5.1 S6.4 after a master restarted without its data, changes() reports every value that differs, even at a seq the clone saw', async () => {
+      const stores = { kv: { schema: Text } }
+      const hub = await h().hub({ stores })
+      const reader = await (await h().node(hub)).open('kv', { schema: Text })
+      await reader.put('same-seq', 'old')
+      await reader.put('unchanged', 'kept')
+      const changes = record(reader.changes())
+      // Other data, whose seqs 1 and 2 are other writes (restored from elsewhere, say).
+      const storage = memoryPersistence()
+      const other = await h().hub({ stores, persistence: storage })
+      const filler = await (await h().node(other)).open('kv', { schema: Text })
+      await filler.put('same-seq', 'new')
+      await filler.put('unchanged', 'kept')
+      await other.close()
+      const address = hub.address
+      await h().stopHub(hub)
+      const restarted = await h().hub({ stores, listen: address, persistence: storage })
+      await eventually(() => expect(reader.epoch).toBe(restarted.master('kv')!.epoch))
+      await eventually(() => expect(reader.status).toBe('live'))
+      expect(reader.get('same-seq')).toBe('new')
+      expect(changes.items).toEqual([{ kind: 'put', key: 'same-seq', value: 'new', previous: 'old', seq: 1 }])
     })
 
     if (probe.has.faults) {

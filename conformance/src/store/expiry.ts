@@ -270,6 +270,30 @@ export function expiryTests({ h, probe }: SuiteContext): void {
       await eventually(() => expect(writer.has('due') || writer.has('later')).toBe(false))
     })
 
+    it('S4.1 S4.3 when the clock jumps past a deadline, the entry expires within a second, whatever timer was armed before', async () => {
+      // Timers count elapsed time; the clock's time can jump (an NTP step, a resumed VM).
+      const timers = manualClock()
+      let jump = 0
+      const clock = {
+        now: () => timers.now() + jump,
+        setTimeout: (callback: () => void, ms: number) => timers.setTimeout(callback, ms),
+        clearTimeout: (handle: object) => timers.clearTimeout(handle),
+      }
+      const hub = await h().hub({
+        clock,
+        heartbeat: '20d',
+        stores: { kv: { schema: Text, expiryTolerance: 50 } },
+      })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      await store.put('hour', 'x', { expiry: '1h' })
+      await store.put('day', 'y', { expiry: '1d' })
+      jump = 2 * 3_600_000
+      timers.advance(1000 + 50)
+      expect(masterHas(hub, 'kv', 'hour')).toBe(false)
+      expect(masterHas(hub, 'kv', 'day')).toBe(true)
+      await eventually(() => expect(store.has('hour')).toBe(false))
+    })
+
     it('S4.5 the clock is injectable: expiry follows the hub clock, not the wall clock', async () => {
       const { hub, clock } = await clockedHub({ expiryTolerance: 50 })
       const store = await (await h().node(hub)).open('kv', { schema: Text })

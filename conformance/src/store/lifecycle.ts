@@ -1,8 +1,20 @@
-import { AbortedError, ClosedError, createHub, createNode, Hub, type Transport } from '@concord/core'
+import {
+  AbortedError,
+  ClosedError,
+  createHub,
+  createNode,
+  Hub,
+  type HubEndpoint,
+  PROTOCOL_VERSION,
+  type Transport,
+} from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import { HEARTBEAT, type SuiteContext } from '../harness.js'
-import { eventually, settle, within } from '../helpers.js'
+import { bytesInclude, eventually, masterEntries, msgpack, settle, within } from '../helpers.js'
 import { Text } from '../schemas.js'
+
+/** The WELCOME message type (docs/PROTOCOL.md). */
+const WELCOME = 20
 
 /** An AbortSignal that has fired. */
 function aborted(): AbortSignal {
@@ -111,6 +123,34 @@ export function lifecycleTests({ h }: SuiteContext): void {
       await expect(node.open('kv', { schema: Text })).rejects.toBeInstanceOf(ClosedError)
     })
 
+    it('S10.1 closing a node rejects an open still under way with ClosedError', async () => {
+      // A hub that welcomes the node, then never answers its OPEN: the open waits for it.
+      let opened = false
+      const silent: HubEndpoint = await h().listen({
+        peerJoined: () => {},
+        peerLeft: () => {},
+        frame: (peer, frame) => {
+          if (bytesInclude(frame, 'never-answered')) opened = true
+          else
+            silent.send(
+              peer.id,
+              msgpack([PROTOCOL_VERSION, [WELCOME, PROTOCOL_VERSION, 'silent', 60_000, 1 << 16]]),
+            )
+        },
+        authorizeSubscription: () => true,
+        refused: () => {},
+      })
+      const node = await h().node(silent.address)
+      const opening = settle(
+        within(node.open('never-answered', { schema: Text }), 5_000, 'the open under way'),
+      )
+      await eventually(() => expect(opened).toBe(true))
+      await node.close()
+      const outcome = await opening
+      expect(outcome.ok).toBe(false)
+      expect((outcome as { error: unknown }).error).toBeInstanceOf(ClosedError)
+    })
+
     it('S10.1 closing a store rejects its pending writes with ClosedError', async () => {
       const hub = await h().hub({ stores: { kv: { schema: Text } } })
       const store = await (await h().node(hub)).open('kv', { schema: Text })
@@ -179,6 +219,21 @@ export function lifecycleTests({ h }: SuiteContext): void {
       ]
       for (const call of calls) await expect(call).rejects.toBeInstanceOf(AbortedError)
       expect(store.size).toBe(0)
+    })
+
+    it('S10.1 a write aborted before it left the node is not applied', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const controller = new AbortController()
+      const aborted = store.put('a', 'never', { signal: controller.signal })
+      const alsoAborted = store.update('b', 'never', { op: 'append', signal: controller.signal })
+      controller.abort()
+      await expect(aborted).rejects.toBeInstanceOf(AbortedError)
+      await expect(alsoAborted).rejects.toBeInstanceOf(AbortedError)
+      // Written after them on the same link: once it is applied, they would have been too.
+      expect(await store.put('c', 'kept')).toBe(1)
+      expect(store.has('a') || store.has('b')).toBe(false)
+      expect(masterEntries(hub, 'kv', Text)).toEqual(new Map([['c', 'kept']]))
     })
 
     it('S10.1 aborting a write that waits for the master rejects it with AbortedError', async () => {

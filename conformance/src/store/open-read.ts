@@ -9,7 +9,16 @@ import {
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
-import { cloneEntries, eventually, masterEntries, masterSeq, record, total, within } from '../helpers.js'
+import {
+  cloneEntries,
+  eventually,
+  masterEntries,
+  masterSeq,
+  record,
+  SOON,
+  total,
+  within,
+} from '../helpers.js'
 import { Count, Text, Visit } from '../schemas.js'
 
 /** S2: opening a clone and reading from it. */
@@ -290,6 +299,24 @@ export function openReadTests({ h, probe }: SuiteContext): void {
       expect(masterSeq(hub, 'kv')).toBe(seq)
       expect(total(hub.metrics.writeErrors)).toBe(errorsBefore)
       expect(await view.put('a/2', 'in')).toBe(seq + 1)
+    })
+
+    it('S2.6 a view prefix that is not a string of well-formed Unicode rejects open with TypeError; the node can open the store after', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const writer = await (await h().node(hub)).open('kv', { schema: Text })
+      await writer.put('a\ufffd', 'x')
+      const node = await h().node(hub)
+      const refusedBefore = total(hub.metrics.refused)
+      // A lone surrogate would travel as U+FFFD: the view of another prefix, missing its changes.
+      for (const prefix of ['a\ud800', 5, ['a']]) {
+        const opening = node.open('kv', { schema: Text, prefix: prefix as string })
+        await expect(within(opening, SOON, `open with prefix ${String(prefix)}`)).rejects.toBeInstanceOf(
+          TypeError,
+        )
+      }
+      expect(total(hub.metrics.refused)).toBe(refusedBefore)
+      const view = await node.open('kv', { schema: Text, prefix: 'a' })
+      expect(view.get('a\ufffd')).toBe('x')
     })
 
     it('S2.7 a store larger than a frame arrives whole in bounded chunks, and only once open resolves', async () => {

@@ -25,7 +25,7 @@ import {
   total,
   within,
 } from '../helpers.js'
-import { Count, Ints, Point, Real, Reals, Scores, Tags, Text, Visit } from '../schemas.js'
+import { Count, Ints, MaybeText, Point, Real, Reals, Scores, Tags, Text, Visit } from '../schemas.js'
 
 /** S3: writing. */
 export function writeTests({ h, probe }: SuiteContext): void {
@@ -489,6 +489,17 @@ export function writeTests({ h, probe }: SuiteContext): void {
       const seq = masterSeq(hub, 'kv')
       expect(await store.update('a', 'second', { op: 'putIfAbsent' })).toBe(false)
       expect(store.get('a')).toBe('first')
+      expect(masterSeq(hub, 'kv')).toBe(seq)
+    })
+
+    it('S3.5 putIfAbsent counts a key holding undefined as present, in a store whose schema allows it', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: MaybeText } } })
+      const store = await (await h().node(hub)).open('kv', { schema: MaybeText })
+      expect(await store.update('a', undefined, { op: 'putIfAbsent' })).toBe(true)
+      expect(store.has('a')).toBe(true)
+      const seq = masterSeq(hub, 'kv')
+      expect(await store.update('a', 'second', { op: 'putIfAbsent' })).toBe(false)
+      expect(store.get('a', 'fallback')).toBeUndefined()
       expect(masterSeq(hub, 'kv')).toBe(seq)
     })
 

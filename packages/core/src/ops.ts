@@ -96,8 +96,9 @@ export const builtinOps: Readonly<Record<string, UpdateOp>> = Object.freeze({
     if (Array.isArray(current)) return current.length === 0 ? UNCHANGED : current.slice(0, -1)
     return mismatch('pop', current, undefined)
   },
-  putIfAbsent(current, delta) {
-    return current === undefined ? delta : UNCHANGED
+  putIfAbsent(_current, delta, ctx) {
+    // Not `current === undefined`: a present key may hold undefined (an optional schema).
+    return ctx.present ? UNCHANGED : delta
   },
 })
 

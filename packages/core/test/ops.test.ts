@@ -3,8 +3,9 @@ import { builtinOps, REMOVE, UNCHANGED, updateRegistry } from '../src/ops.js'
 
 // A stand-in for the store schema: tables of anything, and sets of anything but pairs.
 const valid = (v: unknown) => v instanceof Map || (v instanceof Set && ![...v].some(Array.isArray))
-const ctx = { store: 's', key: 'k', identity: 'i', now: 0, valid }
-const run = (op: string, current: unknown, delta?: unknown) => builtinOps[op]!(current, delta, ctx)
+const ctx = { store: 's', key: 'k', present: false, identity: 'i', now: 0, valid }
+const run = (op: string, current: unknown, delta?: unknown) =>
+  builtinOps[op]!(current, delta, { ...ctx, present: current !== undefined })
 
 describe('built-in update ops (S3.5)', () => {
   it('S3.5 increment and decrement numbers and bigints; absent is zero', () => {
@@ -49,6 +50,8 @@ describe('built-in update ops (S3.5)', () => {
   it('S3.5 putIfAbsent inserts only when absent', () => {
     expect(run('putIfAbsent', undefined, 'v')).toBe('v')
     expect(run('putIfAbsent', 'old', 'v')).toBe(UNCHANGED)
+    // A key holding undefined (a store whose schema allows it) is present.
+    expect(builtinOps.putIfAbsent!(undefined, 'v', { ...ctx, present: true })).toBe(UNCHANGED)
   })
 
   it('S3.5 a registry adds user ops and refuses to redefine built-ins', () => {

@@ -1,29 +1,14 @@
 import { t } from '@concord/schema'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createHub, createNode, memoryPersistence, memoryTransport } from '../src/index.js'
+import { describe, expect, it, vi } from 'vitest'
+import { useMemoryClusters } from './memory-cluster.js'
 
-const closers: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close()
-})
+const cluster = useMemoryClusters()
 
 describe('prefix views across resyncs (S2.1, S6.3)', () => {
   it('S6.3 a view that resyncs while live leaves no registration behind at the hub', async () => {
-    const transport = memoryTransport()
-    const hub = await createHub({
-      transport,
-      listen: 'memory://*',
-      persistence: memoryPersistence(),
-      heartbeat: 50,
-      stores: { kv: { schema: t.string() } },
-    })
-    closers.push(() => hub.close())
-    const writer = await createNode({ transport, hub: hub.address, identity: 'writer' })
-    const viewer = await createNode({ transport, hub: hub.address, identity: 'viewer' })
-    closers.push(
-      () => writer.close(),
-      () => viewer.close(),
-    )
+    const { transport, hub, node } = await cluster()
+    const writer = await node('writer')
+    const viewer = await node('viewer')
     const kv = await writer.open('kv', { schema: t.string() })
     const view = await viewer.open('kv', { schema: t.string(), prefix: 'a/' })
     for (let round = 0; round < 3; round++) {

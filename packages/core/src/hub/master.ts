@@ -75,7 +75,19 @@ interface Batch {
 }
 
 const NO_DEADLINE = -1
-const MAX_TIMER_MS = 2 ** 31 - 1
+/**
+ * The longest the master goes without looking at its earliest deadline, in ms. Timers count
+ * elapsed time while deadlines are times on the clock: when the clock jumps forward (an NTP
+ * step, a VM resumed), what fell due expires within this, not when a timer armed for the old
+ * time fires (S4.3). It also keeps delays under what timers hold (2^31-1 ms).
+ */
+export const EXPIRY_RECHECK_MS = 1000
+/**
+ * Entries a master expires in one event-loop turn. Many falling due at once (a bulk load
+ * with one expiry) go in batches, with writes, heartbeats and commits between them, rather
+ * than holding the hub for seconds and committing them in one huge transaction.
+ */
+export const EXPIRE_PER_TURN = 4096
 /** How long an expiry whose entry could not be read waits before it is tried again, in ms. */
 export const EXPIRY_RETRY_MS = 1000
 
@@ -113,6 +125,8 @@ export class Master {
   /** Set while a failed reload of the deadlines waits to be tried again. */
   #reloadTimer: TimerHandle | undefined
   #timerAt = Number.POSITIVE_INFINITY
+  /** A batch of expiries is waiting for the next turn (see `#expireSome`). */
+  #expireScheduled = false
   #closed = false
 
   private constructor(
@@ -139,7 +153,8 @@ export class Master {
     const master = new Master(config, backend, clock, hooks)
     await backend.beginEpoch({ epoch: master.epoch, startSeq: master.lastSeq, at: clock.now() })
     master.#heap.load(backend.deadlines())
-    master.#expireDue()
+    // All of it before any clone is served, a bounded batch per commit.
+    while (master.#expireDue()) await master.drain()
     await master.drain()
     master.#armTimer()
     return master
@@ -312,6 +327,7 @@ export class Master {
       next = op(current, delta, {
         store: this.name,
         key: write.key,
+        present: entry !== undefined,
         identity: origin.identity,
         now: this.clock.now(),
         valid: (value) => this.config.schema.validate(value).length === 0,
@@ -476,27 +492,45 @@ export class Master {
     if (next > this.#timerAt) return
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer)
     this.#timerAt = next
-    // Timers hold at most 2^31-1 ms (about 24.8 days); a later deadline re-arms on wake-up.
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - this.clock.now()))
+    // A later deadline re-arms on wake-up.
+    const delay = Math.min(EXPIRY_RECHECK_MS, Math.max(0, next - this.clock.now()))
     this.#timer = this.clock.setTimeout(() => this.#onTimer(), delay)
   }
 
   #onTimer(): void {
     this.#timer = undefined
     this.#timerAt = Number.POSITIVE_INFINITY
-    if (this.#closed) return
-    this.#expireDue()
-    this.#armTimer()
+    this.#expireSome()
   }
 
   /**
-   * Expires every entry whose deadline has passed (S4.3), as `expire` mutations. An entry
+   * Expires a bounded batch of what is due; what remains, on a later turn once the commit
+   * under way is done, so that a batch of expiries is also a bounded transaction.
+   */
+  #expireSome(): void {
+    if (this.#closed) return
+    if (!this.#expireDue()) return this.#armTimer()
+    if (this.#expireScheduled) return
+    this.#expireScheduled = true
+    setImmediate(async () => {
+      // This batch's flush was scheduled first, so its commit is the one under way.
+      await this.#committing
+      this.#expireScheduled = false
+      this.#expireSome()
+    })
+  }
+
+  /**
+   * Expires entries whose deadline has passed (S4.3), as `expire` mutations, at most
+   * {@link EXPIRE_PER_TURN}; returns whether more are due. An entry
    * that cannot be read (counted in {@link readFailures}) is tried again
    * {@link EXPIRY_RETRY_MS} later; the others expire meanwhile.
    */
-  #expireDue(): void {
+  #expireDue(): boolean {
     const now = this.clock.now()
-    for (let key = this.#heap.popDue(now); key !== undefined; key = this.#heap.popDue(now)) {
+    for (let n = 0; n < EXPIRE_PER_TURN; n++) {
+      const key = this.#heap.popDue(now)
+      if (key === undefined) return false
       let entry: StoredEntry | undefined
       try {
         entry = this.get(key)
@@ -507,6 +541,8 @@ export class Master {
       if (entry === undefined || entry.deadline === undefined || entry.deadline > now) continue
       this.#record({ kind: 'remove', key, seq: ++this.lastSeq }, MutationKind.EXPIRE, undefined)
     }
+    const next = this.#heap.peekDeadline()
+    return next !== undefined && next <= now
   }
 }
 

@@ -28,7 +28,7 @@ import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, checkSchema, isTopic, Topics } from '../util/names.js'
+import { checkName, checkSchema, checkViewPrefix, isTopic, Topics } from '../util/names.js'
 import {
   type ConcordEvent,
   EventSubscription,
@@ -270,7 +270,7 @@ export class ConcordNode implements AsyncDisposable {
     checkSchema('open', options?.schema)
     if (this.#stores.has(name))
       throw new TypeError(`store '${name}' is already open on this node; share its handle`)
-    const prefix = options.prefix ?? ''
+    const prefix = checkViewPrefix(options.prefix ?? '')
     const store = new Store<T, I>(name, options.schema, prefix, this.#storeHost)
     this.#stores.set(name, store)
     const opened = store._whenOpen(options.signal)
@@ -369,7 +369,13 @@ export class ConcordNode implements AsyncDisposable {
         reject,
         result,
       )
-      if (signal !== undefined) pending.watch(signal, () => this.#writes.delete(message.writeId))
+      if (signal !== undefined) {
+        pending.watch(signal, () => {
+          this.#writes.delete(message.writeId)
+          // Still in the outbox (aborted in the task that wrote it): it never leaves.
+          this.#unsend(message)
+        })
+      }
       this.#writes.set(message.writeId, pending)
       if (this.#link === 'ready') {
         pending.sent = true
@@ -935,8 +941,7 @@ export class ConcordNode implements AsyncDisposable {
   #send(message: NodeMessage): void {
     if (this.#link !== 'ready' && message.type !== MessageType.HELLO) return
     this.#outbox.push(message)
-    this.#outboxBytes +=
-      message.type === MessageType.WRITE || message.type === MessageType.PUBLISH ? sizeOf(message) : 32
+    this.#outboxBytes += sizeOf(message)
     // Moderate frames: the hub starts on the first part of a burst while the rest is built.
     if (this.#outboxBytes > Math.min(FLUSH_BYTES, this.#maxFrame / 2)) return this.#flush()
     if (!this.#flushScheduled) {
@@ -948,6 +953,14 @@ export class ConcordNode implements AsyncDisposable {
         this.#flush()
       })
     }
+  }
+
+  /** Takes `message` back out of the outbox, if it has not been flushed yet. */
+  #unsend(message: NodeMessage): void {
+    const at = this.#outbox.indexOf(message)
+    if (at < 0) return
+    this.#outbox.splice(at, 1)
+    this.#outboxBytes -= sizeOf(message)
   }
 
   #flush(): void {

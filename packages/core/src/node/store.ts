@@ -18,6 +18,7 @@ import {
 } from '../protocol/messages.js'
 import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
+import { deepEqual } from '../util/deep-equal.js'
 import { toMillis } from '../util/duration.js'
 import { keyProblem } from '../util/names.js'
 import { Replica } from './replica.js'
@@ -544,19 +545,27 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #installSnapshot(sync: Sync): void {
     const next = sync.building as Replica<T>
     const old = this.#entries
-    if (this.#changeQueues.size > 0 && this.#epoch !== undefined) {
+    // Listeners exist only once the first open resolved, so `old` is a replica they saw.
+    if (this.#changeQueues.size > 0) {
       // Report the difference in seq order (S5.1). A chunk may already hold a value written
       // after `fromSeq`; its mutation is also in the replayed broadcasts, so keep the old
       // state for it here and let the replay report it, with the right `previous`.
+      // Within one epoch a key at the same seq holds the same value. Another history (a
+      // master restarted without its data, or an epoch forgotten after a failure) may hold
+      // another value at a seq this clone saw: compare the values then.
+      const sameHistory = this.#epoch === sync.epoch
       const changes: Change<T>[] = []
       for (const [key, seq] of next.seqs()) {
         const before = old.seqOf(key)
         if (seq > sync.fromSeq) {
           if (before === 0) next.delete(key)
           else next.set(key, old.get(key, undefined) as T, before)
-        } else if (before !== seq) {
-          const previous = old.get(key, undefined)
-          changes.push({ kind: 'put', key, value: next.get(key, undefined) as T, previous, seq })
+          continue
+        }
+        const previous = old.get(key, undefined)
+        const value = next.get(key, undefined) as T
+        if (before !== seq || (!sameHistory && !deepEqual(previous, value))) {
+          changes.push({ kind: 'put', key, value, previous, seq })
         }
       }
       for (const key of old.keys()) {
@@ -766,6 +775,10 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     this.#sync = undefined
     this.#openId = undefined
     this.#setStatus('closed')
+    // An open still under way (its node closing) settles too: nothing would answer it now.
+    const opened = this.#opened
+    this.#opened = undefined
+    opened?.reject(error)
     const waiters = this.#waiters
     this.#waiters = []
     for (const waiter of waiters) waiter.failed(error)

@@ -7,6 +7,11 @@ export const UNCHANGED: unique symbol = Symbol.for('@concord/core:UNCHANGED') as
 export interface UpdateContext {
   readonly store: string
   readonly key: string
+  /**
+   * Whether the key holds a value. `current` is undefined both for an absent key and for one
+   * holding `undefined` (in a store whose schema allows it): this tells them apart.
+   */
+  readonly present: boolean
   /** The identity of the writer. */
   readonly identity: string
   /** The master's clock, ms since the Unix epoch. */

@@ -22,6 +22,19 @@ export function checkSchema<S extends Schema>(whose: string, schema: S | undefin
 }
 
 /**
+ * `prefix` if it can be a prefix view's (S2.6): a string of well-formed Unicode. A lone
+ * surrogate cannot travel as UTF-8: the hub would serve the view of another prefix, on a
+ * broadcast topic the node never subscribed to, and the view would miss every change.
+ */
+export function checkViewPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string') throw new TypeError(`a view prefix is a string, got ${typeof prefix}`)
+  const at = loneSurrogateAt(prefix)
+  if (at >= 0)
+    throw new TypeError(`view prefix ${JSON.stringify(prefix)} has a lone surrogate at index ${at}`)
+  return prefix
+}
+
+/**
  * Whether `topic` can be an event topic or prefix: a string without `|` (core's namespace
  * separator on the transport) and without a lone surrogate, which UTF-8 cannot carry (the
  * event would travel on another topic and reach no one).

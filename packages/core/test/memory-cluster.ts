@@ -1,0 +1,71 @@
+/**
+ * A hub (by default with one string store `kv`) on the in-memory transport and persistence,
+ * and nodes linked to it; everything is closed after each test of the file that uses it.
+ */
+import { t } from '@concord/schema'
+import { afterEach } from 'vitest'
+import {
+  type Clock,
+  type ConcordNode,
+  createHub,
+  createNode,
+  type Hub,
+  type HubConfig,
+  type MemoryTransport,
+  memoryPersistence,
+  memoryTransport,
+  type Persistence,
+} from '../src/index.js'
+
+export interface ClusterOptions {
+  /** The hub's clock; its heartbeats are then 20 days apart, so only expiry moves with it. */
+  readonly clock?: Clock
+  /** The hub's persistence (a new memory persistence by default): pass one to restart over it. */
+  readonly persistence?: Persistence
+  /** The hub's stores, instead of the one string store `kv`. */
+  readonly stores?: HubConfig['stores']
+}
+
+export interface MemoryCluster {
+  readonly transport: MemoryTransport
+  readonly hub: Hub
+  /** A node linked to the hub, presenting `identity`. */
+  node(identity?: string): Promise<ConcordNode>
+}
+
+/** Registers the cleanup of the file's clusters; call it once at the top of a test file. */
+export function useMemoryClusters(): (options?: ClusterOptions) => Promise<MemoryCluster> {
+  const closers: Array<() => Promise<unknown>> = []
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close()
+  })
+  return async ({
+    clock,
+    persistence = memoryPersistence(),
+    stores = { kv: { schema: t.string() } },
+  } = {}) => {
+    const transport = memoryTransport()
+    const hub = await createHub({
+      ...(clock === undefined ? {} : { clock, heartbeat: '20d' }),
+      transport,
+      listen: 'memory://*',
+      persistence,
+      heartbeat: 50,
+      stores,
+    })
+    closers.push(() => hub.close())
+    return {
+      transport,
+      hub,
+      async node(identity) {
+        const node = await createNode({
+          transport,
+          hub: hub.address,
+          ...(identity === undefined ? {} : { identity }),
+        })
+        closers.push(() => node.close())
+        return node
+      },
+    }
+  }
+}
