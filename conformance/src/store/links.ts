@@ -70,7 +70,8 @@ export function linkTests({ h, probe }: SuiteContext): void {
     })
 
     it('S6.2 heartbeats keep an idle clone live across many heartbeat periods', async () => {
-      const hub = await h().hub({ heartbeat: 30, stores: { kv: { schema: Text } } })
+      // Periods long enough that a busy machine's stalls (a few hundred ms) are not silence.
+      const hub = await h().hub({ heartbeat: 250, stores: { kv: { schema: Text } } })
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       const statuses = record(store.statusChanges())
       const before = hub.metrics.framesIn
@@ -327,7 +328,9 @@ export function linkTests({ h, probe }: SuiteContext): void {
     }
 
     it("S3.7 S6.5 a burst of writes bigger than the link's queue waits for room: the link stays up and every write resolves, in order", async () => {
-      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      // A heartbeat long enough that a stall of a busy machine is not taken for silence: what
+      // must not make the link go is the burst.
+      const hub = await h().hub({ heartbeat: 1_000, stores: { kv: { schema: Text } } })
       const node = await h().node(hub)
       const store = await node.open('kv', { schema: Text })
       const statuses = record(node.statusChanges())
@@ -455,7 +458,13 @@ export function linkTests({ h, probe }: SuiteContext): void {
 
     if (probe.has.faults) {
       it('S6.5 a clone that stops reading never slows the master or the other clones, and resyncs', async () => {
-        const hub = await h().hub({ heartbeat: 50, stores: { kv: { schema: Text } } })
+        // With bounded peer queues the overflow must be what drops the slow clone: a heartbeat
+        // long enough that no peer of a busy machine is dropped for silence first, short
+        // enough that the paused clone's next ping comes while its queue is full (a broadcast
+        // it has no room for is skipped; the PONG that does not fit is what drops it). Without
+        // bounded queues, silence is how the hub notices, so a short one.
+        const bounded = probe.transport?.boundedPeerQueues === true
+        const hub = await h().hub({ heartbeat: bounded ? 250 : 50, stores: { kv: { schema: Text } } })
         const writer = await (await h().node(hub)).open('kv', { schema: Text })
         const fast = await (await h().node(hub)).open('kv', { schema: Text })
         // A long staleAfter: the slow clone does not give up by itself; the hub must act.
@@ -470,7 +479,7 @@ export function linkTests({ h, probe }: SuiteContext): void {
         // With bounded peer queues the hub must drop the slow clone for overflowing; without,
         // for its silence. (Under CPU load another peer may time out too: that is not it.)
         const dropped = () =>
-          probe.transport?.boundedPeerQueues
+          bounded
             ? hub.metrics.peerQueueOverflows > overflows
             : hub.metrics.peerQueueOverflows > overflows || hub.metrics.peerTimeouts > timeouts
         let writes = 0
@@ -479,8 +488,7 @@ export function linkTests({ h, probe }: SuiteContext): void {
           writes++
         }
         await eventually(() => expect(fast.seq).toBe(masterSeq(hub, 'kv')))
-        if (probe.transport?.boundedPeerQueues)
-          expect(hub.metrics.peerQueueOverflows).toBeGreaterThan(overflows)
+        if (bounded) expect(hub.metrics.peerQueueOverflows).toBeGreaterThan(overflows)
         faults().resume('slow')
         await eventually(() => {
           expect(slow.status).toBe('live')
@@ -488,8 +496,8 @@ export function linkTests({ h, probe }: SuiteContext): void {
         }, 10_000)
         expect(cloneEntries(slow)).toEqual(masterEntries(hub, 'kv', Text))
         // About a high-water mark's worth of writes one after another (1024 frames in the
-        // ZeroMQ env): a second here, but tens of seconds on a machine with its cores busy.
-      }, 60_000)
+        // ZeroMQ env): a second here, but a minute or more on a machine with its cores busy.
+      }, 180_000)
     }
   })
 }
