@@ -287,22 +287,36 @@ export function diffClone(name, clone, master, max = 10) {
   const out = []
   for (const [store, m] of Object.entries(master)) {
     const c = clone[store]
+    // What changes() reported, applied in order, is the clone.
+    if (c.mirror !== undefined)
+      out.push(...diffEntries(`${name} ${store} changes()`, c.mirror, c.entries, 'clone'))
     if (c.status !== 'live') out.push(`${name} ${store}: status ${c.status}`)
     if (c.seq !== m.seq) out.push(`${name} ${store}: seq ${c.seq}, master ${m.seq}`)
-    for (const [key, entry] of Object.entries(m.entries)) {
-      const mine = c.entries[key]
-      if (mine === undefined) out.push(`${name} ${store} '${key}': missing (master ${entry[1]})`)
-      else if (mine[0] !== entry[0] || mine[1] !== entry[1])
-        out.push(
-          `${name} ${store} '${key}': seq ${mine[1]}, master ${entry[1]}${mine[0] === entry[0] ? '' : ', other value'}`,
-        )
-      if (out.length >= max) return out
-    }
-    for (const key of Object.keys(c.entries)) {
-      if (!(key in m.entries))
-        out.push(`${name} ${store} '${key}': present at ${c.entries[key][1]}, not in master`)
-      if (out.length >= max) return out
-    }
+    // A prefix view holds the master's keys under its prefix (S2.6).
+    const theirs =
+      c.prefix === ''
+        ? m.entries
+        : Object.fromEntries(Object.entries(m.entries).filter(([k]) => k.startsWith(c.prefix)))
+    out.push(...diffEntries(`${name} ${store}`, c.entries, theirs, 'master'))
+  }
+  return out.slice(0, max)
+}
+
+/** Differences between two `{ key: [value, seq] }` maps, `mine` against `theirs` (named `other`); at most 10. */
+function diffEntries(name, mine, theirs, other) {
+  const out = []
+  for (const [key, entry] of Object.entries(theirs)) {
+    const own = mine[key]
+    if (own === undefined) out.push(`${name} '${key}': missing (${other} ${entry[1]})`)
+    else if (own[0] !== entry[0] || own[1] !== entry[1])
+      out.push(
+        `${name} '${key}': seq ${own[1]}, ${other} ${entry[1]}${own[0] === entry[0] ? '' : ', other value'}`,
+      )
+    if (out.length >= 10) return out
+  }
+  for (const key of Object.keys(mine)) {
+    if (!(key in theirs)) out.push(`${name} '${key}': present at ${mine[key][1]}, not in ${other}`)
+    if (out.length >= 10) return out
   }
   return out
 }

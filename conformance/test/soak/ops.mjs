@@ -5,7 +5,7 @@
 import { seededRandom } from '@concord/core/testing'
 
 /** Keys of the shared `kv` store, written by every writer. */
-export const KV_KEYS = 2000
+export const KV_KEYS = 30_000
 /** Counters per writer incarnation (each incremented by that incarnation alone). */
 export const COUNTERS = 4
 /** Appends per log key, about: a log key is `<writer>.<inc>/log<n / LOG_SPAN>`. */

@@ -25,6 +25,22 @@ for (const event of ['unhandledRejection', 'uncaughtException']) {
 }
 process.on('disconnect', () => process.exit(0))
 
+/**
+ * Starting needs the transport (a hub listening on redis-server, a node connecting to it):
+ * when it is down, say so and exit, for the driver to start this process again, as a
+ * supervisor would. Only ERR_UNAVAILABLE is such a failure; anything else is a finding.
+ */
+async function starting(what) {
+  try {
+    return await what()
+  } catch (error) {
+    if (error?.code !== 'ERR_UNAVAILABLE') throw error
+    send({ cmd: 'unavailable', message: String(error.message) })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    process.exit(3)
+  }
+}
+
 function transport() {
   if (options.transport === 'redis') return redisTransport({ peerQueueLimit: options.queue ?? 10_000 })
   return zmqTransport({ highWaterMark: options.queue ?? 10_000 })
@@ -50,13 +66,15 @@ if (role === 'hub') {
     options.persistence === 'lmdb'
       ? lmdbPersistence({ path: options.path, durability: 'sync' })
       : sqlitePersistence({ path: options.path, durability: 'sync' })
-  const hub = await createHub({
-    transport: transport(),
-    listen: options.listen,
-    persistence,
-    heartbeat: options.heartbeat ?? 250,
-    stores: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, { schema }])),
-  })
+  const hub = await starting(() =>
+    createHub({
+      transport: transport(),
+      listen: options.listen,
+      persistence,
+      heartbeat: options.heartbeat ?? 250,
+      stores: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, { schema }])),
+    }),
+  )
   process.on('message', (message) => {
     if (message.cmd === 'dump') {
       // The committed state, read through each backend, and the deadlines still stored.
@@ -95,13 +113,65 @@ if (role === 'hub') {
   })
   send({ cmd: 'ready', address: hub.address, instance: hub.instance })
 } else {
-  const node = await createNode({
-    transport: transport(),
-    hub: options.hub,
-    backoff: constantBackoff(50),
-  })
+  const node = await starting(() =>
+    createNode({
+      transport: transport(),
+      hub: options.hub,
+      backoff: constantBackoff(50),
+    }),
+  )
   const stores = {}
-  for (const name of Object.keys(schemas)) stores[name] = await node.open(name, { schema: schemas[name] })
+  // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing.
+  for (const name of Object.keys(schemas)) {
+    const prefix = options.views?.[name]
+    stores[name] = await node.open(name, {
+      schema: schemas[name],
+      ...(prefix === undefined ? {} : { prefix }),
+    })
+  }
+  /** Broken promises seen from inside the node; each is a finding. */
+  const breaches = []
+  const breach = (text) => {
+    if (breaches.length < 20) breaches.push(text)
+  }
+
+  // A clone never goes back (S3.4, S6.4: a restarted master keeps every seq it acknowledged).
+  const lastSeq = {}
+  setInterval(() => {
+    for (const [name, store] of Object.entries(stores)) {
+      if (store.seq < (lastSeq[name] ?? 0))
+        breach(`${name}: the clone went back from seq ${lastSeq[name]} to ${store.seq}`)
+      lastSeq[name] = Math.max(lastSeq[name] ?? 0, store.seq)
+    }
+  }, 5)
+
+  // A mirror of the kv clone built from its changes() alone (S5.1; across a resync by snapshot
+  // it reports the difference): it must equal the clone once quiet. A consumer that falls
+  // behind gets OverflowError (S5.2) and starts again from the clone's entries.
+  const mirror = new Map()
+  let mirrorRestarts = 0
+  const follow = async () => {
+    for (;;) {
+      mirror.clear()
+      const changes = stores.kv.changes({ bufferSize: 200_000 })
+      for (const [key, value] of stores.kv.entries()) mirror.set(key, [value, stores.kv.seqOf(key)])
+      let last = stores.kv.seq
+      try {
+        for await (const change of changes) {
+          if (change.seq < last) breach(`kv changes(): seq ${change.seq} after ${last}`)
+          last = change.seq
+          if (change.kind === 'put') mirror.set(change.key, [change.value, change.seq])
+          else if (change.kind === 'clear') mirror.clear()
+          else mirror.delete(change.key)
+        }
+        return
+      } catch (error) {
+        if (error?.code !== 'ERR_OVERFLOW') throw error
+        mirrorRestarts++
+      }
+    }
+  }
+  void follow()
 
   let granted = 0
   let next = 1
@@ -154,6 +224,13 @@ if (role === 'hub') {
         try {
           const seq = await run(op)
           outcomes.push([n, seq])
+          // Read your writes (S3.2): once it resolved, the clone shows the write or a later one.
+          const store = stores[op.store]
+          if (store.seq < seq)
+            breach(`${op.kind} ${op.key} resolved to seq ${seq}, the clone is at ${store.seq}`)
+          const at = store.seqOf(op.key)
+          if (op.kind !== 'remove' && op.kind !== 'clear' && at !== 0 && at < seq)
+            breach(`${op.kind} ${op.key} resolved to seq ${seq}, the clone holds the key at ${at}`)
         } catch (error) {
           outcomes.push([n, 0, error?.code ?? 'none', String(error?.message ?? error)])
         }
@@ -184,9 +261,12 @@ if (role === 'hub') {
       for (const [name, store] of Object.entries(stores)) {
         const rows = []
         for (const [key, value] of store.entries()) rows.push([key, value, store.seqOf(key)])
-        out[name] = { status: store.status, seq: store.seq, entries: entriesOf(rows) }
+        out[name] = { status: store.status, seq: store.seq, prefix: store.prefix, entries: entriesOf(rows) }
       }
-      send({ cmd: 'dump', stores: out })
+      const mirrored = {}
+      for (const [key, [value, seq]] of mirror) mirrored[key] = [String(value), seq]
+      out.kv.mirror = mirrored
+      send({ cmd: 'dump', stores: out, breaches, mirrorRestarts })
     } else if (message.cmd === 'mem') {
       send({ cmd: 'mem', ...memory() })
     }

@@ -52,7 +52,7 @@ const phaseSeconds = args['phase-seconds'] === undefined ? undefined : Number(ar
 /** `--chaos hubKill,cloneStop`: every phase does exactly these (at random times), instead of 1-3 drawn. */
 const forcedChaos = args.chaos?.split(',')
 // Small link queues in some runs, so a stopped clone overflows its link quickly (S6.5).
-const queue = random.pick([64, 500, 10_000])
+const queue = random.pick([64, 256, 10_000])
 const replay = `node conformance/test/soak/soak.mjs ${process.argv
   .slice(2)
   .filter((a, i, all) => a !== '--seed' && all[i - 1] !== '--seed')
@@ -99,6 +99,8 @@ class Proc {
     this.child.stdout.pipe(log)
     this.child.stderr.pipe(log)
     this.child.on('message', (message) => this.#message(message))
+    // Sending to a process that just died: the exit handler reports what matters.
+    this.child.on('error', () => {})
     this.exitedPromise = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exited = true
@@ -111,6 +113,8 @@ class Proc {
 
   #message(message) {
     if (message.cmd === 'fatal') fatal.push(`${this.name}: ${message.event}: ${message.message}`)
+    // Its transport is down (redis-server restarting): it exits, and is started again.
+    if (message.cmd === 'unavailable') this.expectExit = true
     this.onMessage?.(message)
     for (const waiter of this.waiters) {
       if (waiter.cmd === message.cmd) {
@@ -144,8 +148,12 @@ class Proc {
 
   ask(message, answer = message.cmd, timeout) {
     const reply = this.next(answer, timeout)
-    this.child.send(message)
+    this.send(message)
     return reply
+  }
+
+  send(message) {
+    if (!this.exited && this.child.connected) this.child.send(message)
   }
 
   signal(name) {
@@ -210,62 +218,91 @@ let hub
 let hubs = 0
 const hubSamples = []
 
+/**
+ * Starts a process with `start` until it is ready: one that exits saying its transport is
+ * unavailable (redis-server restarting) is started again, as a supervisor would.
+ */
+async function launch(start) {
+  for (let attempt = 1; ; attempt++) {
+    const proc = start()
+    try {
+      await proc.next('ready', 120_000)
+      return proc
+    } catch (error) {
+      if (!proc.expectExit || attempt >= 300) throw error
+      await proc.exitedPromise
+      await sleep(100)
+    }
+  }
+}
+
 async function startHub() {
-  hubs++
-  const proc = new Proc(`hub${hubs}`, 'hub', {
-    ...common,
-    persistence: persistenceName,
-    listen: address,
-    path: join(dir, 'data'),
-    heartbeat,
-  })
-  const ready = await proc.next('ready', 120_000)
+  const proc = await launch(
+    () =>
+      new Proc(`hub${++hubs}`, 'hub', {
+        ...common,
+        persistence: persistenceName,
+        listen: address,
+        path: join(dir, 'data'),
+        heartbeat,
+      }),
+  )
   hub = proc
   hub.samples = []
   hubSamples.push(hub.samples)
-  return ready
 }
 
 const writers = []
+/** The writers and the viewer: every node process. */
+const clones = []
 const ledgers = []
 /** Writes each incarnation may issue past the last one it reported. */
 const headroom = (w) => w.inFlight * 2 + 200
 
 async function startWriter(w) {
   w.inc++
-  const ledger = new Ledger(seed, w.id, w.inc)
-  ledgers.push(ledger)
-  w.ledger = ledger
-  ledger.granted = headroom(w)
-  const proc = new Proc(`node${w.id}.${w.inc}`, 'node', {
-    ...common,
-    hub: address,
-    writer: w.id,
-    inc: w.inc,
-    seed,
-    inFlight: w.inFlight,
-  })
-  proc.samples = []
-  w.samples.push(proc.samples)
-  proc.onMessage = (message) => {
-    if (message.cmd !== 'outcomes') return
+  // The viewer gets no ledger and no grant: it never writes.
+  const ledger = w.views === undefined ? new Ledger(seed, w.id, w.inc) : undefined
+  if (ledger !== undefined) {
+    ledgers.push(ledger)
+    w.ledger = ledger
+    ledger.granted = headroom(w)
+  }
+  const samples = []
+  w.samples.push(samples)
+  const onMessage = (message) => {
+    if (message.cmd !== 'outcomes' || ledger === undefined) return
     for (const result of message.list) ledger.record(result)
     ledger.next = message.next
     // Grants are what bound the writes a killed node may have issued: the driver knows them.
     if (!w.quiescing && ledger.granted - message.next < headroom(w) / 2) {
       ledger.granted = message.next + headroom(w)
-      proc.child.send({ cmd: 'grant', upTo: ledger.granted, inFlight: w.inFlight })
+      w.proc.send({ cmd: 'grant', upTo: ledger.granted, inFlight: w.inFlight })
     }
   }
-  w.proc = proc
-  await proc.next('ready', 120_000)
-  if (!w.quiescing) proc.child.send({ cmd: 'grant', upTo: ledger.granted, inFlight: w.inFlight })
+  // Until it is ready it writes nothing (no grant yet): a start that failed leaves nothing to account for.
+  const proc = await launch(() => {
+    w.proc = new Proc(`node${w.id}.${w.inc}`, 'node', {
+      ...common,
+      hub: address,
+      writer: w.id,
+      inc: w.inc,
+      seed,
+      inFlight: w.inFlight,
+      views: w.views,
+    })
+    w.proc.samples = samples
+    w.proc.onMessage = onMessage
+    return w.proc
+  })
+  if (!w.quiescing && ledger !== undefined)
+    proc.send({ cmd: 'grant', upTo: ledger.granted, inFlight: w.inFlight })
 }
 
 function setInFlight(w, n) {
   w.inFlight = n
   w.ledger.granted = Math.max(w.ledger.granted, w.ledger.next + headroom(w))
-  w.proc.child.send({ cmd: 'grant', upTo: w.ledger.granted, inFlight: n })
+  w.proc.send({ cmd: 'grant', upTo: w.ledger.granted, inFlight: n })
 }
 
 // ---- chaos ----------------------------------------------------------------------------------
@@ -308,7 +345,7 @@ const chaos = {
     })
   },
   async cloneStop(r) {
-    const w = r.pick(writers)
+    const w = r.pick(clones)
     await exclusive(`w${w.id}`, async () => {
       const ms = 1000 + r.int(9000)
       say(`chaos: SIGSTOP ${w.proc.name} for ${ms} ms`)
@@ -318,10 +355,10 @@ const chaos = {
     })
   },
   async nodeKill(r) {
-    const w = r.pick(writers)
+    const w = r.pick(clones)
     await exclusive(`w${w.id}`, async () => {
       say(`chaos: kill -9 ${w.proc.name}`)
-      w.ledger.dead = true
+      if (w.ledger !== undefined) w.ledger.dead = true
       await w.proc.kill()
       await sleep(r.int(1000))
       await startWriter(w)
@@ -384,15 +421,19 @@ async function quiesce() {
 
 async function dumpAll() {
   const master = await hub.ask({ cmd: 'dump' })
-  const clones = await Promise.all(writers.map((w) => w.proc.ask({ cmd: 'dump' })))
-  return { master, clones }
+  const dumps = await Promise.all(clones.map((w) => w.proc.ask({ cmd: 'dump' })))
+  return { master, dumps }
 }
 
 async function converge() {
   const until = Date.now() + 90_000
   for (;;) {
-    const { master, clones } = await dumpAll()
-    const diffs = clones.flatMap((c, i) => diffClone(writers[i].proc.name, c.stores, master.stores))
+    const { master, dumps } = await dumpAll()
+    for (const [i, c] of dumps.entries()) {
+      for (const text of c.breaches) fatal.push(`${clones[i].proc.name}: ${text}`)
+    }
+    if (fatal.length > 0) return master
+    const diffs = dumps.flatMap((c, i) => diffClone(clones[i].proc.name, c.stores, master.stores))
     if (diffs.length === 0) return master
     if (Date.now() > until) {
       fatal.push(`clones did not converge to the master within 90 s:\n  ${diffs.join('\n  ')}`)
@@ -405,7 +446,7 @@ async function converge() {
 async function sampleMemory() {
   const hubMem = await hub.ask({ cmd: 'mem' })
   hub.samples.push(hubMem)
-  for (const w of writers) w.proc.samples.push(await w.proc.ask({ cmd: 'mem' }))
+  for (const w of clones) w.proc.samples.push(await w.proc.ask({ cmd: 'mem' }))
 }
 
 /** A process whose heap (after a full GC) grew past twice its second sample plus 48 MiB. */
@@ -419,7 +460,7 @@ function memoryGrowth() {
       out.push(`${name}: heap grew from ${(base / 2 ** 20).toFixed(1)} to ${(last / 2 ** 20).toFixed(1)} MiB`)
   }
   for (const [i, samples] of hubSamples.entries()) check(`hub${i + 1}`, samples)
-  for (const w of writers)
+  for (const w of clones)
     for (const [i, samples] of w.samples.entries()) check(`node${w.id}.${i + 1}`, samples)
   return out
 }
@@ -429,7 +470,7 @@ function mib(bytes) {
 }
 
 async function shutdown(code) {
-  for (const w of writers) if (w.proc !== undefined && !w.proc.exited) await w.proc.kill()
+  for (const w of clones) if (w.proc !== undefined && !w.proc.exited) await w.proc.kill()
   if (hub !== undefined && !hub.exited) await hub.kill()
   if (redis !== undefined) await stopRedis(redis)
   if (code === 0 && !args.keep) rmSync(dir, { recursive: true, force: true })
@@ -437,7 +478,10 @@ async function shutdown(code) {
   process.exit(code)
 }
 
+let failing = false
 function fail(phase) {
+  if (failing) return new Promise(() => {})
+  failing = true
   console.log(`\nSOAK FAILED: combo ${combo}, seed ${seed}, phase ${phase}`)
   for (const finding of fatal.slice(0, 40)) console.log(`  - ${finding}`)
   if (fatal.length > 40) console.log(`  … and ${fatal.length - 40} more`)
@@ -447,6 +491,17 @@ function fail(phase) {
 
 // ---- the run --------------------------------------------------------------------------------
 
+let phase = 0
+// A mistake of the driver itself ends the run too, with what it had found.
+process.on('uncaughtException', (error) => {
+  fatal.push(`the soak driver: ${error?.stack ?? error}`)
+  void fail(phase)
+})
+process.on('unhandledRejection', (error) => {
+  fatal.push(`the soak driver: ${error?.stack ?? error}`)
+  void fail(phase)
+})
+
 say(
   `soak ${combo}, seed ${seed}, ${nodeCount} nodes, link queue ${queue}, heartbeat ${heartbeat} ms, in ${dir}`,
 )
@@ -454,10 +509,20 @@ await startHub()
 for (let id = 1; id <= nodeCount; id++) {
   const w = { id, inc: 0, inFlight: 1 + random.int(500), samples: [], quiescing: false }
   writers.push(w)
+  clones.push(w)
 }
-await Promise.all(writers.map((w) => startWriter(w)))
+// A viewer: prefix views of kv and of the first writer's counters, and all of logs; it writes nothing.
+const viewer = {
+  id: 'v',
+  inc: 0,
+  inFlight: 0,
+  samples: [],
+  quiescing: true,
+  views: { kv: 'k1', counters: '1.' },
+}
+clones.push(viewer)
+await Promise.all(clones.map((w) => startWriter(w)))
 
-let phase = 0
 const model = new Model()
 while (phase < maxPhases && Date.now() < deadline) {
   phase++
@@ -500,7 +565,7 @@ while (phase < maxPhases && Date.now() < deadline) {
     `phase ${phase} ok in ${((Date.now() - t0) / 1000).toFixed(0)} s (quiesce+check ${((Date.now() - quiesceStart) / 1000).toFixed(1)} s): ` +
       `kv seq ${master.stores.kv.seq}, writes acked ${tally.acked}, unknown ${tally.unknown}, failed ${tally.failed}; ` +
       `hub: overflows ${m.peerQueueOverflows}, timeouts ${m.peerTimeouts}, resumes ${m.resumes}, snapshots ${m.snapshots}, dup writes ${m.duplicateWrites}; ` +
-      `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${writers.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
+      `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
   )
 }
 console.log(
