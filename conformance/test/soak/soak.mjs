@@ -236,17 +236,18 @@ async function launch(start) {
   }
 }
 
+function hubProc() {
+  return new Proc(`hub${++hubs}`, 'hub', {
+    ...common,
+    persistence: persistenceName,
+    listen: address,
+    path: join(dir, 'data'),
+    heartbeat,
+  })
+}
+
 async function startHub() {
-  const proc = await launch(
-    () =>
-      new Proc(`hub${++hubs}`, 'hub', {
-        ...common,
-        persistence: persistenceName,
-        listen: address,
-        path: join(dir, 'data'),
-        heartbeat,
-      }),
-  )
+  const proc = await launch(hubProc)
   hub = proc
   hub.samples = []
   hubSamples.push(hub.samples)
@@ -323,21 +324,38 @@ function addMetrics(into, metrics) {
   for (const name of METRICS) into[name] = (into[name] ?? 0) + (metrics?.[name] ?? 0)
   return into
 }
+/** Kills the hub (SIGKILL), keeping its metrics first. */
+async function killHub() {
+  const { metrics } = await hub.ask({ cmd: 'metrics' }, 'metrics', 5000).catch(() => ({}))
+  addMetrics(pastMetrics, metrics)
+  await hub.kill()
+}
 const chaos = {
   async hubKill(r) {
     await exclusive('hub', async () => {
       say(`chaos: kill -9 ${hub.name}`)
-      const { metrics } = await hub.ask({ cmd: 'metrics' }, 'metrics', 5000).catch(() => ({}))
-      addMetrics(pastMetrics, metrics)
-      await hub.kill()
+      await killHub()
       await sleep(r.int(2000))
+      await startHub()
+      say(`chaos: ${hub.name} up`)
+    })
+  },
+  async hubFlap(r) {
+    // Killed again while it recovers (or just after): recovery must survive its own crash.
+    await exclusive('hub', async () => {
+      say(`chaos: kill -9 ${hub.name}, restart, kill -9 again while it starts`)
+      await killHub()
+      const doomed = hubProc()
+      await sleep(r.int(600))
+      await doomed.kill()
       await startHub()
       say(`chaos: ${hub.name} up`)
     })
   },
   async hubStop(r) {
     await exclusive('hub', async () => {
-      const ms = 500 + r.int(4000)
+      // Mostly short; now and then past the nodes' write timeout (30 s), so writes give up.
+      const ms = r.chance(0.15) ? 30_000 + r.int(6000) : 500 + r.int(4000)
       say(`chaos: SIGSTOP ${hub.name} for ${ms} ms`)
       hub.signal('SIGSTOP')
       await sleep(ms)
@@ -347,7 +365,7 @@ const chaos = {
   async cloneStop(r) {
     const w = r.pick(clones)
     await exclusive(`w${w.id}`, async () => {
-      const ms = 1000 + r.int(9000)
+      const ms = r.chance(0.15) ? 30_000 + r.int(10_000) : 1000 + r.int(9000)
       say(`chaos: SIGSTOP ${w.proc.name} for ${ms} ms`)
       w.proc.signal('SIGSTOP')
       await sleep(ms)
@@ -375,7 +393,8 @@ const chaos = {
 }
 const kinds = [
   ['hubKill', 30],
-  ['hubStop', 8],
+  ['hubStop', 10],
+  ['hubFlap', 8],
   ['cloneStop', 25],
   ['nodeKill', 20],
   ...(transportName === 'redis' ? [['redisRestart', 17]] : []),
