@@ -382,6 +382,16 @@ const chaos = {
       await startWriter(w)
     })
   },
+  async redisStop(r) {
+    // A stalled Redis (a fork for a save, a slow disk): everything waits, nothing is lost.
+    await exclusive('redis', async () => {
+      const ms = 500 + r.int(8000)
+      say(`chaos: SIGSTOP redis-server for ${ms} ms`)
+      redis.child.kill('SIGSTOP')
+      await sleep(ms)
+      redis.child.kill('SIGCONT')
+    })
+  },
   async redisRestart(r) {
     await exclusive('redis', async () => {
       say('chaos: kill -9 redis-server')
@@ -397,7 +407,12 @@ const kinds = [
   ['hubFlap', 8],
   ['cloneStop', 25],
   ['nodeKill', 20],
-  ...(transportName === 'redis' ? [['redisRestart', 17]] : []),
+  ...(transportName === 'redis'
+    ? [
+        ['redisRestart', 12],
+        ['redisStop', 10],
+      ]
+    : []),
 ]
 for (const kind of forcedChaos ?? []) {
   if (!kinds.some(([k]) => k === kind)) throw new TypeError(`unknown chaos '${kind}' for ${combo}`)
