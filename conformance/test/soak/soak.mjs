@@ -533,6 +533,13 @@ process.on('uncaughtException', (error) => {
   fatal.push(`the soak driver: ${error?.stack ?? error}`)
   void fail(phase)
 })
+// Stopped from outside: no process of the run (redis-server has no IPC link to notice) outlives it.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    fatal.push(`the soak was stopped (${signal})`)
+    void fail(phase)
+  })
+}
 process.on('unhandledRejection', (error) => {
   fatal.push(`the soak driver: ${error?.stack ?? error}`)
   void fail(phase)
