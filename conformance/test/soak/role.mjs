@@ -1,0 +1,276 @@
+// One process of the chaos soak (soak.mjs), driven over IPC. Runs the built packages.
+//   hub:  node role.mjs hub  '{"transport":"zmq","persistence":"sqlite","listen":"tcp://127.0.0.1:7000","path":"/tmp/x"}'
+//   node: node role.mjs node '{"transport":"zmq","hub":"tcp://127.0.0.1:7000","writer":1,"inc":0,"seed":42}'
+// A node runs the seeded workload of ops.mjs with a number of writes in flight the driver sets,
+// never past the write number the driver granted, and reports every write's outcome.
+import { constantBackoff, createHub, createNode } from '@concord/core'
+import { lmdbPersistence } from '@concord/persist-lmdb'
+import { sqlitePersistence } from '@concord/persist-sqlite'
+import { t } from '@concord/schema'
+import { redisTransport } from '@concord/transport-redis'
+import { zmqTransport } from '@concord/transport-zmq'
+import { opFor } from './ops.mjs'
+
+const [role, json] = process.argv.slice(2)
+const options = JSON.parse(json ?? '{}')
+const schemas = { kv: t.string(), counters: t.count(), logs: t.string() }
+const send = (message) => process.send?.(message)
+
+// Any of these is a finding: report it, and die as a crash would.
+for (const event of ['unhandledRejection', 'uncaughtException']) {
+  process.on(event, (error) => {
+    send({ cmd: 'fatal', event, message: String(error?.stack ?? error) })
+    setTimeout(() => process.exit(70), 50)
+  })
+}
+process.on('disconnect', () => process.exit(0))
+
+/**
+ * Starting needs the transport (a hub listening on redis-server, a node connecting to it):
+ * when it is down, say so and exit, for the driver to start this process again, as a
+ * supervisor would. Only ERR_UNAVAILABLE is such a failure; anything else is a finding.
+ */
+async function starting(what) {
+  try {
+    return await what()
+  } catch (error) {
+    if (error?.code !== 'ERR_UNAVAILABLE') throw error
+    send({ cmd: 'unavailable', message: String(error.message) })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    process.exit(3)
+  }
+}
+
+function transport() {
+  if (options.transport === 'redis') return redisTransport({ peerQueueLimit: options.queue ?? 10_000 })
+  return zmqTransport({ highWaterMark: options.queue ?? 10_000 })
+}
+
+/** Heap and RSS after a full collection (the process runs with --expose-gc). */
+function memory() {
+  globalThis.gc?.()
+  globalThis.gc?.()
+  const { rss, heapUsed } = process.memoryUsage()
+  return { rss, heapUsed }
+}
+
+/** Every entry of a clone or a master as `{ key: [value as text, seq] }`. */
+function entriesOf(pairs) {
+  const out = {}
+  for (const [key, value, seq] of pairs) out[key] = [String(value), seq]
+  return out
+}
+
+if (role === 'hub') {
+  const persistence =
+    options.persistence === 'lmdb'
+      ? lmdbPersistence({ path: options.path, durability: 'sync' })
+      : sqlitePersistence({ path: options.path, durability: 'sync' })
+  const hub = await starting(() =>
+    createHub({
+      transport: transport(),
+      listen: options.listen,
+      persistence,
+      heartbeat: options.heartbeat ?? 250,
+      stores: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, { schema }])),
+    }),
+  )
+  process.on('message', (message) => {
+    if (message.cmd === 'dump') {
+      // The committed state, read through each backend, and the deadlines still stored.
+      const stores = {}
+      for (const name of Object.keys(schemas)) {
+        const master = hub.master(name)
+        const seq = master.committedSeq
+        const cursor = master.backend.snapshot('')
+        const rows = []
+        let deadlines = 0
+        let overdue = 0
+        const now = Date.now()
+        for (
+          let batch = cursor.next(10_000, 1 << 30);
+          batch.length > 0;
+          batch = cursor.next(10_000, 1 << 30)
+        ) {
+          for (const [key, entry] of batch) {
+            rows.push([key, schemas[name].decode(entry.value), entry.seq])
+            if (entry.deadline !== undefined) {
+              deadlines++
+              // Far past its deadline (the tolerance is 100 ms): expiry stopped working (S4.3).
+              if (entry.deadline < now - 5000) overdue++
+            }
+          }
+        }
+        cursor.close()
+        stores[name] = { seq, entries: entriesOf(rows), deadlines, overdue }
+      }
+      send({ cmd: 'dump', stores, metrics: hub.metrics, instance: hub.instance })
+    } else if (message.cmd === 'metrics') {
+      send({ cmd: 'metrics', metrics: hub.metrics })
+    } else if (message.cmd === 'mem') {
+      send({ cmd: 'mem', ...memory() })
+    }
+  })
+  send({ cmd: 'ready', address: hub.address, instance: hub.instance })
+} else {
+  const node = await starting(() =>
+    createNode({
+      transport: transport(),
+      hub: options.hub,
+      backoff: constantBackoff(50),
+    }),
+  )
+  const stores = {}
+  // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing.
+  for (const name of Object.keys(schemas)) {
+    const prefix = options.views?.[name]
+    stores[name] = await node.open(name, {
+      schema: schemas[name],
+      ...(prefix === undefined ? {} : { prefix }),
+    })
+  }
+  /** Broken promises seen from inside the node; each is a finding. */
+  const breaches = []
+  const breach = (text) => {
+    if (breaches.length < 20) breaches.push(text)
+  }
+
+  // A clone never goes back (S3.4, S6.4: a restarted master keeps every seq it acknowledged).
+  const lastSeq = {}
+  setInterval(() => {
+    for (const [name, store] of Object.entries(stores)) {
+      if (store.seq < (lastSeq[name] ?? 0))
+        breach(`${name}: the clone went back from seq ${lastSeq[name]} to ${store.seq}`)
+      lastSeq[name] = Math.max(lastSeq[name] ?? 0, store.seq)
+    }
+  }, 5)
+
+  // A mirror of the kv clone built from its changes() alone (S5.1; across a resync by snapshot
+  // it reports the difference): it must equal the clone once quiet. A consumer that falls
+  // behind gets OverflowError (S5.2) and starts again from the clone's entries.
+  const mirror = new Map()
+  let mirrorRestarts = 0
+  const follow = async () => {
+    for (;;) {
+      mirror.clear()
+      const changes = stores.kv.changes({ bufferSize: 200_000 })
+      for (const [key, value] of stores.kv.entries()) mirror.set(key, [value, stores.kv.seqOf(key)])
+      let last = stores.kv.seq
+      try {
+        for await (const change of changes) {
+          if (change.seq < last) breach(`kv changes(): seq ${change.seq} after ${last}`)
+          last = change.seq
+          if (change.kind === 'put') mirror.set(change.key, [change.value, change.seq])
+          else if (change.kind === 'clear') mirror.clear()
+          else mirror.delete(change.key)
+        }
+        return
+      } catch (error) {
+        if (error?.code !== 'ERR_OVERFLOW') throw error
+        mirrorRestarts++
+      }
+    }
+  }
+  void follow()
+
+  let granted = 0
+  let next = 1
+  let inFlight = options.inFlight ?? 10
+  let workers = 0
+  let stopped = false
+  let wake = () => {}
+  let outcomes = []
+  const flush = () => {
+    if (outcomes.length === 0) return
+    send({ cmd: 'outcomes', list: outcomes, next })
+    outcomes = []
+  }
+  setInterval(flush, 25)
+
+  const run = async (op) => {
+    const store = stores[op.store]
+    switch (op.kind) {
+      case 'put':
+        return store.put(op.key, op.value, op.expiry === undefined ? {} : { expiry: op.expiry })
+      case 'remove':
+        return store.remove(op.key)
+      case 'cas':
+        return store.compareAndSet(op.key, store.seqOf(op.key), op.value)
+      case 'incr':
+        return store.update(op.key, 1n, { op: 'increment' })
+      case 'append':
+        return store.update(op.key, op.token, { op: 'append' })
+      case 'clear':
+        return store.clear()
+    }
+  }
+
+  const worker = async () => {
+    workers++
+    try {
+      while (workers <= inFlight) {
+        if (stopped || next > granted) {
+          await new Promise((resolve) => {
+            const previous = wake
+            wake = () => {
+              previous()
+              resolve()
+            }
+          })
+          continue
+        }
+        const n = next++
+        const op = opFor(options.seed, options.writer, options.inc, n)
+        try {
+          const seq = await run(op)
+          outcomes.push([n, seq])
+          // Read your writes (S3.2): once it resolved, the clone shows the write or a later one.
+          const store = stores[op.store]
+          if (store.seq < seq)
+            breach(`${op.kind} ${op.key} resolved to seq ${seq}, the clone is at ${store.seq}`)
+          const at = store.seqOf(op.key)
+          if (op.kind !== 'remove' && op.kind !== 'clear' && at !== 0 && at < seq)
+            breach(`${op.kind} ${op.key} resolved to seq ${seq}, the clone holds the key at ${at}`)
+        } catch (error) {
+          outcomes.push([n, 0, error?.code ?? 'none', String(error?.message ?? error)])
+        }
+      }
+    } finally {
+      workers--
+    }
+  }
+  const setWorkers = (n) => {
+    inFlight = n
+    for (let i = workers; i < inFlight; i++) void worker()
+    const w = wake
+    wake = () => {}
+    w()
+  }
+
+  process.on('message', (message) => {
+    if (message.cmd === 'grant') {
+      granted = Math.max(granted, message.upTo)
+      stopped = false
+      setWorkers(message.inFlight ?? inFlight)
+    } else if (message.cmd === 'stop') {
+      // Issue nothing more: the driver waits for the outcome of every write up to `next - 1`.
+      stopped = true
+      send({ cmd: 'stopped', issued: next - 1 })
+    } else if (message.cmd === 'dump') {
+      const out = {}
+      for (const [name, store] of Object.entries(stores)) {
+        const rows = []
+        for (const [key, value] of store.entries()) rows.push([key, value, store.seqOf(key)])
+        out[name] = { status: store.status, seq: store.seq, prefix: store.prefix, entries: entriesOf(rows) }
+      }
+      const mirrored = {}
+      for (const [key, [value, seq]] of mirror) mirrored[key] = [String(value), seq]
+      out.kv.mirror = mirrored
+      send({ cmd: 'dump', stores: out, breaches, mirrorRestarts })
+    } else if (message.cmd === 'mem') {
+      send({ cmd: 'mem', ...memory() })
+    }
+  })
+  setWorkers(inFlight)
+  send({ cmd: 'ready', nodeId: node.id })
+}
