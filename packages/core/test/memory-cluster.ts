@@ -24,6 +24,8 @@ export interface ClusterOptions {
   readonly persistence?: Persistence
   /** The hub's stores, instead of the one string store `kv`. */
   readonly stores?: HubConfig['stores']
+  /** The hub's limits. */
+  readonly limits?: HubConfig['limits']
 }
 
 export interface MemoryCluster {
@@ -43,6 +45,7 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
     clock,
     persistence = memoryPersistence(),
     stores = { kv: { schema: t.string() } },
+    limits,
   } = {}) => {
     const transport = memoryTransport()
     const hub = await createHub({
@@ -52,6 +55,7 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
       persistence,
       heartbeat: 50,
       stores,
+      ...(limits === undefined ? {} : { limits }),
     })
     closers.push(() => hub.close())
     return {

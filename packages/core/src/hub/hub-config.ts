@@ -65,6 +65,13 @@ export interface HubLimits {
   readonly writeResultsPerNode?: number
   /** Nodes remembered after they left. Default 4096. */
   readonly rememberedNodes?: number
+  /**
+   * Write outcomes kept for all the nodes that left, together (each table holds up to
+   * `writeResultsPerNode`). Past it, the nodes that left first keep only their last write id:
+   * a write they resend is answered "may or may not have been applied". Default 1 048 576
+   * (about 17 MiB).
+   */
+  readonly departedWriteResults?: number
   /** Distinct event topics numbered for loss detection. Default 65 536. */
   readonly eventTopics?: number
 }

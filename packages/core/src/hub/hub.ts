@@ -75,7 +75,7 @@ interface NodeState {
   peerId: string | undefined
   lastWriteId: number
   /** Outcomes of recent writes, for writes resent after a reconnect. */
-  readonly results: WriteResults
+  results: WriteResults
 }
 
 /** Where a store's master lives once started. */
@@ -123,6 +123,9 @@ export class Hub implements AsyncDisposable {
   readonly #window: number
   readonly #resultsPerNode: number
   readonly #rememberedNodes: number
+  readonly #departedResults: number
+  /** The capacity of a new outcome table: dropping one this small frees nothing. */
+  readonly #smallestTable: number
   readonly #maxEventTopics: number
   readonly #topicSchemas: [string, Schema][]
 
@@ -138,6 +141,8 @@ export class Hub implements AsyncDisposable {
     this.#window = limits.snapshotWindow ?? 4
     this.#resultsPerNode = limits.writeResultsPerNode ?? 65_536
     this.#rememberedNodes = limits.rememberedNodes ?? 4096
+    this.#departedResults = limits.departedWriteResults ?? 1_048_576
+    this.#smallestTable = new WriteResults(this.#resultsPerNode).capacity
     this.#maxEventTopics = limits.eventTopics ?? 65_536
     this.#topicSchemas = Object.entries(config.topics ?? {}).map(([prefix, topic]) => [
       prefix,
@@ -302,7 +307,28 @@ export class Hub implements AsyncDisposable {
     this.#dirty.delete(peer)
     if (peer.nodeId !== undefined) {
       const node = this.#nodes.get(peer.nodeId)
-      if (node?.peerId === peer.info.id) node.peerId = undefined
+      if (node?.peerId === peer.info.id) {
+        node.peerId = undefined
+        this.#boundDeparted()
+      }
+    }
+  }
+
+  /**
+   * The outcome tables of nodes that left, which answer the writes a node resends when it
+   * links again, are bounded in total (`departedWriteResults`): past it the nodes that left
+   * first lose theirs and keep only their last write id. A write such a node resends is then
+   * answered "may or may not have been applied" (UnavailableError), never applied twice.
+   */
+  #boundDeparted(): void {
+    let held = 0
+    for (const node of this.#nodes.values()) if (node.peerId === undefined) held += node.results.capacity
+    for (const node of this.#nodes.values()) {
+      if (held <= this.#departedResults) return
+      if (node.peerId !== undefined || node.results.capacity <= this.#smallestTable) continue
+      held -= node.results.capacity - this.#smallestTable
+      node.results = new WriteResults(this.#resultsPerNode)
+      this.metrics.forgottenWriteTables++
     }
   }
 

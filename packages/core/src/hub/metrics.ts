@@ -16,6 +16,8 @@ export interface HubMetrics {
   commits: number
   /** Writes answered from the duplicate table after a node resent them. */
   duplicateWrites: number
+  /** Outcome tables of departed nodes dropped to stay within `limits.departedWriteResults`. */
+  forgottenWriteTables: number
   /** Frames a peer's full queue refused; each such peer is disconnected and resyncs (S6.5). */
   peerQueueOverflows: number
   /** Peers dropped after heartbeat silence. */
@@ -38,6 +40,7 @@ export function newHubMetrics(): HubMetrics {
     mutations: 0,
     commits: 0,
     duplicateWrites: 0,
+    forgottenWriteTables: 0,
     peerQueueOverflows: 0,
     peerTimeouts: 0,
     snapshots: 0,

@@ -35,6 +35,11 @@ export class WriteResults {
     this.#states = new Uint8Array(capacity)
   }
 
+  /** Outcomes the table has room for now (it starts small and doubles up to its limit). */
+  get capacity(): number {
+    return this.#ids.length
+  }
+
   /** True when the outcome of `writeId` is remembered (settled or still pending). */
   has(writeId: number): boolean {
     return this.#inWindow(writeId) && this.#ids[writeId & this.#mask] === writeId

@@ -1,0 +1,41 @@
+import { t } from '@concord/schema'
+import { describe, expect, it, vi } from 'vitest'
+import { UnavailableError } from '../src/index.js'
+import { useMemoryClusters } from './memory-cluster.js'
+
+const cluster = useMemoryClusters()
+const Count = t.count()
+
+describe('the outcome tables of nodes that left', () => {
+  it('S3.7 are bounded in total: the oldest go first, and a write resent after its outcome was dropped is refused, never applied twice', async () => {
+    // A table starts with room for 64 outcomes and doubles as its node writes more.
+    const { hub, transport, node } = await cluster({
+      stores: { n: { schema: Count } },
+      limits: { departedWriteResults: 350 },
+    })
+    const x = await (await node('x')).open('n', { schema: Count })
+    for (let i = 0; i < 100; i++) await x.put('filler', BigInt(i)) // x's table: 128
+    const yNode = await node('y')
+    const y = await yNode.open('n', { schema: Count })
+    // x's increment reaches the master; its answer does not reach x.
+    const mute = transport.faults.drop(1, { direction: 'toNode', node: 'x' })
+    const increment = x.update('c', 1n, { op: 'increment' })
+    const settled = increment.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    )
+    await vi.waitFor(() => expect(y.get('c')).toBe(1n))
+    transport.faults.partition('x')
+    mute()
+    // y writes more (its table: 256) and leaves: 128 + 256 outcomes for nodes that left.
+    for (let i = 0; i < 200; i++) await y.put('filler', BigInt(i))
+    await yNode.close()
+    await vi.waitFor(() => expect(hub.metrics.forgottenWriteTables).toBe(1))
+    // x, which left first, lost its table; y keeps its own (64 + 256 <= 350).
+    transport.faults.heal('x')
+    expect(await settled).toBeInstanceOf(UnavailableError)
+    await vi.waitFor(() => expect(x.seq).toBe(hub.master('n')!.committedSeq))
+    expect(x.get('c')).toBe(1n)
+    expect(hub.metrics.forgottenWriteTables).toBe(1)
+  })
+})
