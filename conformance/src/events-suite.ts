@@ -707,6 +707,22 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         )
       })
 
+      it('S10.1 a publish aborted before it left the node is not delivered', async () => {
+        const { nodes } = await setup(2)
+        const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
+        const subscription = subscriber.subscribe<Payload>('t')
+        await subscription.ready
+        const controller = new AbortController()
+        const aborted = publisher.publish('t', ev('aborted', 1), { signal: controller.signal })
+        controller.abort()
+        await expect(aborted).rejects.toBeInstanceOf(AbortedError)
+        // Published after it on the same link and topic: had the first gone, it would come first (S7.3).
+        await publisher.publish('t', ev('kept', 2))
+        const first = await within(subscription.next(), 5_000, 'the event published after the abort')
+        expect(first.done).toBe(false)
+        expect(payloads([first.value as ConcordEvent<Payload>])).toEqual(['kept2'])
+      })
+
       it('S10.1 a subscription with an already-aborted signal ends at once: ready, next() and closed give AbortedError', async () => {
         const { nodes } = await setup(1)
         const [node] = nodes as [ConcordNode]

@@ -425,6 +425,8 @@ export class ConcordNode implements AsyncDisposable {
     return new Promise((resolve, reject) => {
       const stop = onAbort(options.signal, (error) => {
         this.#publishes.delete(pubId)
+        // Still in the outbox (aborted in the task that published it): it never leaves.
+        this.#unsend(message)
         reject(error)
       })
       const pending: PendingPublish = {
