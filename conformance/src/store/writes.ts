@@ -2,6 +2,7 @@ import {
   AbortedError,
   ClosedError,
   ConflictError,
+  ForbiddenError,
   PersistenceError,
   REMOVE,
   TooLargeError,
@@ -288,6 +289,10 @@ export function writeTests({ h, probe }: SuiteContext): void {
         bare: () => Object.create(null),
         symbol: () => Symbol('boom'),
         nothing: () => undefined,
+        // A Concord error that is no decision of the op's would tell the writer something
+        // false (a ClosedError: its node closed; an UnavailableError: maybe applied).
+        closed: () => new ClosedError('the op closed something of its own'),
+        unavailable: () => new UnavailableError('the op could not reach something'),
       }
       const ops = Object.fromEntries(
         Object.entries(thrown).map(([name, make]): [string, UpdateOp] => [
@@ -307,7 +312,28 @@ export function writeTests({ h, probe }: SuiteContext): void {
       }
       expect(store.get('a')).toBe('one')
       expect(masterSeq(hub, 'kv')).toBe(seq)
-      expect(hub.metrics.writeErrors.ERR_UPDATE_FAILED).toBe(4)
+      expect(hub.metrics.writeErrors.ERR_UPDATE_FAILED).toBe(6)
+    })
+
+    it('S3.3 S3.5 an update callback may refuse with ForbiddenError or ValidationError, which reach the writer as they are', async () => {
+      const ops: Record<string, UpdateOp> = {
+        deny: (_current, _delta, ctx) => {
+          throw new ForbiddenError(`'${ctx.identity}' may not do this`)
+        },
+        invalid: () => {
+          throw new ValidationError([{ path: '', code: 'type', message: 'not like this' }])
+        },
+      }
+      const hub = await h().hub({ stores: { kv: { schema: Text, ops } } })
+      const store = await (await h().node(hub)).open('kv', { schema: Text })
+      const seq = await store.put('a', 'one')
+      expect(await store.update('a', 'x', { op: 'deny' }).catch((e: unknown) => e)).toBeInstanceOf(
+        ForbiddenError,
+      )
+      expect(await store.update('a', 'x', { op: 'invalid' }).catch((e: unknown) => e)).toBeInstanceOf(
+        ValidationError,
+      )
+      expect(masterSeq(hub, 'kv')).toBe(seq)
     })
 
     it('S3.3 S3.5 an update whose result fails the schema rejects with ValidationError; nothing changes', async () => {

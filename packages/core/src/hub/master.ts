@@ -3,6 +3,7 @@ import {
   type ConcordError,
   ConflictError,
   DecodeError,
+  ForbiddenError,
   isConcordError,
   PersistenceError,
   TooLargeError,
@@ -75,6 +76,12 @@ interface Batch {
 }
 
 const NO_DEADLINE = -1
+/** The Concord errors an update op may throw to the writer as they are (see `#update`). */
+const OP_DECISIONS: ReadonlySet<string> = new Set([
+  ValidationError.code,
+  ForbiddenError.code,
+  UpdateError.code,
+])
 /**
  * The longest the master goes without looking at its earliest deadline, in ms. Timers count
  * elapsed time while deadlines are times on the clock: when the clock jumps forward (an NTP
@@ -335,7 +342,10 @@ export class Master {
     } catch (cause) {
       // A conflict an op reports carries no seq of ours: the writer must not wait for one.
       if (cause instanceof ConflictError) throw new ConflictError(cause.message, undefined, { cause })
-      if (isConcordError(cause)) throw cause
+      // What an op decides (the value is invalid, the identity may not) reaches the writer as
+      // is; any other Concord error an op throws (ClosedError, UnavailableError, …) would tell
+      // the writer something false about its write, and fails it as an UpdateError.
+      if (isConcordError(cause) && OP_DECISIONS.has(cause.code)) throw cause
       throw new UpdateError(`update '${write.op}' on '${write.key}' failed: ${describeThrown(cause)}`, {
         cause,
       })
