@@ -16,7 +16,7 @@ import {
 } from '../errors.js'
 import { updateRegistry } from '../ops.js'
 import { type Action, type Authorizer, allowAll, rulesAuthorizer, topicMatches } from '../ports/authorizer.js'
-import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
+import { type Clock, elapsedOf, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { Persistence, SnapshotCursor, StoredEntry } from '../ports/persistence.js'
 import type { HubEndpoint, PeerInfo } from '../ports/transport.js'
 import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
@@ -113,6 +113,8 @@ export class Hub implements AsyncDisposable {
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | undefined
   readonly #clock: Clock
+  /** Heartbeat silence is measured on this (see {@link Clock.elapsed}). */
+  readonly #elapsed: () => number
   readonly #authorizer: Authorizer
   readonly #heartbeatMs: number
   readonly #maxFrame: number
@@ -131,6 +133,7 @@ export class Hub implements AsyncDisposable {
 
   constructor(readonly config: HubConfig) {
     this.#clock = config.clock ?? systemClock
+    this.#elapsed = elapsedOf(this.#clock)
     this.#authorizer = config.authorizer ?? (config.access ? rulesAuthorizer(config.access) : allowAll)
     this.#heartbeatMs = toMillis(config.heartbeat ?? 1000)
     this.#maxFrame = config.transport.capabilities.maxFrameSize
@@ -274,7 +277,7 @@ export class Hub implements AsyncDisposable {
       info,
       nodeId: undefined,
       groups: [],
-      lastSeen: this.#clock.now(),
+      lastSeen: this.#elapsed(),
       opens: new Map(),
       outbox: [],
       outboxBytes: 0,
@@ -385,7 +388,7 @@ export class Hub implements AsyncDisposable {
     const peer = this.#peers.get(info.id)
     if (peer === undefined || this.#state !== 'open') return
     this.metrics.framesIn++
-    peer.lastSeen = this.#clock.now()
+    peer.lastSeen = this.#elapsed()
     let messages: Message[]
     try {
       // Views, not a copy per value: what the hub keeps is copied where it is kept (a committed
@@ -933,7 +936,7 @@ export class Hub implements AsyncDisposable {
         for (const prefix of store.views.keys()) endpoint.broadcast(Topics.view(name, prefix), frame)
         this.metrics.broadcasts += 1 + store.views.size
       }
-      const deadline = this.#clock.now() - 3 * this.#heartbeatMs
+      const deadline = this.#elapsed() - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
         if (peer.lastSeen < deadline) {
           this.metrics.peerTimeouts++

@@ -9,7 +9,7 @@ import {
 } from '../errors.js'
 import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
-import { type Clock, systemClock, type TimerHandle } from '../ports/clock.js'
+import { type Clock, elapsedOf, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { NodeEndpoint } from '../ports/transport.js'
 import { decodeFrame, encodeFrame } from '../protocol/codec.js'
 import {
@@ -153,6 +153,8 @@ export class ConcordNode implements AsyncDisposable {
   /** Random per node: the hub recognises a node across reconnects by it. */
   readonly id = randomId()
   readonly #clock: Clock
+  /** Durations are measured on this (see {@link Clock.elapsed}). */
+  readonly #elapsed: () => number
   readonly #maxPending: number
   readonly #writeTimeout: number
   readonly #staleAfterConfig: number | undefined
@@ -202,6 +204,7 @@ export class ConcordNode implements AsyncDisposable {
 
   constructor(readonly config: NodeConfig) {
     this.#clock = config.clock ?? systemClock
+    this.#elapsed = elapsedOf(this.#clock)
     this.#maxPending = config.maxPendingWrites ?? 100_000
     this.#writeTimeout = toMillis(config.writeTimeout ?? 30_000)
     this.#staleAfterConfig = config.staleAfter === undefined ? undefined : toMillis(config.staleAfter)
@@ -343,7 +346,7 @@ export class ConcordNode implements AsyncDisposable {
       )
     },
     maxValueSize: () => this.#maxValueSize(),
-    now: () => this.#clock.now(),
+    now: () => this.#elapsed(),
   }
 
   #submitWrite<R>(
@@ -364,7 +367,7 @@ export class ConcordNode implements AsyncDisposable {
       const pending = new PendingWrite(
         message,
         store,
-        this.#clock.now(),
+        this.#elapsed(),
         resolve as (value: unknown) => void,
         reject,
         result,
@@ -431,7 +434,7 @@ export class ConcordNode implements AsyncDisposable {
       })
       const pending: PendingPublish = {
         message,
-        issuedAt: this.#clock.now(),
+        issuedAt: this.#elapsed(),
         sent: false,
         resolve: () => {
           stop()
@@ -672,7 +675,7 @@ export class ConcordNode implements AsyncDisposable {
   #linkUp(): void {
     if (this.#status === 'closed') return
     this.#link = 'hello'
-    this.#lastHeard = this.#clock.now()
+    this.#lastHeard = this.#elapsed()
     this.#sendHello()
   }
 
@@ -763,7 +766,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #onFrame(frame: Uint8Array, topic: string | undefined): void {
     if (this.#status === 'closed') return
-    this.#lastHeard = this.#clock.now()
+    this.#lastHeard = this.#elapsed()
     let messages: HubMessage[]
     try {
       // Views: every value is decoded by its schema (which copies what it keeps) before the
@@ -903,7 +906,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #tick(): void {
     if (this.#status === 'closed') return
-    const now = this.#clock.now()
+    const now = this.#elapsed()
     const staleAfter = this.#staleAfterConfig ?? 3 * this.#heartbeatMs
     if (this.#link !== 'down' && now - this.#lastHeard > staleAfter) {
       // Silence (S6.2): count the link as lost and let the transport build a new one.
@@ -976,7 +979,7 @@ export class ConcordNode implements AsyncDisposable {
   #sendNow(messages: NodeMessage[]): void {
     const endpoint = this.#endpoint
     if (endpoint === undefined) return
-    this.#lastSent = this.#clock.now()
+    this.#lastSent = this.#elapsed()
     const frame = encodeFrame(messages)
     if (this.#held.length === 0 && endpoint.send(frame)) return
     if (this.#link !== 'ready') return
@@ -1000,7 +1003,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#retryTimer = undefined
     const endpoint = this.#endpoint
     if (endpoint === undefined || this.#link !== 'ready') return this.#dropHeld()
-    const now = this.#clock.now()
+    const now = this.#elapsed()
     let sent = 0
     while (sent < this.#held.length && endpoint.send(this.#held[sent]!)) sent++
     if (sent > 0) {
