@@ -23,6 +23,8 @@ import {
   type ZmqRefusedCounts,
 } from './stats.js'
 import {
+  BUNDLE_MAX_MESSAGES,
+  bundleParts,
   frameParts,
   joinParts,
   kindOf,
@@ -58,6 +60,9 @@ class HubPeer {
   /** True while HELLO is being handled: frames queue in `early`, behind the WELCOME. */
   joining = true
   early: Buffer[][] = []
+  /** Messages of this turn not yet handed to ZeroMQ (each without the routing id): they leave as one. */
+  pending: Buffer[][] = []
+  pendingBytes = 0
   readonly sent = frameCount()
   readonly received = frameCount()
   readonly dropped = dropCounts()
@@ -105,6 +110,8 @@ export class ZmqHubEndpoint implements HubEndpoint {
   readonly #byRid = new Map<string, HubPeer>()
   readonly #ackDirty = new Set<HubPeer>()
   #ackScheduled = false
+  /** Peers with messages pending (see {@link #post}), flushed at the end of the turn. */
+  #outgoing: HubPeer[] = []
   #router: Router | undefined
   #zap: ZapHandler | undefined
   #loop: Promise<void> | undefined
@@ -232,7 +239,8 @@ export class ZmqHubEndpoint implements HubEndpoint {
     if (peer === undefined) return false
     const size = frame.byteLength
     if (!this.#admitFrame(peer, size)) return false
-    this.#transmit(peer, [peer.rid, TAG[ToNode.DATA]!, ...frameParts(frame)], size)
+    // Copied: it leaves at the end of the turn (see #post), and the caller may reuse its buffer.
+    this.#transmit(peer, [TAG[ToNode.DATA]!, ...frameParts(Buffer.from(frame))], size)
     return true
   }
 
@@ -249,8 +257,8 @@ export class ZmqHubEndpoint implements HubEndpoint {
     for (const peer of this.#peers.values()) {
       if (!peer.wants(topic) || !this.#admitFrame(peer, size)) continue
       topicPart ??= Buffer.from(topic, 'utf8')
-      frameAsParts ??= frameParts(frame)
-      this.#transmit(peer, [peer.rid, TAG[ToNode.BROADCAST]!, topicPart, ...frameAsParts], size)
+      frameAsParts ??= frameParts(Buffer.from(frame))
+      this.#transmit(peer, [TAG[ToNode.BROADCAST]!, topicPart, ...frameAsParts], size)
     }
   }
 
@@ -356,21 +364,57 @@ export class ZmqHubEndpoint implements HubEndpoint {
     peer.sent.bytes += size
     this.#sent.frames++
     this.#sent.bytes += size
-    this.#post(peer, parts)
+    this.#post(peer, parts, size)
   }
 
-  /** Hands a message to ZeroMQ (behind the WELCOME while the peer is joining). */
-  #post(peer: HubPeer, parts: Buffer[]): void {
+  /**
+   * Queues a data message (its parts without the routing id) for `peer` (behind the WELCOME
+   * while the peer is joining). What a peer gets in one turn of the event loop leaves at its
+   * end as one ZeroMQ message: a write's acknowledgement and the broadcast of its mutation cost
+   * the hub one send and the writer one receive.
+   */
+  #post(peer: HubPeer, parts: Buffer[], size: number): void {
     if (peer.joining) {
       peer.early.push(parts)
       return
     }
-    this.#router!.send(parts).catch(peer.onSendError)
+    if (peer.pending.length === 0) {
+      if (this.#outgoing.length === 0) queueMicrotask(() => this.#flushOutgoing())
+      this.#outgoing.push(peer)
+    }
+    peer.pending.push(parts)
+    peer.pendingBytes += size
+    if (peer.pending.length >= BUNDLE_MAX_MESSAGES || peer.pendingBytes >= peer.maxFrameSize)
+      this.#flushPeer(peer)
   }
 
-  /** A control message outside any peer's window (answers, acks, farewells); failures are ignored. */
+  #flushOutgoing(): void {
+    const peers = this.#outgoing
+    this.#outgoing = []
+    for (const peer of peers) {
+      if (this.#state === 'closed') peer.pending = []
+      else this.#flushPeer(peer)
+    }
+  }
+
+  /** Hands `peer`'s pending messages to ZeroMQ, as one message. */
+  #flushPeer(peer: HubPeer): void {
+    const messages = peer.pending
+    if (messages.length === 0) return
+    peer.pending = []
+    peer.pendingBytes = 0
+    if (this.#router === undefined || this.#router.closed) return
+    this.#router.send(bundleParts(peer.rid, messages)).catch(peer.onSendError)
+  }
+
+  /**
+   * A control message outside any peer's window (answers, acks, farewells), after the data
+   * pending for that peer; failures are ignored.
+   */
   #control(rid: Buffer, kind: number, ...rest: (Buffer | string)[]): void {
     if (this.#router === undefined || this.#router.closed) return
+    const peer = this.#byRid.get(rid.toString('latin1'))
+    if (peer !== undefined) this.#flushPeer(peer)
     this.#router.send([rid, TAG[kind]!, ...rest]).catch(() => {})
   }
 
@@ -572,7 +616,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
     this.#control(rid, ToNode.WELCOME, JSON.stringify(welcome))
     const early = peer.early
     peer.early = []
-    for (const message of early) this.#post(peer, message)
+    for (const message of early) this.#post(peer, message, partsSize(message, 1))
   }
 
   /** The identity a HELLO proves, or undefined when it proves none. */
@@ -621,6 +665,10 @@ export class ZmqHubEndpoint implements HubEndpoint {
    */
   #remove(peer: HubPeer, reason: string, options: { tell: boolean; defer: boolean; report?: boolean }): void {
     if (this.#peers.get(peer.info.id) !== peer) return
+    // What this turn queued for the peer leaves before the drop notice (a closing hub's last
+    // acknowledgements); for a peer gone already it would go nowhere.
+    if (options.tell) this.#flushPeer(peer)
+    peer.pending = []
     this.#peers.delete(peer.info.id)
     if (this.#byRid.get(peer.ridKey) === peer) this.#byRid.delete(peer.ridKey)
     this.#ackDirty.delete(peer)

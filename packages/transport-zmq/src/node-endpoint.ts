@@ -23,6 +23,7 @@ import {
   TAG,
   ToHub,
   ToNode,
+  unbundle,
   view,
   WIRE_VERSION,
 } from './wire.js'
@@ -196,7 +197,8 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
     }
     this.#sent.frames++
     this.#sent.bytes += size
-    link.socket.send([TAG[ToHub.DATA]!, ...frameParts(frame)]).catch(link.onSendError)
+    // Copied: zeromq.js would hand a part over 128 bytes to libzmq as it is (see `frameParts`).
+    link.socket.send([TAG[ToHub.DATA]!, ...frameParts(Buffer.from(frame))]).catch(link.onSendError)
     return true
   }
 
@@ -506,6 +508,15 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
         const frame = joinParts(parts, 2)
         if (frame === undefined) break
         return this.#data(link, parts[1]!.toString('utf8'), frame)
+      }
+      case ToNode.BUNDLE: {
+        const messages = unbundle(parts)
+        if (messages === undefined) break
+        for (const { topic, frame } of messages) {
+          if (link.isDown() || this.#closed) return
+          this.#data(link, topic?.toString('utf8'), frame)
+        }
+        return
       }
       case ToNode.SUBSCRIBED: {
         const reqId = parseCount(parts[1])

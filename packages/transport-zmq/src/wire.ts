@@ -6,7 +6,7 @@
  */
 
 /** The version in HELLO and WELCOME. */
-export const WIRE_VERSION = 2
+export const WIRE_VERSION = 3
 
 /** Node → hub. */
 export const ToHub = {
@@ -36,6 +36,12 @@ export const ToNode = {
   DATA: 0x44,
   /** `[T, topic, frame]`: a broadcast. */
   BROADCAST: 0x54,
+  /**
+   * `[M, layout, …]`: several DATA and BROADCAST messages of one event-loop turn as one
+   * ZeroMQ message. `layout` has two bytes per message, its kind (`D` or `T`) and how many
+   * parts its frame takes; then come each message's parts without its kind byte.
+   */
+  BUNDLE: 0x4d,
   /** `[s, reqId, 1|0]`: a subscription granted or refused. */
   SUBSCRIBED: 0x73,
   /** `[A, count]`: `count` more node→hub data frames consumed. */
@@ -80,6 +86,53 @@ export const TAG: Readonly<Record<number, Buffer>> = Object.fromEntries(
 export function kindOf(parts: readonly Buffer[], first = 0): number {
   const head = parts[first]
   return head !== undefined && head.length === 1 ? head[0]! : -1
+}
+
+/** The most messages in one bundle (and so at most 255 parts per frame, see {@link SPLIT_MAX}). */
+export const BUNDLE_MAX_MESSAGES = 64
+
+/**
+ * The parts of one ZeroMQ message carrying `messages` (each `[kind, topic?, ...frameParts]`,
+ * kind DATA or BROADCAST) behind `head` (the ROUTER's routing id): the message itself when it is
+ * alone, else a BUNDLE.
+ */
+export function bundleParts(head: Buffer, messages: readonly Buffer[][]): Buffer[] {
+  if (messages.length === 1) return [head, ...messages[0]!]
+  const layout = Buffer.allocUnsafe(messages.length * 2)
+  const parts: Buffer[] = [head, TAG[ToNode.BUNDLE]!, layout]
+  messages.forEach((message, i) => {
+    const kind = message[0]![0]!
+    layout[2 * i] = kind
+    layout[2 * i + 1] = message.length - (kind === ToNode.BROADCAST ? 2 : 1)
+    for (let p = 1; p < message.length; p++) parts.push(message[p]!)
+  })
+  return parts
+}
+
+/** One message of a bundle: a frame for this node (`topic` undefined) or a broadcast. */
+export interface Bundled {
+  readonly topic: Buffer | undefined
+  readonly frame: Buffer
+}
+
+/** The messages of a BUNDLE (`parts[0]` its kind), or undefined when it is malformed. */
+export function unbundle(parts: readonly Buffer[]): Bundled[] | undefined {
+  const layout = parts[1]
+  if (parts.length < 3 || layout === undefined || layout.length < 4 || layout.length % 2 !== 0)
+    return undefined
+  const messages: Bundled[] = []
+  let at = 2
+  for (let i = 0; i < layout.length; i += 2) {
+    const kind = layout[i]!
+    const count = layout[i + 1]!
+    let topic: Buffer | undefined
+    if (kind === ToNode.BROADCAST) topic = parts[at++]
+    else if (kind !== ToNode.DATA) return undefined
+    if (count === 0 || at + count > parts.length) return undefined
+    messages.push({ topic, frame: count === 1 ? parts[at]! : Buffer.concat(parts.slice(at, at + count)) })
+    at += count
+  }
+  return at === parts.length ? messages : undefined
 }
 
 /** A non-negative safe integer written as ASCII decimals, or undefined. */

@@ -225,9 +225,25 @@ describe('bad input from nodes (S9.1)', () => {
             'W',
             JSON.stringify({ v: WIRE_VERSION, window: [100, 1 << 20], max: 1 << 20, granted: [] }),
           ])
-          for (const bad of [['Q'], ['D'], ['T', 'only-topic'], ['s', 'x', '1'], ['A', '5']]) {
+          for (const bad of [
+            ['Q'],
+            ['D'],
+            ['T', 'only-topic'],
+            ['s', 'x', '1'],
+            ['A', '5'],
+            // Bundles: no layout; a layout of one message; a kind that cannot be bundled; a
+            // frame of no parts; a broadcast without its frame; parts left over.
+            ['M'],
+            ['M', 'D\x01', 'x'],
+            ['M', 'A\x01D\x01', '5', 'x'],
+            ['M', 'D\x00D\x01', 'x'],
+            ['M', 'D\x01T\x01', 'x', 'topic'],
+            ['M', 'D\x01D\x01', 'x', 'y', 'z'],
+          ]) {
             await router.send([rid!, ...bad])
           }
+          // A good bundle: a frame in one part, then one in two parts.
+          await router.send([rid!, 'M', 'D\x01D\x02', 'ok1', 'o', 'k2'])
           await router.send([rid!, 'D', 'ok'])
         }
       } catch {
@@ -236,8 +252,8 @@ describe('bad input from nodes (S9.1)', () => {
     })()
     const probe = new NodeProbe('n')
     const node = await connect(zmqTransport(), router.lastEndpoint!, probe)
-    await until(() => expect(probe.frames).toEqual(['ok']))
-    expect(node.stats.malformed).toBe(5)
+    await until(() => expect(probe.frames).toEqual(['ok1', 'ok2', 'ok']))
+    expect(node.stats.malformed).toBe(11)
     await turns()
     expect(probe.downs).toEqual([])
   })

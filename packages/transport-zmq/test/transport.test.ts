@@ -12,7 +12,19 @@ import {
 import { manualClock } from '@concord/core/testing'
 import { describe, expect, it } from 'vitest'
 import { type ZmqHubEndpoint, zmqModule, zmqTransport } from '../src/index.js'
-import { cleanup, connect, dec, enc, HubProbe, listen, NodeProbe, setup, turns, until } from './helpers.js'
+import {
+  cleanup,
+  connect,
+  dec,
+  enc,
+  HubProbe,
+  listen,
+  NodeProbe,
+  RawNode,
+  setup,
+  turns,
+  until,
+} from './helpers.js'
 
 describe('zmqTransport', () => {
   it('declares its capabilities', () => {
@@ -190,14 +202,22 @@ describe('zmqTransport', () => {
 
     it('copies frames on send, so the sender may reuse its buffer', async () => {
       const { hub, hubProbe, nodes } = await setup(['n'], zmqTransport())
-      const buffer = new Uint8Array(1000).fill(97)
-      nodes[0]!.endpoint.send(buffer)
-      hub.send(hubProbe.idOf('n'), buffer)
-      buffer.fill(122)
-      await until(() => expect(hubProbe.frames).toHaveLength(1))
-      await until(() => expect(nodes[0]!.probe.frames).toHaveLength(1))
-      expect(hubProbe.frames[0]![1]).toBe('a'.repeat(1000))
-      expect(nodes[0]!.probe.frames[0]).toBe('a'.repeat(1000))
+      await nodes[0]!.endpoint.subscribe('t')
+      // Split into copied parts, and one part of its own.
+      const sizes = [1000, 100_000]
+      for (const size of sizes) {
+        const buffer = new Uint8Array(size).fill(97)
+        nodes[0]!.endpoint.send(buffer)
+        hub.send(hubProbe.idOf('n'), buffer)
+        hub.broadcast('t', buffer)
+        buffer.fill(122)
+      }
+      await until(() => expect(hubProbe.frames).toHaveLength(2))
+      await until(() => expect(nodes[0]!.probe.frames).toHaveLength(2))
+      expect(hubProbe.frames.map(([, text]) => text)).toEqual(sizes.map((size) => 'a'.repeat(size)))
+      expect(nodes[0]!.probe.frames).toEqual(sizes.map((size) => 'a'.repeat(size)))
+      await until(() => expect(nodes[0]!.probe.broadcasts).toHaveLength(2))
+      expect(nodes[0]!.probe.broadcasts).toEqual(sizes.map((size) => ['t', 'a'.repeat(size)]))
     })
 
     it('frames of every size arrive whole, whether sent in one part or split into 128-byte parts', async () => {
@@ -258,15 +278,35 @@ describe('zmqTransport', () => {
       const { probe, endpoint } = nodes[0]!
       await endpoint.subscribe('')
       const id = hubProbe.idOf('n')
-      for (let i = 0; i < 20; i++) {
+      // 100 messages in one turn: more than one bundle holds.
+      for (let i = 0; i < 50; i++) {
         hub.send(id, enc(`u${i}`))
         hub.broadcast('t', enc(`b${i}`))
       }
       const seen = () => probe.log.filter((e) => /frame|broadcast/.test(e))
-      await until(() => expect(seen()).toHaveLength(40))
+      await until(() => expect(seen()).toHaveLength(100))
       expect(seen()).toEqual(
-        Array.from({ length: 20 }, (_, i) => [`n:frame:u${i}`, `n:broadcast:t:b${i}`]).flat(),
+        Array.from({ length: 50 }, (_, i) => [`n:frame:u${i}`, `n:broadcast:t:b${i}`]).flat(),
       )
+    })
+
+    it('what the hub sends a node in one turn leaves as one ZeroMQ message (a bundle), in order', async () => {
+      const { hub, hubProbe } = await setup([], zmqTransport())
+      const raw = new RawNode(hub.address)
+      raw.read()
+      raw.hello({ name: 'raw', subs: ['t'] })
+      await until(() => expect(hubProbe.peers.size).toBe(1))
+      const id = hubProbe.idOf('raw')
+      // A write's acknowledgement and its broadcast, as a hub sends them.
+      hub.send(id, enc('ack'))
+      hub.broadcast('t', enc('mutation'))
+      await until(() => expect(raw.kinds()).toEqual(['W', 'M']))
+      const [, layout, ...rest] = raw.received[1]!
+      expect([...layout!]).toEqual([0x44, 1, 0x54, 1])
+      expect(rest.map((part) => part.toString())).toEqual(['ack', 't', 'mutation'])
+      // Alone in its turn, a message goes as itself.
+      hub.send(id, enc('alone'))
+      await until(() => expect(raw.kinds()).toEqual(['W', 'M', 'D']))
     })
 
     it('asks authorizeSubscription; a refusal rejects with ForbiddenError and delivers nothing', async () => {
