@@ -50,8 +50,8 @@ export class CreditWindow {
 
 /**
  * The receiver's side: counts consumed frames and says when to acknowledge them: at once
- * when a quarter of the sender's window is consumed, else once the current turn of the event
- * loop is over (the caller coalesces those).
+ * when a quarter of the sender's window is consumed, else a little later (the caller's timer
+ * coalesces those).
  */
 export class AckCounter {
   frames = 0

@@ -42,7 +42,7 @@ import { ZapHandler } from './zap-handler.js'
 import type { ZmqConfig } from './zmq-transport.js'
 
 /** How long consumed frames may wait before their credit goes back (a quarter of the window goes back at once). */
-const ACK_DELAY_MS = 10
+const ACK_DELAY_MS = 50
 
 /** libzmq's ZMQ_ROUTER_NOTIFY (draft): an empty message from a peer on connect and disconnect. */
 const ZMQ_ROUTER_NOTIFY = 97

@@ -30,7 +30,7 @@ import {
 import type { ZmqConfig } from './zmq-transport.js'
 
 /** How long consumed frames may wait before their credit goes back (a quarter of the window goes back at once). */
-const ACK_DELAY_MS = 10
+const ACK_DELAY_MS = 50
 
 interface Waiter {
   readonly resolve: () => void
