@@ -53,8 +53,14 @@ interface OpenState {
   rest: Array<readonly [key: string, entry: StoredEntry]> | undefined
   /** A log replay under way (S6.3): its batches, and the seq it ends at. */
   replay: { readonly chunks: MutationChunker; readonly endSeq: number } | undefined
-  /** Chunks (of a snapshot or a replay) the clone may still be sent: a window it refills. */
-  credits: number
+  /** Chunks (of a snapshot or a replay) in the peer's outbox, not handed to the transport yet. */
+  queued: number
+  /**
+   * Chunks handed to the transport and not yet credited. With `queued`, at most
+   * `snapshotWindow`: a credit returns one of these, a chunk that left the hub, and nothing
+   * else widens the window.
+   */
+  unacked: number
 }
 
 interface PeerState {
@@ -66,6 +72,8 @@ interface PeerState {
   /** Wire messages waiting for this turn's flush. */
   outbox: unknown[]
   outboxBytes: number
+  /** Snapshot and replay chunks in `outbox` (see {@link OpenState.queued}). */
+  queuedChunks: number
   readonly allowed: Map<string, boolean>
   /** The largest frame this node accepts (from its HELLO) and the hub sends. */
   maxFrame: number
@@ -281,6 +289,7 @@ export class Hub implements AsyncDisposable {
       opens: new Map(),
       outbox: [],
       outboxBytes: 0,
+      queuedChunks: 0,
       allowed: new Map(),
       maxFrame: this.#maxFrame,
     })
@@ -444,7 +453,19 @@ export class Hub implements AsyncDisposable {
       case MessageType.SNAPSHOT_CREDIT: {
         const open = peer.opens.get(message.openId)
         if (open === undefined) return
-        open.credits += Math.min(message.credits, this.#window)
+        if (message.credits > open.unacked) {
+          // Credit for chunks that never left the hub would let a node widen its window, and
+          // the hub's queue to it, without bound: the excess is refused and counted (S9.1).
+          this.#refuse(
+            peer,
+            MessageType.SNAPSHOT_CREDIT,
+            message.openId,
+            new ProtocolError(
+              `${message.credits} credits for open ${message.openId}, which has ${open.unacked} chunks unacknowledged`,
+            ),
+          )
+        }
+        open.unacked -= Math.min(message.credits, open.unacked)
         return open.replay === undefined
           ? this.#pumpSnapshot(peer, message.openId, open)
           : this.#pumpReplay(peer, message.openId, open)
@@ -535,7 +556,8 @@ export class Hub implements AsyncDisposable {
       cursor: undefined,
       rest: undefined,
       replay: undefined,
-      credits: this.#window,
+      queued: 0,
+      unacked: 0,
     }
     peer.opens.set(message.openId, open)
     if (open.prefix !== '') store.views.set(open.prefix, (store.views.get(open.prefix) ?? 0) + 1)
@@ -577,7 +599,7 @@ export class Hub implements AsyncDisposable {
 
   /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
   #pumpSnapshot(peer: PeerState, openId: number, open: OpenState): void {
-    while (open.cursor !== undefined && open.credits > 0) {
+    while (open.cursor !== undefined && this.#mayPump(open)) {
       let rows = open.rest
       if (rows === undefined) {
         try {
@@ -611,7 +633,7 @@ export class Hub implements AsyncDisposable {
         open.rest = rows.slice(fits)
         rows = rows.slice(0, fits)
       }
-      open.credits--
+      this.#countChunk(peer, open)
       const entries: (string | Uint8Array | number)[] = []
       for (const [key, entry] of rows) entries.push(key, entry.value, entry.seq)
       this.#queue(peer, { type: MessageType.SNAPSHOT_CHUNK, openId, entries })
@@ -628,14 +650,25 @@ export class Hub implements AsyncDisposable {
     if (replay === undefined) return
     const master = this.#stores.get(open.store)!.master
     const maxBytes = Math.min(this.#chunkBytes, Math.floor(peer.maxFrame / 2))
-    while (open.credits > 0 && !replay.chunks.done) {
-      open.credits--
+    while (this.#mayPump(open) && !replay.chunks.done) {
+      this.#countChunk(peer, open)
       const chunk = replay.chunks.next(this.#chunkEntries, maxBytes)
       this.#queue(peer, this.#mutationsMessage(master, chunk.from, chunk.to, chunk.muts))
     }
     if (!replay.chunks.done) return
     open.replay = undefined
     this.#queue(peer, { type: MessageType.SYNC_END, openId, seq: replay.endSeq })
+  }
+
+  /** Whether the open's window has room for another chunk. */
+  #mayPump(open: OpenState): boolean {
+    return open.queued + open.unacked < this.#window
+  }
+
+  /** A chunk of `open` is about to be queued (before `#queue`, which may flush it at once). */
+  #countChunk(peer: PeerState, open: OpenState): void {
+    open.queued++
+    peer.queuedChunks++
   }
 
   #mutationsMessage(master: Master, from: number, to: number, muts: FlatMutations): HubMessage {
@@ -991,6 +1024,14 @@ export class Hub implements AsyncDisposable {
     if (outbox.length === 0) return
     peer.outbox = []
     peer.outboxBytes = 0
+    if (peer.queuedChunks > 0) {
+      // The chunks leave now: from here on a credit may return them.
+      for (const open of peer.opens.values()) {
+        open.unacked += open.queued
+        open.queued = 0
+      }
+      peer.queuedChunks = 0
+    }
     const endpoint = this.#endpoint
     if (endpoint === undefined || !this.#peers.has(peer.info.id)) return
     let start = 0
