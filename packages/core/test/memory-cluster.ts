@@ -9,6 +9,7 @@ import {
   type ConcordNode,
   createHub,
   createNode,
+  type Duration,
   type Hub,
   type HubConfig,
   type MemoryTransport,
@@ -26,6 +27,10 @@ export interface ClusterOptions {
   readonly stores?: HubConfig['stores']
   /** The hub's limits. */
   readonly limits?: HubConfig['limits']
+  /** The hub's heartbeat period. Default 50 ms. */
+  readonly heartbeat?: Duration
+  /** Frames the transport queues per link per direction (`memoryTransport`'s `peerQueueLimit`). */
+  readonly peerQueueLimit?: number
 }
 
 export interface MemoryCluster {
@@ -46,14 +51,16 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
     persistence = memoryPersistence(),
     stores = { kv: { schema: t.string() } },
     limits,
+    heartbeat = 50,
+    peerQueueLimit,
   } = {}) => {
-    const transport = memoryTransport()
+    const transport = memoryTransport(peerQueueLimit === undefined ? {} : { peerQueueLimit })
     const hub = await createHub({
       ...(clock === undefined ? {} : { clock, heartbeat: '20d' }),
       transport,
       listen: 'memory://*',
       persistence,
-      heartbeat: 50,
+      heartbeat,
       stores,
       ...(limits === undefined ? {} : { limits }),
     })

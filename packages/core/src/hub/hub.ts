@@ -819,11 +819,11 @@ export class Hub implements AsyncDisposable {
       const parts = new MutationChunker([batch], batch.from, prefix)
       while (!parts.done) {
         const part = parts.next(Number.POSITIVE_INFINITY, limit)
-        endpoint.broadcast(
+        this.#broadcast(
+          endpoint,
           topic,
           encodeFrame([this.#mutationsMessage(master, part.from, part.to, part.muts)]),
         )
-        this.metrics.broadcasts++
       }
     }
     send(Topics.store(master.name), '')
@@ -951,11 +951,11 @@ export class Hub implements AsyncDisposable {
     if (this.#state !== 'open') return
     const endpoint = this.#endpoint
     if (endpoint !== undefined) {
-      endpoint.broadcast(
+      this.#broadcast(
+        endpoint,
         Topics.hub,
         encodeFrame([{ type: MessageType.HUB_BEAT, hubInstance: this.instance }]),
       )
-      this.metrics.broadcasts++
       for (const [name, store] of this.#stores) {
         const frame = encodeFrame([
           {
@@ -965,9 +965,8 @@ export class Hub implements AsyncDisposable {
             seq: store.master.committedSeq,
           },
         ])
-        endpoint.broadcast(Topics.store(name), frame)
-        for (const prefix of store.views.keys()) endpoint.broadcast(Topics.view(name, prefix), frame)
-        this.metrics.broadcasts += 1 + store.views.size
+        this.#broadcast(endpoint, Topics.store(name), frame)
+        for (const prefix of store.views.keys()) this.#broadcast(endpoint, Topics.view(name, prefix), frame)
       }
       const deadline = this.#elapsed() - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
@@ -1015,8 +1014,17 @@ export class Hub implements AsyncDisposable {
     const batch = this.#eventBatches.get(topic)
     if (batch === undefined) return
     this.#eventBatches.delete(topic)
-    this.#endpoint?.broadcast(topic, encodeWireFrame(batch.wire))
+    if (this.#endpoint !== undefined) this.#broadcast(this.#endpoint, topic, encodeWireFrame(batch.wire))
+  }
+
+  /**
+   * Sends one frame, encoded once, to every subscriber of `topic`, counting the subscribers
+   * the transport skipped (a full queue: they find the gap by seq and resync, S6.5).
+   */
+  #broadcast(endpoint: HubEndpoint, topic: string, frame: Uint8Array): void {
+    const skipped = endpoint.broadcast(topic, frame)
     this.metrics.broadcasts++
+    if (typeof skipped === 'number') this.metrics.skippedBroadcasts += skipped
   }
 
   #flushPeer(peer: PeerState): void {
