@@ -15,6 +15,7 @@ import {
   type MemoryTransport,
   memoryPersistence,
   memoryTransport,
+  type NodeConfig,
   type Persistence,
 } from '../src/index.js'
 
@@ -36,8 +37,8 @@ export interface ClusterOptions {
 export interface MemoryCluster {
   readonly transport: MemoryTransport
   readonly hub: Hub
-  /** A node linked to the hub, presenting `identity`. */
-  node(identity?: string): Promise<ConcordNode>
+  /** A node linked to the hub, presenting `identity`, with the rest of its config from `config`. */
+  node(identity?: string, config?: Omit<NodeConfig, 'transport' | 'hub' | 'identity'>): Promise<ConcordNode>
 }
 
 /** Registers the cleanup of the file's clusters; call it once at the top of a test file. */
@@ -68,8 +69,9 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
     return {
       transport,
       hub,
-      async node(identity) {
+      async node(identity, config = {}) {
         const node = await createNode({
+          ...config,
           transport,
           hub: hub.address,
           ...(identity === undefined ? {} : { identity }),

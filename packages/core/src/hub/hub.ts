@@ -19,7 +19,7 @@ import { type Action, type Authorizer, allowAll, rulesAuthorizer, topicMatches }
 import { type Clock, elapsedOf, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { Persistence, SnapshotCursor, StoredEntry } from '../ports/persistence.js'
 import type { HubEndpoint, PeerInfo } from '../ports/transport.js'
-import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
+import { decodeFrame, encodeFrame, encodeWireFrame, toWire, wireSize } from '../protocol/codec.js'
 import {
   type HubMessage,
   type Message,
@@ -1101,16 +1101,4 @@ function estimateSize(message: HubMessage, wire: unknown[]): number {
     default:
       return 64
   }
-}
-
-/** Bytes a wire message takes, about (an upper bound for strings, exact for binaries). */
-function wireSize(wire: readonly unknown[]): number {
-  let size = 8
-  for (const item of wire) {
-    if (typeof item === 'string') size += 5 + item.length * 3
-    else if (item instanceof Uint8Array) size += 5 + item.byteLength
-    else if (Array.isArray(item)) size += wireSize(item)
-    else size += 9
-  }
-  return size
 }
