@@ -321,7 +321,14 @@ function exclusive(target, action) {
 const counts = {}
 /** Hub metrics summed over the hubs killed so far (asked just before each kill). */
 const pastMetrics = {}
-const METRICS = ['peerQueueOverflows', 'peerTimeouts', 'resumes', 'snapshots', 'duplicateWrites']
+const METRICS = [
+  'peerQueueOverflows',
+  'skippedBroadcasts',
+  'peerTimeouts',
+  'resumes',
+  'snapshots',
+  'duplicateWrites',
+]
 function addMetrics(into, metrics) {
   for (const name of METRICS) into[name] = (into[name] ?? 0) + (metrics?.[name] ?? 0)
   return into
@@ -607,7 +614,7 @@ while (phase < maxPhases && Date.now() < deadline) {
   say(
     `phase ${phase} ok in ${((Date.now() - t0) / 1000).toFixed(0)} s (quiesce+check ${((Date.now() - quiesceStart) / 1000).toFixed(1)} s): ` +
       `kv seq ${master.stores.kv.seq}, writes acked ${tally.acked}, unknown ${tally.unknown}, failed ${tally.failed}; ` +
-      `hub: overflows ${m.peerQueueOverflows}, timeouts ${m.peerTimeouts}, resumes ${m.resumes}, snapshots ${m.snapshots}, dup writes ${m.duplicateWrites}; ` +
+      `hub: overflows ${m.peerQueueOverflows}, skipped broadcasts ${m.skippedBroadcasts}, timeouts ${m.peerTimeouts}, resumes ${m.resumes}, snapshots ${m.snapshots}, dup writes ${m.duplicateWrites}; ` +
       `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
   )
 }

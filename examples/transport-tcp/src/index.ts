@@ -156,15 +156,20 @@ async function listen(
       return peer.socket.write(frame(DATA, bytes)) || true
     },
     broadcast(topic, bytes) {
-      if (closed) return
+      if (closed) return 0
       let message: Buffer | undefined
+      let skipped = 0
       for (const peer of peers.values()) {
-        if (![...peer.topics].some((prefix) => topic.startsWith(prefix)) || !fits(bytes, peer.socket))
+        if (![...peer.topics].some((prefix) => topic.startsWith(prefix))) continue
+        if (!fits(bytes, peer.socket)) {
+          skipped++
           continue
+        }
         const name = text(topic)
         message ??= frame(BCAST, Uint8Array.of(name.length >> 8, name.length & 255), name, bytes)
         peer.socket.write(message)
       }
+      return skipped
     },
     disconnect(peerId) {
       peers.get(peerId)?.socket.destroy()

@@ -44,7 +44,7 @@ export * from './memory/index.js'
 export type { ConcordEvent, EventOverflowPolicy, SubscribeOptions } from './node/event-subscription.js'
 export { EventSubscription } from './node/event-subscription.js'
 export { ConcordNode, type NodeStatus, type PublishOptions } from './node/node.js'
-export type { NodeConfig } from './node/node-config.js'
+export type { NodeConfig, NodeLimits } from './node/node-config.js'
 export { Store } from './node/store.js'
 export type {
   CallOptions,

@@ -9,11 +9,13 @@ import {
   type ConcordNode,
   createHub,
   createNode,
+  type Duration,
   type Hub,
   type HubConfig,
   type MemoryTransport,
   memoryPersistence,
   memoryTransport,
+  type NodeConfig,
   type Persistence,
 } from '../src/index.js'
 
@@ -26,13 +28,17 @@ export interface ClusterOptions {
   readonly stores?: HubConfig['stores']
   /** The hub's limits. */
   readonly limits?: HubConfig['limits']
+  /** The hub's heartbeat period. Default 50 ms. */
+  readonly heartbeat?: Duration
+  /** Frames the transport queues per link per direction (`memoryTransport`'s `peerQueueLimit`). */
+  readonly peerQueueLimit?: number
 }
 
 export interface MemoryCluster {
   readonly transport: MemoryTransport
   readonly hub: Hub
-  /** A node linked to the hub, presenting `identity`. */
-  node(identity?: string): Promise<ConcordNode>
+  /** A node linked to the hub, presenting `identity`, with the rest of its config from `config`. */
+  node(identity?: string, config?: Omit<NodeConfig, 'transport' | 'hub' | 'identity'>): Promise<ConcordNode>
 }
 
 /** Registers the cleanup of the file's clusters; call it once at the top of a test file. */
@@ -46,14 +52,16 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
     persistence = memoryPersistence(),
     stores = { kv: { schema: t.string() } },
     limits,
+    heartbeat = 50,
+    peerQueueLimit,
   } = {}) => {
-    const transport = memoryTransport()
+    const transport = memoryTransport(peerQueueLimit === undefined ? {} : { peerQueueLimit })
     const hub = await createHub({
       ...(clock === undefined ? {} : { clock, heartbeat: '20d' }),
       transport,
       listen: 'memory://*',
       persistence,
-      heartbeat: 50,
+      heartbeat,
       stores,
       ...(limits === undefined ? {} : { limits }),
     })
@@ -61,8 +69,9 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
     return {
       transport,
       hub,
-      async node(identity) {
+      async node(identity, config = {}) {
         const node = await createNode({
+          ...config,
           transport,
           hub: hub.address,
           ...(identity === undefined ? {} : { identity }),

@@ -36,7 +36,7 @@ function base(s: AnySchemaType, path: string, inKey: boolean, entries: string[])
     case 'optional':
       return `optional(${base(def.inner, path, inKey, entries)})`
     case 'default':
-      return `default(${base(def.inner, path, inKey, entries)},${def.inner.impl.key(def.value)})`
+      return `default(${base(def.inner, path, inKey, entries)},${s.impl.defaultText})`
     case 'vector':
       return `vector(${base(def.element, `${path}[]`, inKey, entries)})`
     case 'set':
@@ -61,6 +61,43 @@ function base(s: AnySchemaType, path: string, inKey: boolean, entries: string[])
     default:
       return s.describe()
   }
+}
+
+/**
+ * The canonical text of a valid value of `s`, as a default appears in a schema's description.
+ * It is `impl.key(v)` (equal for values equal by value, a set's elements in any order), except
+ * that it tells -0 from 0: `key` counts them as one (sets and tables do, as JavaScript's do),
+ * but a default of -0 reads back as -0, not 0, so the two are different schemas.
+ */
+export function valueText(s: AnySchemaType, v: unknown): string {
+  const def = s.def
+  switch (def.kind) {
+    case 'double':
+      return Object.is(v, -0) ? '-0' : s.impl.key(v)
+    case 'optional':
+      return v === undefined ? '~' : valueText(def.inner, v)
+    case 'default':
+      return valueText(def.inner, v === undefined ? def.value : v)
+    case 'vector':
+      return `[${(v as unknown[]).map((x) => valueText(def.element, x)).join(',')}]`
+    case 'set':
+      return `{${sortedTexts(v as Set<unknown>, (x) => valueText(def.element, x))}}`
+    case 'table':
+      return `<${sortedTexts(v as Map<unknown, unknown>, ([k, x]) => `${valueText(def.key, k)}=${valueText(def.value, x)}`)}>`
+    case 'record': {
+      const o = v as Record<string, unknown>
+      const parts = Object.entries(def.fields).map(([name, field]) =>
+        valueText(field, Object.hasOwn(o, name) ? o[name] : undefined),
+      )
+      return `(${parts.join(',')})`
+    }
+    default:
+      return s.impl.key(v)
+  }
+}
+
+function sortedTexts<T>(items: Iterable<T>, text: (item: T) => string): string {
+  return Array.from(items, text).sort().join(',')
 }
 
 /** The fingerprint of a schema. */

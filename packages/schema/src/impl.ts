@@ -41,4 +41,6 @@ export interface Impl {
   readonly inner?: Impl
   /** For a defaulted schema: a fresh copy of the default value (mutable defaults are never shared). */
   readonly fallback?: () => unknown
+  /** For a defaulted schema: the default's canonical text in descriptions, taken when it was built. */
+  readonly defaultText?: string
 }

@@ -5,7 +5,7 @@
  */
 import { defaultImpl, optionalImpl } from './builders/modifiers.js'
 import { DecodeError, type Issue, type Schema, ValidationError } from './contract.js'
-import { compatible, computeFingerprint } from './fingerprint.js'
+import { compatible, computeFingerprint, valueText } from './fingerprint.js'
 import type { FieldMode, Impl } from './impl.js'
 import type { AnySchemaType } from './infer.js'
 import { errorText, INVALID, IssueSink } from './issues.js'
@@ -186,7 +186,7 @@ export class SchemaType<T = unknown, I = T, M extends FieldMode = FieldMode> imp
     }
     return new SchemaType(
       { kind: 'default', inner: this as unknown as AnySchemaType, value },
-      defaultImpl(this.impl, value),
+      defaultImpl(this.impl, value, valueText(this as unknown as AnySchemaType, value)),
     )
   }
 }

@@ -3,6 +3,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
+import { valueText } from '../src/fingerprint.js'
 import {
   type AnySchemaType,
   compatible,
@@ -13,7 +14,16 @@ import {
   t,
   toJson,
 } from '../src/index.js'
-import { req, schemaArb, valueArb } from './arbitraries.js'
+import { req, schemaAndValue, schemaArb, valueArb } from './arbitraries.js'
+
+/** Whether -0 is anywhere in `value` (a Set's or Map's elements too). */
+function holdsNegativeZero(value: unknown): boolean {
+  if (Object.is(value, -0)) return true
+  if (value instanceof Map) return [...value].some(([k, v]) => holdsNegativeZero(k) || holdsNegativeZero(v))
+  if (value instanceof Set || Array.isArray(value)) return [...value].some(holdsNegativeZero)
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(holdsNegativeZero)
+  return false
+}
 
 const build = () =>
   t.record({
@@ -99,6 +109,71 @@ describe('fingerprints', () => {
     const d = t.record({ y: t.count().default(2n), x: t.string() })
     expect(compatible(a.fingerprint, b.fingerprint)).toBe(false)
     expect(compatible(c.fingerprint, d.fingerprint)).toBe(false)
+  })
+
+  test('incompatible: a default of -0 and one of 0, wherever the -0 is', () => {
+    // A default reads back as itself (Object.is), so -0 is another default than 0, though a
+    // set or table counts -0 and 0 as one element.
+    const field = (d: number) => t.record({ x: t.string(), y: t.double().default(d) })
+    const pairs: [string, AnySchemaType, AnySchemaType][] = [
+      ['a double', t.double().default(-0), t.double().default(0)],
+      ['an extension field', field(-0), field(0)],
+      [
+        'a field before the extension fields',
+        req(t.record({ y: t.double().default(-0), x: t.string() })),
+        req(t.record({ y: t.double().default(0), x: t.string() })),
+      ],
+      ['a vector element', t.vector(t.double()).default([0, -0]), t.vector(t.double()).default([-0, 0])],
+      [
+        'a record in a set',
+        t.set(t.record({ d: t.double() })).default(new Set([{ d: -0 }])),
+        t.set(t.record({ d: t.double() })).default(new Set([{ d: 0 }])),
+      ],
+      [
+        'a table value',
+        t.table(t.string(), t.double()).default(new Map([['k', -0]])),
+        t.table(t.string(), t.double()).default(new Map([['k', 0]])),
+      ],
+      [
+        'an optional field',
+        t.record({ o: t.double().optional() }).default({ o: -0 }),
+        t.record({ o: t.double().optional() }).default({ o: 0 }),
+      ],
+    ]
+    for (const [where, negative, positive] of pairs) {
+      expect(negative.fingerprint, where).not.toBe(positive.fingerprint)
+      expect(compatible(negative.fingerprint, positive.fingerprint), where).toBe(false)
+      expect(negative.describe(), where).not.toBe(positive.describe())
+    }
+    // Equal by value is still equal: a set default in any order, -0 or not.
+    const inOrder = t.set(t.record({ d: t.double() })).default(new Set([{ d: -0 }, { d: 1 }]))
+    const reversed = t.set(t.record({ d: t.double() })).default(new Set([{ d: 1 }, { d: -0 }]))
+    expect(inOrder.fingerprint).toBe(reversed.fingerprint)
+  })
+
+  test('fingerprints of defaults without -0 are what they were (stored data keeps opening)', () => {
+    const schema = t.record({
+      a: t.string(),
+      v: t.vector(t.double()).default([1.5, 0, -2]),
+      s: t
+        .set(t.record({ p: t.port(), n: t.count().optional() }))
+        .default(new Set([{ p: { port: 80, proto: 'tcp' } }, { p: { port: 53, proto: 'udp' }, n: 2n }])),
+      m: t.table(t.addr(), t.interval()).default(new Map([['10.0.0.1', 5n]])),
+      r: t.record({ b: t.bool().default(true), e: t.enum(['x', 'y']).optional() }).default({ e: 'y' }),
+      d: t.double().default(0),
+    })
+    expect(schema.fingerprint).toBe(
+      'cs1:5cfc9d44045bbcdb;$#1=a2afac849936d9b6;$#2=b60aa47ee543ea38;$#3=d96149f8fb81f9f4;$#4=daf35ad87f8c5c84;$#5=c839e241477a4e46',
+    )
+  })
+
+  test('property: a default’s text is its key when it holds no -0', () => {
+    fc.assert(
+      fc.property(schemaAndValue(2), ([schema, value]) => {
+        fc.pre(!holdsNegativeZero(value))
+        expect(valueText(schema, value)).toBe(schema.impl.key(value))
+      }),
+    )
   })
 
   test('incompatible: nested changes, and any change to records used as set elements or table keys', () => {

@@ -282,26 +282,31 @@ export class RedisHubEndpoint implements HubEndpoint {
 
   /**
    * Encodes `frame` once and publishes those bytes to every linked peer holding an authorized
-   * subscription that is a byte prefix of `topic`. A peer whose queue is full misses it.
+   * subscription that is a byte prefix of `topic`. A peer whose queue is full, or whose size
+   * limit the frame exceeds, misses it. Returns how many peers missed it.
    */
-  broadcast(topic: string, frame: Uint8Array): void {
-    if (this.#state !== 'open') return
+  broadcast(topic: string, frame: Uint8Array): number {
+    if (this.#state !== 'open') return 0
     const stats = this.#options.stats
     let message: Buffer | undefined
+    let skipped = 0
     for (const peer of this.#peers.values()) {
       if (!peer.wants(topic)) continue
       if (frame.byteLength > peer.maxFrameSize) {
         stats.dropped.tooLarge++
+        skipped++
         continue
       }
       message ??= encodeBroadcast(topic, frame)
       if (!this.#admits(peer, message.length)) {
         stats.dropped.queueFull++
+        skipped++
         continue
       }
       this.#publish(peer, message)
       stats.sent.toNode++
     }
+    return skipped
   }
 
   /** Drops a peer's link: it is told (DROP, then `linkDown(reason)`), this hub gets `peerLeft(peer, reason)`. */

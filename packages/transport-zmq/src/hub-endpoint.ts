@@ -247,19 +247,26 @@ export class ZmqHubEndpoint implements HubEndpoint {
   /**
    * Queues `frame` (copied once, the same bytes for every receiver) to each linked peer holding
    * a granted subscription that is a raw prefix of `topic`. A peer whose window is full, or
-   * whose size limit the frame exceeds, misses it (counted in `stats.dropped`).
+   * whose size limit the frame exceeds, misses it (counted in `stats.dropped`). Returns how
+   * many peers missed it.
    */
-  broadcast(topic: string, frame: Uint8Array): void {
-    if (this.#state !== 'open') return
+  broadcast(topic: string, frame: Uint8Array): number {
+    if (this.#state !== 'open') return 0
     const size = frame.byteLength
     let topicPart: Buffer | undefined
     let frameAsParts: Buffer[] | undefined
+    let skipped = 0
     for (const peer of this.#peers.values()) {
-      if (!peer.wants(topic) || !this.#admitFrame(peer, size)) continue
+      if (!peer.wants(topic)) continue
+      if (!this.#admitFrame(peer, size)) {
+        skipped++
+        continue
+      }
       topicPart ??= Buffer.from(topic, 'utf8')
       frameAsParts ??= frameParts(Buffer.from(frame))
       this.#transmit(peer, [TAG[ToNode.BROADCAST]!, topicPart, ...frameAsParts], size)
     }
+    return skipped
   }
 
   /**

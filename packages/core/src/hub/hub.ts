@@ -19,7 +19,7 @@ import { type Action, type Authorizer, allowAll, rulesAuthorizer, topicMatches }
 import { type Clock, elapsedOf, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { Persistence, SnapshotCursor, StoredEntry } from '../ports/persistence.js'
 import type { HubEndpoint, PeerInfo } from '../ports/transport.js'
-import { decodeFrame, encodeFrame, encodeWireFrame, toWire } from '../protocol/codec.js'
+import { decodeFrame, encodeFrame, encodeWireFrame, toWire, wireSize } from '../protocol/codec.js'
 import {
   type HubMessage,
   type Message,
@@ -53,8 +53,14 @@ interface OpenState {
   rest: Array<readonly [key: string, entry: StoredEntry]> | undefined
   /** A log replay under way (S6.3): its batches, and the seq it ends at. */
   replay: { readonly chunks: MutationChunker; readonly endSeq: number } | undefined
-  /** Chunks (of a snapshot or a replay) the clone may still be sent: a window it refills. */
-  credits: number
+  /** Chunks (of a snapshot or a replay) in the peer's outbox, not handed to the transport yet. */
+  queued: number
+  /**
+   * Chunks handed to the transport and not yet credited. With `queued`, at most
+   * `snapshotWindow`: a credit returns one of these, a chunk that left the hub, and nothing
+   * else widens the window.
+   */
+  unacked: number
 }
 
 interface PeerState {
@@ -66,6 +72,8 @@ interface PeerState {
   /** Wire messages waiting for this turn's flush. */
   outbox: unknown[]
   outboxBytes: number
+  /** Snapshot and replay chunks in `outbox` (see {@link OpenState.queued}). */
+  queuedChunks: number
   readonly allowed: Map<string, boolean>
   /** The largest frame this node accepts (from its HELLO) and the hub sends. */
   maxFrame: number
@@ -281,6 +289,7 @@ export class Hub implements AsyncDisposable {
       opens: new Map(),
       outbox: [],
       outboxBytes: 0,
+      queuedChunks: 0,
       allowed: new Map(),
       maxFrame: this.#maxFrame,
     })
@@ -444,7 +453,19 @@ export class Hub implements AsyncDisposable {
       case MessageType.SNAPSHOT_CREDIT: {
         const open = peer.opens.get(message.openId)
         if (open === undefined) return
-        open.credits += Math.min(message.credits, this.#window)
+        if (message.credits > open.unacked) {
+          // Credit for chunks that never left the hub would let a node widen its window, and
+          // the hub's queue to it, without bound: the excess is refused and counted (S9.1).
+          this.#refuse(
+            peer,
+            MessageType.SNAPSHOT_CREDIT,
+            message.openId,
+            new ProtocolError(
+              `${message.credits} credits for open ${message.openId}, which has ${open.unacked} chunks unacknowledged`,
+            ),
+          )
+        }
+        open.unacked -= Math.min(message.credits, open.unacked)
         return open.replay === undefined
           ? this.#pumpSnapshot(peer, message.openId, open)
           : this.#pumpReplay(peer, message.openId, open)
@@ -535,7 +556,8 @@ export class Hub implements AsyncDisposable {
       cursor: undefined,
       rest: undefined,
       replay: undefined,
-      credits: this.#window,
+      queued: 0,
+      unacked: 0,
     }
     peer.opens.set(message.openId, open)
     if (open.prefix !== '') store.views.set(open.prefix, (store.views.get(open.prefix) ?? 0) + 1)
@@ -577,7 +599,7 @@ export class Hub implements AsyncDisposable {
 
   /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
   #pumpSnapshot(peer: PeerState, openId: number, open: OpenState): void {
-    while (open.cursor !== undefined && open.credits > 0) {
+    while (open.cursor !== undefined && this.#mayPump(open)) {
       let rows = open.rest
       if (rows === undefined) {
         try {
@@ -611,7 +633,7 @@ export class Hub implements AsyncDisposable {
         open.rest = rows.slice(fits)
         rows = rows.slice(0, fits)
       }
-      open.credits--
+      this.#countChunk(peer, open)
       const entries: (string | Uint8Array | number)[] = []
       for (const [key, entry] of rows) entries.push(key, entry.value, entry.seq)
       this.#queue(peer, { type: MessageType.SNAPSHOT_CHUNK, openId, entries })
@@ -628,14 +650,25 @@ export class Hub implements AsyncDisposable {
     if (replay === undefined) return
     const master = this.#stores.get(open.store)!.master
     const maxBytes = Math.min(this.#chunkBytes, Math.floor(peer.maxFrame / 2))
-    while (open.credits > 0 && !replay.chunks.done) {
-      open.credits--
+    while (this.#mayPump(open) && !replay.chunks.done) {
+      this.#countChunk(peer, open)
       const chunk = replay.chunks.next(this.#chunkEntries, maxBytes)
       this.#queue(peer, this.#mutationsMessage(master, chunk.from, chunk.to, chunk.muts))
     }
     if (!replay.chunks.done) return
     open.replay = undefined
     this.#queue(peer, { type: MessageType.SYNC_END, openId, seq: replay.endSeq })
+  }
+
+  /** Whether the open's window has room for another chunk. */
+  #mayPump(open: OpenState): boolean {
+    return open.queued + open.unacked < this.#window
+  }
+
+  /** A chunk of `open` is about to be queued (before `#queue`, which may flush it at once). */
+  #countChunk(peer: PeerState, open: OpenState): void {
+    open.queued++
+    peer.queuedChunks++
   }
 
   #mutationsMessage(master: Master, from: number, to: number, muts: FlatMutations): HubMessage {
@@ -786,11 +819,11 @@ export class Hub implements AsyncDisposable {
       const parts = new MutationChunker([batch], batch.from, prefix)
       while (!parts.done) {
         const part = parts.next(Number.POSITIVE_INFINITY, limit)
-        endpoint.broadcast(
+        this.#broadcast(
+          endpoint,
           topic,
           encodeFrame([this.#mutationsMessage(master, part.from, part.to, part.muts)]),
         )
-        this.metrics.broadcasts++
       }
     }
     send(Topics.store(master.name), '')
@@ -918,11 +951,11 @@ export class Hub implements AsyncDisposable {
     if (this.#state !== 'open') return
     const endpoint = this.#endpoint
     if (endpoint !== undefined) {
-      endpoint.broadcast(
+      this.#broadcast(
+        endpoint,
         Topics.hub,
         encodeFrame([{ type: MessageType.HUB_BEAT, hubInstance: this.instance }]),
       )
-      this.metrics.broadcasts++
       for (const [name, store] of this.#stores) {
         const frame = encodeFrame([
           {
@@ -932,9 +965,8 @@ export class Hub implements AsyncDisposable {
             seq: store.master.committedSeq,
           },
         ])
-        endpoint.broadcast(Topics.store(name), frame)
-        for (const prefix of store.views.keys()) endpoint.broadcast(Topics.view(name, prefix), frame)
-        this.metrics.broadcasts += 1 + store.views.size
+        this.#broadcast(endpoint, Topics.store(name), frame)
+        for (const prefix of store.views.keys()) this.#broadcast(endpoint, Topics.view(name, prefix), frame)
       }
       const deadline = this.#elapsed() - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
@@ -982,8 +1014,17 @@ export class Hub implements AsyncDisposable {
     const batch = this.#eventBatches.get(topic)
     if (batch === undefined) return
     this.#eventBatches.delete(topic)
-    this.#endpoint?.broadcast(topic, encodeWireFrame(batch.wire))
+    if (this.#endpoint !== undefined) this.#broadcast(this.#endpoint, topic, encodeWireFrame(batch.wire))
+  }
+
+  /**
+   * Sends one frame, encoded once, to every subscriber of `topic`, counting the subscribers
+   * the transport skipped (a full queue: they find the gap by seq and resync, S6.5).
+   */
+  #broadcast(endpoint: HubEndpoint, topic: string, frame: Uint8Array): void {
+    const skipped = endpoint.broadcast(topic, frame)
     this.metrics.broadcasts++
+    if (typeof skipped === 'number') this.metrics.skippedBroadcasts += skipped
   }
 
   #flushPeer(peer: PeerState): void {
@@ -991,6 +1032,14 @@ export class Hub implements AsyncDisposable {
     if (outbox.length === 0) return
     peer.outbox = []
     peer.outboxBytes = 0
+    if (peer.queuedChunks > 0) {
+      // The chunks leave now: from here on a credit may return them.
+      for (const open of peer.opens.values()) {
+        open.unacked += open.queued
+        open.queued = 0
+      }
+      peer.queuedChunks = 0
+    }
     const endpoint = this.#endpoint
     if (endpoint === undefined || !this.#peers.has(peer.info.id)) return
     let start = 0
@@ -1052,16 +1101,4 @@ function estimateSize(message: HubMessage, wire: unknown[]): number {
     default:
       return 64
   }
-}
-
-/** Bytes a wire message takes, about (an upper bound for strings, exact for binaries). */
-function wireSize(wire: readonly unknown[]): number {
-  let size = 8
-  for (const item of wire) {
-    if (typeof item === 'string') size += 5 + item.length * 3
-    else if (item instanceof Uint8Array) size += 5 + item.byteLength
-    else if (Array.isArray(item)) size += wireSize(item)
-    else size += 9
-  }
-  return size
 }

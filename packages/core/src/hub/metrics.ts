@@ -20,6 +20,13 @@ export interface HubMetrics {
   forgottenWriteTables: number
   /** Frames a peer's full queue refused; each such peer is disconnected and resyncs (S6.5). */
   peerQueueOverflows: number
+  /**
+   * Broadcast frames a subscribed peer missed, as the transport reports them (see
+   * `HubEndpoint.broadcast`): its bounded queue was full, or the frame over its size limit.
+   * The peer stays linked: a clone finds the gap by seq and resyncs (S6.3, S6.5), a
+   * subscriber counts the events as lost (S7.6).
+   */
+  skippedBroadcasts: number
   /** Peers dropped after heartbeat silence. */
   peerTimeouts: number
   /** Snapshots and log resumes served. */
@@ -42,6 +49,7 @@ export function newHubMetrics(): HubMetrics {
     duplicateWrites: 0,
     forgottenWriteTables: 0,
     peerQueueOverflows: 0,
+    skippedBroadcasts: 0,
     peerTimeouts: 0,
     snapshots: 0,
     resumes: 0,

@@ -264,20 +264,24 @@ export class MemoryHubEndpoint implements NetworkHub {
 
   /**
    * Queues one copy of `frame`, shared by every receiver, to each linked peer holding an
-   * authorized subscription that is a prefix of `topic`. A peer whose queue is full misses it.
+   * authorized subscription that is a prefix of `topic`. A peer whose queue is full, or whose
+   * size limit the frame exceeds, misses it. Returns how many peers missed it.
    */
-  broadcast(topic: string, frame: Uint8Array): void {
-    if (this.#state !== 'open') return
+  broadcast(topic: string, frame: Uint8Array): number {
+    if (this.#state !== 'open') return 0
     let bytes: Uint8Array | undefined
+    let skipped = 0
     for (const link of this.links.values()) {
       if (!link.up || !link.wants(topic)) continue
       if (frame.byteLength > link.maxFrameSize) {
         this.transport.stats.droppedFrames(link.stats, 'toNode', 'tooLarge')
+        skipped++
         continue
       }
       bytes ??= frame.slice()
-      link.enqueue('toNode', 'broadcast', topic, bytes)
+      if (!link.enqueue('toNode', 'broadcast', topic, bytes)) skipped++
     }
+    return skipped
   }
 
   /** Drops a peer's link: it gets `linkDown(reason)`, this hub `peerLeft(peer, reason)`; it reconnects per its backoff. */

@@ -24,4 +24,21 @@ export interface NodeConfig {
   readonly maxPendingWrites?: number
   /** How long a write may wait for the master before it rejects with `UnavailableError` (S3.7). Default 30 s. */
   readonly writeTimeout?: Duration
+  readonly limits?: NodeLimits
+}
+
+/** Bounds a node keeps (all optional). */
+export interface NodeLimits {
+  /**
+   * Broadcast mutations a clone buffers while it syncs (S2.1, S6.3), per store. Past it, or past
+   * {@link syncBufferBytes}, the sync starts over from a snapshot rather than buffer more.
+   * Default 1 000 000.
+   */
+  readonly syncBufferMutations?: number
+  /**
+   * Bytes of broadcast mutations (keys and values, as on the wire) a clone buffers while it
+   * syncs, per store; see {@link syncBufferMutations}. Keep it well above the largest value.
+   * Default 64 MiB.
+   */
+  readonly syncBufferBytes?: number
 }

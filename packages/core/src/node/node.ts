@@ -36,7 +36,14 @@ import {
   type Subscriber,
 } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
-import { type AppliedWaiter, type Clone, Store, type StoreHost, type WriteAck } from './store.js'
+import {
+  type AppliedWaiter,
+  type Clone,
+  Store,
+  type StoreHost,
+  type SyncBufferLimit,
+  type WriteAck,
+} from './store.js'
 import type { CallOptions, OpenOptions, StatusChange } from './types.js'
 import { errorFromWire } from './wire-errors.js'
 
@@ -158,6 +165,7 @@ export class ConcordNode implements AsyncDisposable {
   readonly #maxPending: number
   readonly #writeTimeout: number
   readonly #staleAfterConfig: number | undefined
+  readonly #syncBufferLimit: SyncBufferLimit
   readonly #stores = new Map<string, Clone>()
   /** Stores whose broadcast subscription is not confirmed yet: `open` starts their sync (S2.1). */
   readonly #subscribing = new Set<Clone>()
@@ -208,6 +216,10 @@ export class ConcordNode implements AsyncDisposable {
     this.#maxPending = config.maxPendingWrites ?? 100_000
     this.#writeTimeout = toMillis(config.writeTimeout ?? 30_000)
     this.#staleAfterConfig = config.staleAfter === undefined ? undefined : toMillis(config.staleAfter)
+    this.#syncBufferLimit = {
+      mutations: positive('limits.syncBufferMutations', config.limits?.syncBufferMutations ?? 1_000_000),
+      bytes: positive('limits.syncBufferBytes', config.limits?.syncBufferBytes ?? 64 * 1024 * 1024),
+    }
     this.#maxFrame = config.transport.capabilities.maxFrameSize
     for (const group of config.groups ?? []) checkName('group', group)
     for (const [prefix, topic] of Object.entries(config.topics ?? {})) this.topic(prefix, topic.schema)
@@ -346,6 +358,7 @@ export class ConcordNode implements AsyncDisposable {
       )
     },
     maxValueSize: () => this.#maxValueSize(),
+    syncBufferLimit: () => this.#syncBufferLimit,
     now: () => this.#elapsed(),
   }
 
@@ -1071,6 +1084,13 @@ export class ConcordNode implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
   }
+}
+
+/** A limit from the config: a positive number (NaN or 0 would make its bound none or every message). */
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value > 0))
+    throw new RangeError(`${name} must be a positive number, got ${value}`)
+  return value
 }
 
 function storeTopic(store: Clone): string {

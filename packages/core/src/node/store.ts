@@ -7,6 +7,7 @@ import {
   TooLargeError,
   ValidationError,
 } from '../errors.js'
+import { wireSize } from '../protocol/codec.js'
 import { encodeDelta } from '../protocol/dynamic.js'
 import {
   MutationKind,
@@ -56,8 +57,16 @@ export interface StoreHost {
   detach(store: Clone, openId: number | undefined): void
   /** The largest value a write may carry, in bytes (the master may allow less). */
   maxValueSize(): number
+  /** What a sync may buffer of the broadcasts that arrive meanwhile (see `NodeLimits`). */
+  syncBufferLimit(): SyncBufferLimit
   /** The node's clock. */
   now(): number
+}
+
+/** Broadcast mutations a sync buffers, at most, by count and by bytes (see `NodeLimits`). */
+export interface SyncBufferLimit {
+  readonly mutations: number
+  readonly bytes: number
 }
 
 /** The master's answer to a write. */
@@ -114,12 +123,12 @@ interface Sync {
   /** Broadcasts that arrived while syncing, applied after the snapshot or log. */
   buffered: Mutations[]
   bufferedMutations: number
+  /** About the bytes of `buffered` (see `wireSize`). */
+  bufferedBytes: number
   /** SYNC_END seq once received: live once applied up to it. */
   endSeq: number | undefined
 }
 
-/** Broadcast mutations buffered during a sync before it restarts rather than grow (bounded memory). */
-const MAX_BUFFERED_MUTATIONS = 1_000_000
 /** What `Replica.get` answers for an absent key where a stored value could be anything. */
 const ABSENT: unique symbol = Symbol('absent')
 const STATUS_BUFFER = 64
@@ -466,6 +475,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       building: undefined,
       buffered: [],
       bufferedMutations: 0,
+      bufferedBytes: 0,
       endSeq: undefined,
     }
     if (this.#status !== 'connecting') this.#setStatus('syncing')
@@ -539,7 +549,16 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       if (!this.#applyMutations(mutations)) return
     }
     if (this.#seq >= message.seq) this.#becomeLive()
-    else this.#sync = { ...sync, buffered: [], bufferedMutations: 0, building: undefined, mode: sync.mode }
+    else {
+      this.#sync = {
+        ...sync,
+        buffered: [],
+        bufferedMutations: 0,
+        bufferedBytes: 0,
+        building: undefined,
+        mode: sync.mode,
+      }
+    }
   }
 
   #installSnapshot(sync: Sync): void {
@@ -646,7 +665,13 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       }
       sync.buffered.push(message)
       sync.bufferedMutations += message.muts.length / 4
-      if (sync.bufferedMutations > MAX_BUFFERED_MUTATIONS) this.#startSync(undefined)
+      sync.bufferedBytes += wireSize(message.muts)
+      // Bounded in count and in bytes (a few large values would pass any count): past either,
+      // start over from a snapshot rather than grow.
+      const limit = this.host.syncBufferLimit()
+      if (sync.bufferedMutations > limit.mutations || sync.bufferedBytes > limit.bytes) {
+        this.#startSync(undefined)
+      }
       return
     }
     this.#applyMutations(message)

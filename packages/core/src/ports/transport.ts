@@ -82,8 +82,14 @@ export interface HubEndpoint {
    * Sends one frame to every peer whose authorized subscription is a prefix of `topic`.
    * The frame is encoded once by core and must not be re-serialized per receiver. A slow
    * peer loses frames (its queue is bounded) rather than slowing the others.
+   *
+   * Returns how many of those peers miss the frame: their bounded queue is full, or the frame
+   * is over their size limit. The hub counts them in `metrics.skippedBroadcasts`. A transport
+   * that does not tell may return nothing; either way a clone finds the gap by sequence
+   * number and resyncs (S6.3), a subscriber counts the event as lost (S7.6).
    */
-  broadcast(topic: string, frame: Uint8Array): void
+  // biome-ignore lint/suspicious/noConfusingVoidType: a transport whose broadcast returns void stays valid
+  broadcast(topic: string, frame: Uint8Array): number | void
   /** Drops a peer's link (e.g. a slow consumer); it may reconnect. */
   disconnect(peerId: string, reason: string): void
   /** Stops listening and drops every peer. Idempotent. */

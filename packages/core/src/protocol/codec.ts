@@ -187,6 +187,22 @@ const copying = new Unpackr({ ...unpackrOptions, copyBuffers: true })
 const viewing = new Unpackr({ ...unpackrOptions, copyBuffers: false })
 
 /**
+ * About the bytes `wire` (a wire message, or a list of its fields) takes in a frame: an upper
+ * bound for strings (3 bytes a UTF-16 unit), exact for binaries. What the hub's and nodes'
+ * byte bounds count.
+ */
+export function wireSize(wire: readonly unknown[]): number {
+  let size = 8
+  for (const item of wire) {
+    if (typeof item === 'string') size += 5 + item.length * 3
+    else if (item instanceof Uint8Array) size += 5 + item.byteLength
+    else if (Array.isArray(item)) size += wireSize(item)
+    else size += 9
+  }
+  return size
+}
+
+/**
  * Encodes messages as one frame. WRITE and MUTATIONS, the messages of every put, are written
  * field by field into a reused buffer (see {@link FrameWriter}); the others go through
  * msgpackr. The bytes are the same either way.

@@ -36,8 +36,9 @@ export function optionalImpl(inner: Impl): Impl {
 /**
  * The {@link Impl} of `default(inner, value)` for a `value` the caller has validated. Encoding
  * `undefined` writes the default; decoding nil (or `none` in JSON) yields a fresh copy of it.
+ * `text` is the default's canonical text for the description (see `valueText`).
  */
-export function defaultImpl(inner: Impl, value: unknown): Impl {
+export function defaultImpl(inner: Impl, value: unknown, text: string): Impl {
   const { enc, dec, check, toJ, fromJ, key, render } = inner
   const w = new Writer(64)
   enc(w, value)
@@ -50,8 +51,9 @@ export function defaultImpl(inner: Impl, value: unknown): Impl {
   const fallback =
     typeof value === 'object' && value !== null ? (): unknown => dec(new Reader(bytes)) : (): unknown => value
   return {
-    // The key, not the JSON, describes the default: it is canonical for sets and tables.
-    desc: `default(${inner.desc},${defaultKey})`,
+    // Not the JSON: the text is canonical for sets and tables, and tells -0 from 0.
+    desc: `default(${inner.desc},${text})`,
+    defaultText: text,
     mode: 'default',
     composite: inner.composite,
     enc(w, v) {
