@@ -14,6 +14,7 @@ import {
   fanOutRoundTrips,
   pubSubThroughput,
 } from '../packages/transport-zmq/bench/raw.mjs'
+import { transportFanOutRoundTrips } from '../packages/transport-zmq/bench/transport-fanout.mjs'
 
 const quick = process.argv.includes('--quick')
 const scale = quick ? 0.1 : 1
@@ -246,11 +247,16 @@ async function main() {
   const rtt1000 = await dealerRouterRoundTrips({ inFlight: 1000, total: Math.round(200_000 * scale) })
   const pubsub = await pubSubThroughput({ total: Math.round(1_000_000 * scale) })
   const fanOut = await fanOutRoundTrips({ listeners: 3, total: Math.round(10_000 * scale) })
+  const transportFanOut = await transportFanOutRoundTrips({ listeners: 3, total: Math.round(10_000 * scale) })
   const fsync = fsyncMicros({ dir: dir(), samples: 200 })
   row('raw zeromq DEALER->ROUTER round trips/s, 1 in flight', rtt1, '/s')
   row('raw zeromq DEALER->ROUTER round trips/s, 1000 in flight', rtt1000, '/s')
   row('raw zeromq PUB->SUB msgs/s, lossless', pubsub, '/s')
   row('raw zeromq fan-out: echo + 3 listener copies, 1 in flight', fanOut, '/s')
+  row('the same through the Concord ZeroMQ transport alone (no core, no storage)', transportFanOut, '/s', {
+    baseline: fanOut,
+    against: 'raw zmq fan-out',
+  })
   row('fsync of a small file (median)', fsync, 'µs')
   const nats = await natsKv()
   if (nats === undefined)
@@ -315,6 +321,10 @@ async function main() {
   row('  ... against the same message pattern in raw zeromq', relaxedOne, '/s', {
     baseline: fanOut,
     against: 'raw zmq fan-out 1 + 3',
+  })
+  row('  ... and through the transport alone', relaxedOne, '/s', {
+    baseline: transportFanOut,
+    against: 'transport fan-out 1 + 3',
   })
   const syncOne = await putsPerSecond({ durability: 'sync', inFlight: 1, total: few })
   const limit = 1 / (1 / rtt1 + fsync / 1e6)
