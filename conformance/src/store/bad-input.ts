@@ -72,7 +72,11 @@ export function badInputTests({ h, probe }: SuiteContext): void {
       ]
       for (const frame of garbage) fake.send(peer!, frame)
       fake.broadcast('h|', garbage[0]!)
-      await eventually(() => expect(node.refusedFrames).toBeGreaterThanOrEqual(garbage.length))
+      await eventually(() => expect(total(node.metrics.refused)).toBeGreaterThanOrEqual(garbage.length))
+      // Each as malformed, by code; \`refusedFrames\`, kept for older code, is their sum.
+      expect(Object.keys(node.metrics.refused)).toEqual(['ERR_PROTOCOL'])
+      expect(node.metrics.refusedByHub).toEqual({})
+      expect(node.refusedFrames).toBe(total(node.metrics.refused))
       await fake.close()
       const hub = await h().hub({ stores: { kv: { schema: Text } }, listen: fake.address })
       const store = await node.open('kv', { schema: Text })

@@ -121,10 +121,12 @@ export function linkTests({ h, probe }: SuiteContext): void {
       it('S6.3 a clone that reconnects resumes from the log, without a snapshot', async () => {
         const hub = await h().hub({ stores: { kv: { schema: Text } } })
         const writer = await (await h().node(hub)).open('kv', { schema: Text })
-        const reader = await (await h().node(hub, { identity: 'reader' })).open('kv', { schema: Text })
+        const readerNode = await h().node(hub, { identity: 'reader' })
+        const reader = await readerNode.open('kv', { schema: Text })
         await writer.put('a', '1')
         await eventually(() => expect(reader.has('a')).toBe(true))
         const { snapshots, resumes } = hub.metrics
+        const node = { ...readerNode.metrics }
         faults().partition('reader')
         await eventually(() => expect(reader.status).toBe('stale'))
         for (let i = 0; i < 5; i++) await writer.put(`k${i}`, `v${i}`)
@@ -136,16 +138,53 @@ export function linkTests({ h, probe }: SuiteContext): void {
         })
         expect(hub.metrics.resumes).toBe(resumes + 1)
         expect(hub.metrics.snapshots).toBe(snapshots)
+        // The node counts the same, and the link it lost and got back.
+        expect(readerNode.metrics.resumes).toBe(node.resumes + 1)
+        expect(readerNode.metrics.snapshots).toBe(node.snapshots)
+        expect(readerNode.metrics.linksLost).toBeGreaterThan(node.linksLost)
+        expect(readerNode.metrics.linksUp).toBeGreaterThan(node.linksUp)
+        expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
+      })
+
+      it('S6.3 a lost broadcast is never silent divergence: the clone resyncs, counted in node.metrics.resyncs', async () => {
+        const hub = await h().hub({ stores: { kv: { schema: Text } } })
+        const writer = await (await h().node(hub)).open('kv', { schema: Text })
+        const readerNode = await h().node(hub, { identity: 'reader' })
+        const reader = await readerNode.open('kv', { schema: Text })
+        const lose = faults().drop(1, { direction: 'toNode', kind: 'broadcast', node: 'reader' })
+        await writer.put('a', 'missed')
+        // The hub had broadcast the write when the writer applied it, so it answers this
+        // publish after it, on the reader's ordered link: once answered, the reader's copy
+        // of the broadcast met the fault, wherever the transport applies it.
+        await readerNode.publish('probe', new Uint8Array([1]))
+        lose()
+        const seq = await writer.put('b', 'after')
+        await eventually(() => {
+          expect(reader.status).toBe('live')
+          expect(reader.seq).toBe(seq)
+        })
+        expect(reader.get('a')).toBe('missed')
+        const { gap, behind, epoch, decode, syncBuffer, protocol } = readerNode.metrics.resyncs
+        // Seen from the next write's broadcast, or from a heartbeat that came first.
+        expect(gap + behind).toBeGreaterThanOrEqual(1)
+        expect({ epoch, decode, syncBuffer, protocol }).toEqual({
+          epoch: 0,
+          decode: 0,
+          syncBuffer: 0,
+          protocol: 0,
+        })
         expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
       })
 
       it('S6.3 a clone that fell behind the bounded log gets a fresh snapshot', async () => {
         const hub = await h().hub({ stores: { kv: { schema: Text, log: { maxMutations: 2 } } } })
         const writer = await (await h().node(hub)).open('kv', { schema: Text })
-        const reader = await (await h().node(hub, { identity: 'reader' })).open('kv', { schema: Text })
+        const readerNode = await h().node(hub, { identity: 'reader' })
+        const reader = await readerNode.open('kv', { schema: Text })
         await writer.put('a', '1')
         await eventually(() => expect(reader.has('a')).toBe(true))
         const { snapshots, resumes } = hub.metrics
+        const node = { ...readerNode.metrics }
         faults().partition('reader')
         await eventually(() => expect(reader.status).toBe('stale'))
         for (let i = 0; i < 10; i++) await writer.put(`k${i}`, `v${i}`)
@@ -157,6 +196,8 @@ export function linkTests({ h, probe }: SuiteContext): void {
         })
         expect(hub.metrics.snapshots).toBe(snapshots + 1)
         expect(hub.metrics.resumes).toBe(resumes)
+        expect(readerNode.metrics.snapshots).toBe(node.snapshots + 1)
+        expect(readerNode.metrics.resumes).toBe(node.resumes)
         expect(cloneEntries(reader)).toEqual(masterEntries(hub, 'kv', Text))
       })
 
@@ -351,7 +392,8 @@ export function linkTests({ h, probe }: SuiteContext): void {
       const stores = { kv: { schema: Text } }
       const hub = await h().hub({ stores })
       const writer = await (await h().node(hub)).open('kv', { schema: Text })
-      const reader = await (await h().node(hub)).open('kv', { schema: Text })
+      const readerNode = await h().node(hub)
+      const reader = await readerNode.open('kv', { schema: Text })
       await writer.put('a', '1')
       await eventually(() => expect(reader.has('a')).toBe(true))
       const epoch = reader.epoch
@@ -364,6 +406,10 @@ export function linkTests({ h, probe }: SuiteContext): void {
       })
       expect(restarted.metrics.snapshots).toBeGreaterThanOrEqual(2)
       expect(restarted.metrics.resumes).toBe(0)
+      // The first open's snapshot, then at least one of the new epoch (whether the clone saw
+      // the new epoch on its link coming back or in a broadcast).
+      expect(readerNode.metrics.snapshots).toBeGreaterThanOrEqual(2)
+      expect(readerNode.metrics.resumes).toBe(0)
       expect(cloneEntries(reader)).toEqual(masterEntries(restarted, 'kv', Text))
     })
 

@@ -45,6 +45,7 @@ export type { ConcordEvent, EventOverflowPolicy, SubscribeOptions } from './node
 export { EventSubscription } from './node/event-subscription.js'
 export { ConcordNode, type NodeStatus, type PublishOptions } from './node/node.js'
 export type { NodeConfig, NodeLimits } from './node/node-config.js'
+export type { NodeMetrics, ResyncCause } from './node/node-metrics.js'
 export { Store } from './node/store.js'
 export type {
   CallOptions,

@@ -4,31 +4,12 @@
  */
 
 import { t } from '@concord/schema'
-import { DecodeError, type Schema } from '@concord/schema/contract'
 import { describe, expect, it, vi } from 'vitest'
 import type { Change } from '../src/index.js'
+import { flakyText } from './flaky-text.js'
 import { useMemoryClusters } from './memory-cluster.js'
 
 const cluster = useMemoryClusters()
-
-/** `t.string()`, except that decoding `poison` fails the first time. */
-function flakyText(): Schema<string> {
-  const text = t.string()
-  let failed = false
-  return {
-    fingerprint: text.fingerprint,
-    validate: (value) => text.validate(value),
-    encode: (value) => text.encode(value),
-    decode(bytes) {
-      const value = text.decode(bytes)
-      if (value === 'poison' && !failed) {
-        failed = true
-        throw new DecodeError('cannot read this one yet')
-      }
-      return value
-    },
-  }
-}
 
 describe('changes() across a resync after a failure (S5.1, S6.3)', () => {
   it('S5.1 a clone that resyncs after failing to decode a broadcast reports what the snapshot changed', async () => {

@@ -1,6 +1,7 @@
 import { t } from '@concord/schema'
 import { describe, expect, it, vi } from 'vitest'
 import { createNode } from '../src/index.js'
+import { newNodeMetrics } from '../src/node/node-metrics.js'
 import { useMemoryClusters } from './memory-cluster.js'
 
 const cluster = useMemoryClusters()
@@ -27,6 +28,9 @@ describe("a clone's sync buffer", () => {
     expect(opens).toBeGreaterThanOrEqual(3)
     expect(opens).toBeLessThanOrEqual(4)
     expect(hub.metrics.snapshots).toBe(snapshots)
+    // The first OPEN, then one per sync started over: each counted as a resync for its buffer.
+    expect(cloneNode.metrics.resyncs.syncBuffer).toBe(opens - 1)
+    expect(cloneNode.metrics.snapshots).toBe(0)
 
     // Let the clone through: the next time its buffer overflows, the OPEN of the sync it
     // starts reaches the hub, and the snapshot brings it up to date.
@@ -39,6 +43,9 @@ describe("a clone's sync buffer", () => {
     await clone.reached(seq)
     expect(clone.status).toBe('live')
     expect(new Map(clone.entries())).toEqual(new Map(writer.entries()))
+    // One more start over, whose OPEN got through; nothing else made it start again.
+    expect(cloneNode.metrics.resyncs).toEqual({ ...newNodeMetrics().resyncs, syncBuffer: opens })
+    expect(cloneNode.metrics.snapshots).toBe(1)
   })
 
   it('takes only positive limits', async () => {

@@ -57,7 +57,3 @@ export function newHubMetrics(): HubMetrics {
     eventsRefused: 0,
   }
 }
-
-export function count(counters: Record<string, number>, key: string): void {
-  counters[key] = (counters[key] ?? 0) + 1
-}

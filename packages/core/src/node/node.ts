@@ -3,6 +3,7 @@ import {
   AbortedError,
   ClosedError,
   ConflictError,
+  isConcordError,
   ProtocolError,
   TooLargeError,
   UnavailableError,
@@ -26,6 +27,7 @@ import {
 } from '../protocol/messages.js'
 import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
+import { count, total } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, checkViewPrefix, isTopic, Topics } from '../util/names.js'
@@ -36,6 +38,7 @@ import {
   type Subscriber,
 } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
+import { type NodeMetrics, newNodeMetrics } from './node-metrics.js'
 import {
   type AppliedWaiter,
   type Clone,
@@ -159,6 +162,8 @@ const MAX_STREAMS = 65_536
 export class ConcordNode implements AsyncDisposable {
   /** Random per node: the hub recognises a node across reconnects by it. */
   readonly id = randomId()
+  /** What this node counted so far (see {@link NodeMetrics}). */
+  readonly metrics: NodeMetrics = newNodeMetrics()
   readonly #clock: Clock
   /** Durations are measured on this (see {@link Clock.elapsed}). */
   readonly #elapsed: () => number
@@ -207,8 +212,6 @@ export class ConcordNode implements AsyncDisposable {
   #flushScheduled = false
   #timer: TimerHandle | undefined
   #closing: Promise<void> | undefined
-  /** Frames from the hub refused as malformed (S9.1). */
-  refusedFrames = 0
 
   constructor(readonly config: NodeConfig) {
     this.#clock = config.clock ?? systemClock
@@ -255,6 +258,15 @@ export class ConcordNode implements AsyncDisposable {
     return this.#status
   }
 
+  /**
+   * Messages from the hub refused as malformed, and the hub's refusals of this node's frames
+   * (S9.1): the sum of `metrics.refused` and `metrics.refusedByHub`.
+   * @deprecated Read `metrics.refused` and `metrics.refusedByHub`, which say why, by error code.
+   */
+  get refusedFrames(): number {
+    return total(this.metrics.refused) + total(this.metrics.refusedByHub)
+  }
+
   /** Link status changes from now on. */
   statusChanges(): AsyncIterableIterator<StatusChange<NodeStatus>> {
     const queue: BoundedQueue<StatusChange<NodeStatus>> = new BoundedQueue(64, 'drop-oldest', () =>
@@ -267,6 +279,8 @@ export class ConcordNode implements AsyncDisposable {
 
   #setStatus(status: NodeStatus, error?: Error): void {
     if (this.#status === status || this.#status === 'closed') return
+    if (status === 'connected') this.metrics.linksUp++
+    else if (status === 'connecting') this.metrics.linksLost++
     this.#status = status
     for (const queue of this.#statusQueues) queue.push(error === undefined ? { status } : { status, error })
     if (status === 'closed') for (const queue of this.#statusQueues) queue.end()
@@ -360,6 +374,7 @@ export class ConcordNode implements AsyncDisposable {
     maxValueSize: () => this.#maxValueSize(),
     syncBufferLimit: () => this.#syncBufferLimit,
     now: () => this.#elapsed(),
+    metrics: this.metrics,
   }
 
   #submitWrite<R>(
@@ -395,6 +410,7 @@ export class ConcordNode implements AsyncDisposable {
       this.#writes.set(message.writeId, pending)
       if (this.#link === 'ready') {
         pending.sent = true
+        this.metrics.writesSent++
         this.#send(message)
       }
     })
@@ -669,10 +685,12 @@ export class ConcordNode implements AsyncDisposable {
               ? // A plain copy (the frame may be a Buffer, whose slice is a view): the subscriber may keep it.
                 new Uint8Array(event.payload)
               : schema.decode(event.payload)
-        } catch {
-          this.refusedFrames++
+        } catch (error) {
+          this.#refused(error)
           return
         }
+        this.metrics.events++
+        this.metrics.eventsLost += lost
       }
       subscription.lost += lost
       const delivered: ConcordEvent =
@@ -741,6 +759,7 @@ export class ConcordNode implements AsyncDisposable {
       if (pending.sent && restarted) {
         // The hub that got it is gone; it may have committed it. Resending could apply it twice.
         this.#writes.delete(id)
+        this.metrics.writesInDoubt++
         pending.failed(
           new UnavailableError(
             'the hub restarted before acknowledging this write; it may or may not have been applied',
@@ -748,6 +767,8 @@ export class ConcordNode implements AsyncDisposable {
         )
         continue
       }
+      if (pending.sent) this.metrics.writesResent++
+      else this.metrics.writesSent++
       pending.sent = true
       this.#send(pending.message)
     }
@@ -785,22 +806,28 @@ export class ConcordNode implements AsyncDisposable {
       // Views: every value is decoded by its schema (which copies what it keeps) before the
       // frame is let go; only raw event payloads reach the user, and they are copied.
       messages = decodeFrame(frame, this.config.transport.capabilities.maxFrameSize, 'views') as HubMessage[]
-    } catch {
-      this.refusedFrames++
+    } catch (error) {
+      this.#refused(error)
       return
     }
     for (const message of messages) {
       try {
         this.#handle(message, topic)
-      } catch {
-        this.refusedFrames++
+      } catch (error) {
+        this.#refused(error)
       }
     }
   }
 
+  /** Counts a message from the hub refused (S9.1) under its error's code; anything else as malformed. */
+  #refused(error: unknown): void {
+    count(this.metrics.refused, isConcordError(error) ? error.code : ProtocolError.code)
+  }
+
   #handle(message: HubMessage, topic: string | undefined): void {
     if (message.type < MessageType.WELCOME) {
-      this.refusedFrames++
+      // A message for hubs.
+      this.#refused(undefined)
       return
     }
     if (message.type === MessageType.WELCOME) {
@@ -825,7 +852,8 @@ export class ConcordNode implements AsyncDisposable {
       return
     }
     if (topic !== undefined) {
-      this.refusedFrames++
+      // An answer to one node, broadcast.
+      this.#refused(undefined)
       return
     }
     switch (message.type) {
@@ -855,6 +883,7 @@ export class ConcordNode implements AsyncDisposable {
         if (pending === undefined) return
         this.#writes.delete(message.writeId)
         const error = errorFromWire(message.code, message.message, message.details)
+        count(this.metrics.writeErrors, error.code)
         if (error instanceof ConflictError && error.actualSeq !== undefined) {
           return pending.refusedAt(error.actualSeq, error)
         }
@@ -912,7 +941,7 @@ export class ConcordNode implements AsyncDisposable {
         ) {
           this.#sendHello()
         } else {
-          this.refusedFrames++
+          count(this.metrics.refusedByHub, error.code)
         }
     }
   }
@@ -939,6 +968,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const [id, pending] of this.#writes) {
       if (pending.issuedAt > cutoff) break
       this.#writes.delete(id)
+      this.metrics.writeTimeouts++
       pending.failed(
         new UnavailableError(
           pending.sent

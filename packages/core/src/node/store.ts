@@ -22,6 +22,7 @@ import { BoundedQueue } from '../util/bounded-queue.js'
 import { deepEqual } from '../util/deep-equal.js'
 import { toMillis } from '../util/duration.js'
 import { keyProblem } from '../util/names.js'
+import type { NodeMetrics, ResyncCause } from './node-metrics.js'
 import { Replica } from './replica.js'
 import type {
   CallOptions,
@@ -61,6 +62,8 @@ export interface StoreHost {
   syncBufferLimit(): SyncBufferLimit
   /** The node's clock. */
   now(): number
+  /** The node's counters: a clone counts its syncs and resyncs there. */
+  readonly metrics: NodeMetrics
 }
 
 /** Broadcast mutations a sync buffers, at most, by count and by bytes (see `NodeLimits`). */
@@ -482,8 +485,9 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   }
 
   /** Lost continuity (a gap, another epoch, a heartbeat ahead of us): resume from where we are. */
-  #resync(): void {
+  #resync(cause: ResyncCause): void {
     if (this.#status === 'closed') return
+    this.host.metrics.resyncs[cause]++
     // A resume that does not get us going again is not tried twice: take a snapshot.
     this.#resyncs++
     const resume =
@@ -503,11 +507,14 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     sync.mode = message.mode
     sync.fromSeq = message.fromSeq
     sync.epoch = message.epoch
-    if (message.mode === 0) sync.building = new Replica()
-    else if (message.epoch !== this.#epoch || message.fromSeq !== this.#seq) {
+    if (message.mode === 0) {
+      this.host.metrics.snapshots++
+      sync.building = new Replica()
+    } else if (message.epoch !== this.#epoch || message.fromSeq !== this.#seq) {
       // A log replay must continue exactly from our state; anything else is a protocol slip.
+      this.host.metrics.resyncs.protocol++
       this.#startSync(undefined)
-    }
+    } else this.host.metrics.resumes++
   }
 
   /** @internal */
@@ -533,7 +540,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
    * `staleAfter` ms (a lost reply or broadcast) starts over.
    */
   _watchdog(now: number, staleAfter: number): void {
-    if (this.#sync !== undefined && now - this.#syncProgress > staleAfter) this.#resync()
+    if (this.#sync !== undefined && now - this.#syncProgress > staleAfter) this.#resync('stalled')
   }
 
   /** @internal */
@@ -621,6 +628,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       return at > 0 && at < w.seq
     })
     if (lost.length === 0) return
+    this.host.metrics.writesLost += lost.length
     this.#waiters = this.#waiters.filter((w) => !lost.includes(w))
     for (const waiter of lost) {
       waiter.failed(
@@ -670,6 +678,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       // start over from a snapshot rather than grow.
       const limit = this.host.syncBufferLimit()
       if (sync.bufferedMutations > limit.mutations || sync.bufferedBytes > limit.bytes) {
+        this.host.metrics.resyncs.syncBuffer++
         this.#startSync(undefined)
       }
       return
@@ -681,12 +690,12 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #applyMutations(message: Mutations): boolean {
     if (message.epoch !== this.#epoch) {
       if (this.#pastEpochs.includes(message.epoch)) return true
-      this.#resync()
+      this.#resync('epoch')
       return false
     }
     if (message.to <= this.#seq) return true
     if (message.from > this.#seq) {
-      this.#resync()
+      this.#resync('gap')
       return false
     }
     const muts = message.muts
@@ -743,7 +752,8 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   /** @internal A HEARTBEAT: the master is at `(epoch, seq)`; being behind means a broadcast was lost. */
   _heartbeat(epoch: string, seq: number): void {
     if (this.#sync !== undefined || this.#status !== 'live' || this.#pastEpochs.includes(epoch)) return
-    if (epoch !== this.#epoch || seq > this.#seq) this.#resync()
+    if (epoch !== this.#epoch) this.#resync('epoch')
+    else if (seq > this.#seq) this.#resync('behind')
   }
 
   /** @internal The hub refused this clone's OPEN. */
@@ -761,6 +771,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
 
   #fail(error: ConcordError): void {
     // Bytes from the master that our schema cannot decode: resync from a snapshot rather than diverge.
+    this.host.metrics.resyncs.decode++
     this.#setStatus('stale', error)
     this.#epoch = undefined
     this.#startSync(undefined)
