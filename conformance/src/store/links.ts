@@ -75,8 +75,10 @@ export function linkTests({ h, probe }: SuiteContext): void {
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       const statuses = record(store.statusChanges())
       const before = hub.metrics.framesIn
-      // An idle node pings once per heartbeat period: wait for ten periods of application silence.
-      await eventually(() => expect(hub.metrics.framesIn - before).toBeGreaterThanOrEqual(10))
+      // An idle node pings once per heartbeat period: wait for ten periods of application silence
+      // (2.5 s), with room for a machine starved of CPU (a full run under another process's
+      // benchmark once saw 9 pings in 5 s, the default wait).
+      await eventually(() => expect(hub.metrics.framesIn - before).toBeGreaterThanOrEqual(10), 15_000)
       expect(store.status).toBe('live')
       expect(statuses.items).toEqual([])
       expect(hub.metrics.peerTimeouts).toBe(0)
