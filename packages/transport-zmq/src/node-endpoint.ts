@@ -514,7 +514,12 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
         if (messages === undefined) break
         for (const { topic, frame } of messages) {
           if (link.isDown() || this.#closed) return
-          this.#data(link, topic?.toString('utf8'), frame)
+          try {
+            this.#data(link, topic?.toString('utf8'), frame)
+          } catch {
+            // A handler threw (they must not): as for messages sent apart, the rest are still
+            // delivered (and their credit returned).
+          }
         }
         return
       }

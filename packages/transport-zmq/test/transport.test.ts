@@ -309,6 +309,35 @@ describe('zmqTransport', () => {
       await until(() => expect(raw.kinds()).toEqual(['W', 'M', 'D']))
     })
 
+    it('a handler that throws on one message of a bundle loses neither the rest nor their credit', async () => {
+      const hubProbe = new HubProbe()
+      const transport = zmqTransport()
+      const hub = await listen(transport, hubProbe)
+      const probe = new NodeProbe('n')
+      // Handlers must not throw; one that does loses only its own message, as unbundled.
+      const handlers = {
+        ...probe.handlers,
+        frame: (bytes: Uint8Array) => {
+          probe.handlers.frame(bytes)
+          if (dec(bytes) === 'boom') throw new Error('a buggy handler')
+        },
+      }
+      const endpoint = await transport.connect(hub.address, handlers, {
+        identity: 'n',
+        backoff: constantBackoff(20),
+      })
+      cleanup(() => endpoint.close())
+      await endpoint.subscribe('t')
+      const id = hubProbe.idOf('n')
+      hub.send(id, enc('boom'))
+      hub.send(id, enc('after'))
+      hub.broadcast('t', enc('broadcast'))
+      await until(() => expect(probe.broadcasts).toEqual([['t', 'broadcast']]))
+      expect(probe.frames).toEqual(['boom', 'after'])
+      // Every frame's credit went back: the hub's window for the node is empty again.
+      await until(() => expect(hub.peerStats(id)!.queued.frames).toBe(0))
+    })
+
     it('asks authorizeSubscription; a refusal rejects with ForbiddenError and delivers nothing', async () => {
       const { hub, hubProbe, nodes } = await setup(['n'], zmqTransport())
       const { probe, endpoint } = nodes[0]!
