@@ -770,10 +770,20 @@ function optionsOf(
   return c.problems.length > before ? undefined : out
 }
 
+/**
+ * A value written already in its option's form is taken as written, without replacing
+ * `${NAME}`: a Z85 CURVE key may hold `$`, `{` and `}` (about one key in 20 000 holds a
+ * `${name}`), and is never an environment variable's name.
+ */
+function literal(node: Found, pattern: RegExp | undefined): string | undefined {
+  if (pattern === undefined || !isScalar(node) || typeof node.value !== 'string') return undefined
+  return pattern.test(node.value) ? node.value : undefined
+}
+
 function optionValue(c: Checker, path: string, node: Found, option: OptionSpec, dir: string): unknown {
   switch (option.type) {
     case 'string': {
-      const text = c.string(path, node, option.expected ?? 'a string')
+      const text = literal(node, option.pattern) ?? c.string(path, node, option.expected ?? 'a string')
       if (text !== undefined && option.pattern !== undefined && !option.pattern.test(text)) {
         const expected = option.expected ?? `text matching ${option.pattern}`
         if (option.secret === true) {
@@ -806,7 +816,7 @@ function optionValue(c: Checker, path: string, node: Found, option: OptionSpec, 
       const out: Record<string, string | number | boolean> = {}
       for (const [name, , value] of entries) {
         if (option.pattern !== undefined) {
-          const text = c.string(join(path, name), value, option.expected)
+          const text = literal(value, option.pattern) ?? c.string(join(path, name), value, option.expected)
           if (text === undefined) continue
           if (option.pattern.test(text)) out[name] = text
           else c.expected(join(path, name), value, option.expected ?? `text matching ${option.pattern}`)

@@ -255,6 +255,21 @@ describe('mistakes', () => {
     ])
   })
 
+  test('a CURVE key that holds a $-brace name by chance is a key, not an environment variable', () => {
+    // Z85 has $, { and }: about one generated key in 20 000 holds a ${name}. Expanding it made
+    // 'concord serve' fail with "environment variable f is not set".
+    const key = `abc\${f}defghijklmnopqrstuvwxyz012345678A`
+    const client = `x\${HOME}yz.-:+=^!/*?&<>()[]{}@%$#0123456`
+    const text = `transport:\n  kind: zmq\n  curve:\n    server:\n      publicKey: "${key}"\n      secretKey: \${SECRET}\n    clients:\n      alice: "${client}"\n`
+    const config = parse(text, { SECRET: 'JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6', HOME: '/root' })
+    expect(config.transport.options).toMatchObject({
+      curve: {
+        server: { publicKey: key, secretKey: 'JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6' },
+        clients: { alice: client },
+      },
+    })
+  })
+
   test('environment variables must be set', () => {
     expect(problems(`transport:\n  kind: redis\n  password: \${REDIS_PASSWORD}\n`)).toEqual([
       '3: transport.password: environment variable REDIS_PASSWORD is not set',
