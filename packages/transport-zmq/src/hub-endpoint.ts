@@ -13,6 +13,7 @@ import { Context, Router } from 'zeromq'
 import { endpointOf, type ZmqAddress } from './address.js'
 import { AckCounter, CreditWindow } from './credit.js'
 import { curveKeyBytes, helloProof, proofMatches } from './curve.js'
+import { closeEvents } from './sockets.js'
 import {
   dropCounts,
   type FrameCount,
@@ -346,6 +347,9 @@ export class ZmqHubEndpoint implements HubEndpoint {
       router.close()
     }
     await this.#loop
+    // The socket monitor behind `router.events` closes itself when it reads that the socket
+    // stopped; closed here, a lost or late notice cannot keep the process alive.
+    if (router !== undefined) closeEvents(router)
     await this.#zap?.close()
   }
 

@@ -11,6 +11,7 @@ import { Dealer } from 'zeromq'
 import { endpointOf, type ZmqAddress } from './address.js'
 import { AckCounter, CreditWindow } from './credit.js'
 import { helloProof } from './curve.js'
+import { closeEvents } from './sockets.js'
 import { dropCounts, frameCount, type ZmqNodeStats } from './stats.js'
 import {
   frameParts,
@@ -433,6 +434,7 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
           socket.linger = linger
           socket.close()
         }
+        closeEvents(socket)
         resolve()
       })
     })
