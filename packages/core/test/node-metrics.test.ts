@@ -315,6 +315,27 @@ describe('node.metrics', () => {
       expect(subscriber.metrics.eventsLost).toBe(published - queue)
     })
 
+    it('S7.6 events lost just before one that cannot be decoded still count as lost', async () => {
+      const queue = 8
+      const { transport, node } = await cluster({ peerQueueLimit: queue, ...QUIET })
+      // No payload schema at the hub: it routes the bytes as they are.
+      const publisher = await node('publisher')
+      const subscriber = await node('subscriber', { topics: { t: { schema: Text } } })
+      const subscription = subscriber.subscribe('t')
+      await subscription.ready
+      transport.faults.pause('subscriber')
+      const published = 20
+      for (let i = 0; i < published; i++) await publisher.publish('t', Text.encode(`e${i}`))
+      transport.faults.resume('subscriber')
+      // The first event after the gap cannot be decoded; the one after it can.
+      await publisher.publish('t', Uint8Array.from([0xc1]))
+      await publisher.publish('t', Text.encode('readable'))
+      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(queue + 1))
+      expect(subscriber.metrics.refused).toEqual({ [DecodeError.code]: 1 })
+      expect(subscription.lost).toBe(published - queue)
+      expect(subscriber.metrics.eventsLost).toBe(published - queue)
+    })
+
     it('S9.1 an event payload its topic schema cannot decode is refused and counted by code; the next is delivered', async () => {
       const { node } = await cluster(QUIET)
       // No payload schema at the hub: it routes the bytes as they are.

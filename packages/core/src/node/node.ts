@@ -687,6 +687,11 @@ export class ConcordNode implements AsyncDisposable {
               : schema.decode(event.payload)
         } catch (error) {
           this.#refused(error)
+          // The gap before it is still lost, to every subscription this event was for.
+          if (lost > 0) {
+            this.metrics.eventsLost += lost
+            for (const s of this.#granted) if (topicMatches(s.prefix, event.topic)) s.lost += lost
+          }
           return
         }
         this.metrics.events++
