@@ -1,5 +1,6 @@
 import { t } from '@concord/schema'
 import { describe, expect, it, vi } from 'vitest'
+import { createHub, createNode, memoryPersistence, memoryTransport, type Transport } from '../src/index.js'
 import { useMemoryClusters } from './memory-cluster.js'
 
 const cluster = useMemoryClusters()
@@ -32,5 +33,45 @@ describe('broadcasts a transport skips', () => {
     expect(hub.metrics.resumes).toBe(resumes + 1)
     expect([...slow.entries()]).toEqual([...writer.entries()])
     expect(transport.stats.links.dropped).toBe(0)
+  })
+
+  it('a count that is no count (NaN, negative, fractional) from a custom transport is not counted', async () => {
+    const inner = memoryTransport()
+    const answers = [Number.NaN, -3, 1.5, Number.POSITIVE_INFINITY]
+    let next = 0
+    // A transport that delivers every broadcast and reports nonsense for it.
+    const transport: Transport = {
+      capabilities: inner.capabilities,
+      connect: (address, handlers, options) => inner.connect(address, handlers, options),
+      listen: async (address, handlers, options) => {
+        const endpoint = await inner.listen(address, handlers, options)
+        return {
+          address: endpoint.address,
+          send: (peerId, frame) => endpoint.send(peerId, frame),
+          broadcast: (topic, frame) => {
+            endpoint.broadcast(topic, frame)
+            return answers[next++ % answers.length]
+          },
+          disconnect: (peerId, reason) => endpoint.disconnect(peerId, reason),
+          close: () => endpoint.close(),
+        }
+      },
+    }
+    const hub = await createHub({
+      transport,
+      listen: 'memory://odd',
+      persistence: memoryPersistence(),
+      stores: { kv: { schema: t.string() } },
+    })
+    const node = await createNode({ transport, hub: hub.address })
+    try {
+      const kv = await node.open('kv', { schema: t.string() })
+      for (let i = 0; i < answers.length; i++) await kv.put(`k${i}`, 'v')
+      expect(next).toBeGreaterThanOrEqual(answers.length)
+      expect(hub.metrics.skippedBroadcasts).toBe(0)
+    } finally {
+      await node.close()
+      await hub.close()
+    }
   })
 })

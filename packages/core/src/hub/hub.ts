@@ -1025,7 +1025,9 @@ export class Hub implements AsyncDisposable {
   #broadcast(endpoint: HubEndpoint, topic: string, frame: Uint8Array): void {
     const skipped = endpoint.broadcast(topic, frame)
     this.metrics.broadcasts++
-    if (typeof skipped === 'number') this.metrics.skippedBroadcasts += skipped
+    // A count, or nothing from a transport that does not report; anything else is not counted.
+    if (Number.isSafeInteger(skipped) && (skipped as number) > 0)
+      this.metrics.skippedBroadcasts += skipped as number
   }
 
   #flushPeer(peer: PeerState): void {

@@ -84,7 +84,8 @@ export interface HubEndpoint {
    * peer loses frames (its queue is bounded) rather than slowing the others.
    *
    * Returns how many of those peers miss the frame: their bounded queue is full, or the frame
-   * is over their size limit. The hub counts them in `metrics.skippedBroadcasts`. A transport
+   * is over their size limit. The hub counts them in `metrics.skippedBroadcasts` (a
+   * non-negative integer; anything else is not counted). A transport
    * that does not tell may return nothing; either way a clone finds the gap by sequence
    * number and resyncs (S6.3), a subscriber counts the event as lost (S7.6).
    */
