@@ -240,8 +240,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
     if (peer === undefined) return false
     const size = frame.byteLength
     if (!this.#admitFrame(peer, size)) return false
-    // Copied: it leaves at the end of the turn (see #post), and the caller may reuse its buffer.
-    this.#transmit(peer, [TAG[ToNode.DATA]!, ...frameParts(Buffer.from(frame))], size)
+    this.#transmit(peer, [TAG[ToNode.DATA]!, ...frameParts(frame)], size)
     return true
   }
 
@@ -264,7 +263,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
         continue
       }
       topicPart ??= Buffer.from(topic, 'utf8')
-      frameAsParts ??= frameParts(Buffer.from(frame))
+      frameAsParts ??= frameParts(frame)
       this.#transmit(peer, [TAG[ToNode.BROADCAST]!, topicPart, ...frameAsParts], size)
     }
     return skipped

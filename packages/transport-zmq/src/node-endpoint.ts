@@ -198,8 +198,7 @@ export class ZmqNodeEndpoint implements NodeEndpoint {
     }
     this.#sent.frames++
     this.#sent.bytes += size
-    // Copied: zeromq.js would hand a part over 128 bytes to libzmq as it is (see `frameParts`).
-    link.socket.send([TAG[ToHub.DATA]!, ...frameParts(Buffer.from(frame))]).catch(link.onSendError)
+    link.socket.send([TAG[ToHub.DATA]!, ...frameParts(frame)]).catch(link.onSendError)
     return true
   }
 

@@ -185,9 +185,13 @@ export const COPIED_PART = 128
 /** Frames up to this size travel as parts of {@link COPIED_PART} bytes; larger ones as one part. */
 export const SPLIT_MAX = 1024
 
-/** The parts a frame travels as (views of it, no copy): see {@link COPIED_PART}. */
+/**
+ * The parts a frame travels as (see {@link COPIED_PART}), views of one copy of it: the hub
+ * sends at the end of the turn, and zeromq.js hands a part over 128 bytes to libzmq as it is,
+ * so the caller may reuse its buffer once this returns.
+ */
 export function frameParts(frame: Uint8Array): Buffer[] {
-  const buffer = asBuffer(frame)
+  const buffer = Buffer.from(frame)
   const size = buffer.byteLength
   if (size <= COPIED_PART || size > SPLIT_MAX) return [buffer]
   const parts: Buffer[] = []
@@ -207,9 +211,4 @@ export function joinParts(parts: readonly Buffer[], first: number): Buffer | und
   if (parts.length <= first) return undefined
   if (parts.length === first + 1) return parts[first]
   return Buffer.concat(parts.slice(first))
-}
-
-/** A frame's bytes as a Buffer without copying (core never changes a frame it handed over). */
-export function asBuffer(frame: Uint8Array): Buffer {
-  return Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
 }

@@ -662,6 +662,7 @@ export class ConcordNode implements AsyncDisposable {
     let lost = 0
     let payload: unknown
     let decoded = false
+    let refused = false
     for (const subscription of this.#granted) {
       if (!topicMatches(subscription.prefix, event.topic)) continue
       if (!decoded) {
@@ -685,19 +686,16 @@ export class ConcordNode implements AsyncDisposable {
               ? // A plain copy (the frame may be a Buffer, whose slice is a view): the subscriber may keep it.
                 new Uint8Array(event.payload)
               : schema.decode(event.payload)
+          this.metrics.events++
         } catch (error) {
+          // Refused; the gap before it is still lost, to every subscription it was for.
           this.#refused(error)
-          // The gap before it is still lost, to every subscription this event was for.
-          if (lost > 0) {
-            this.metrics.eventsLost += lost
-            for (const s of this.#granted) if (topicMatches(s.prefix, event.topic)) s.lost += lost
-          }
-          return
+          refused = true
         }
-        this.metrics.events++
         this.metrics.eventsLost += lost
       }
       subscription.lost += lost
+      if (refused) continue
       const delivered: ConcordEvent =
         event.group === null
           ? { topic: event.topic, payload }
