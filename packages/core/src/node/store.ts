@@ -683,6 +683,11 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       }
       return
     }
+    // A broadcast before the first sync on this link: the node learns that a subscription was
+    // granted, or that the link is back, after the first broadcasts may have come (ZeroMQ
+    // delivers them in one read). The sync about to start is answered after them, so it holds
+    // what they carry; applying one would see another epoch or a gap and start a second sync.
+    if (sync === undefined && this.#status !== 'live') return
     this.#applyMutations(message)
   }
 

@@ -1,0 +1,79 @@
+/**
+ * A clone's first sync on a store that is being written: broadcasts of the store can reach
+ * the node before it learns that its subscription was granted (ZeroMQ delivers the grant and
+ * the first broadcasts in one read), so before the clone started its sync.
+ */
+import { t } from '@concord/schema'
+import { expect, it, onTestFinished, vi } from 'vitest'
+import { createNode, type NodeEndpoint, type Transport } from '../src/index.js'
+import { newNodeMetrics } from '../src/node/node-metrics.js'
+import { Topics } from '../src/util/names.js'
+import { useMemoryClusters } from './memory-cluster.js'
+
+const cluster = useMemoryClusters()
+const Text = t.string()
+
+/**
+ * `inner`, except that a node's subscription to `heldTopic` reports its grant only once
+ * `release()` is called: broadcasts published after the grant are delivered meanwhile, as the port allows.
+ */
+function heldGrants(inner: Transport, heldTopic: string) {
+  let granted = 0
+  let broadcasts = 0
+  let release!: () => void
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const transport: Transport = {
+    capabilities: inner.capabilities,
+    listen: (address, handlers, options) => inner.listen(address, handlers, options),
+    async connect(address, handlers, options) {
+      const endpoint = await inner.connect(
+        address,
+        {
+          ...handlers,
+          broadcast: (topic, frame) => {
+            broadcasts++
+            handlers.broadcast(topic, frame)
+          },
+        },
+        options,
+      )
+      const wrapped: NodeEndpoint = {
+        send: (frame) => endpoint.send(frame),
+        subscribe: async (topic) => {
+          await endpoint.subscribe(topic)
+          if (topic !== heldTopic) return
+          granted++
+          await held
+        },
+        unsubscribe: (topic) => endpoint.unsubscribe(topic),
+        reconnect: () => endpoint.reconnect(),
+        close: () => endpoint.close(),
+      }
+      return wrapped
+    },
+  }
+  return { transport, release, granted: () => granted, broadcasts: () => broadcasts }
+}
+
+it('S2.1 S6.3 broadcasts that arrive before the clone began its first sync start no resync', async () => {
+  const { hub, transport, node } = await cluster({ heartbeat: '1h' })
+  const writer = await (await node('writer')).open('kv', { schema: Text })
+  await writer.put('a', 'one')
+  const grants = heldGrants(transport, Topics.store('kv'))
+  const readerNode = await createNode({ transport: grants.transport, hub: hub.address, identity: 'reader' })
+  onTestFinished(() => readerNode.close())
+  const opening = readerNode.open('kv', { schema: Text })
+  await vi.waitFor(() => expect(grants.granted()).toBe(1))
+  // Broadcast while the reader's grant is held: it reaches the reader before its sync began.
+  await writer.put('b', 'two')
+  await vi.waitFor(() => expect(grants.broadcasts()).toBe(1))
+  grants.release()
+  const reader = await opening
+  expect(reader.get('a')).toBe('one')
+  expect(reader.get('b')).toBe('two')
+  expect(readerNode.metrics.resyncs).toEqual(newNodeMetrics().resyncs)
+  // One snapshot for the writer's clone, one for the reader's: no second OPEN.
+  expect(hub.metrics.snapshots).toBe(2)
+})
