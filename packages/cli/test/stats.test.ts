@@ -207,13 +207,16 @@ describe('concord sub and watch --stats', () => {
     hub = await cli.background(['serve'], /ready/)
     const objects = () => objectsIn(watch.stderr.lines)
     // Lost, linked again, a new snapshot of the restarted (empty, in-memory) master.
-    await vi.waitFor(() =>
-      expect(objects().at(-1)?.totals).toMatchObject({ linksLost: 1, linksUp: 2, snapshots: 2 }),
+    // The node links again after its backoff.
+    const relinked = { timeout: 10_000, interval: 20 }
+    await vi.waitFor(
+      () => expect(objects().at(-1)?.totals).toMatchObject({ linksLost: 1, linksUp: 2, snapshots: 2 }),
+      relinked,
     )
     expect(objects().some((o) => o.stats === 'interval' && o.changed.linksLost === 1)).toBe(true)
     expect((await cli.run(['put', 'counters', 'k', '1'])).code).toBe(0)
-    await vi.waitFor(() => expect(plain.stdout.lines).toEqual(['put k = 1']))
-    await vi.waitFor(() => expect(watch.stdout.lines).toHaveLength(1))
+    await vi.waitFor(() => expect(plain.stdout.lines).toEqual(['put k = 1']), relinked)
+    await vi.waitFor(() => expect(watch.stdout.lines).toHaveLength(1), relinked)
     await stopped(watch)
     await stopped(plain)
     expect(objects().at(-1)).toMatchObject({
