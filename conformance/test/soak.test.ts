@@ -4,7 +4,8 @@
  * 500 writes in flight, and in one phase a kill -9 of the hub and its restart on the same
  * folder, a SIGSTOP of a clone and a kill -9 of a node. The soak itself checks the invariants
  * (every acknowledged write in the master at its seq or replaced by a later one, counters and
- * append logs exact, clones equal to the master, no crash, no unhandled rejection) and exits
+ * append logs exact, clones equal to the master, no crash, no unhandled rejection, the nodes'
+ * counters agree with it) and exits
  * non-zero with what broke; this test asserts it passed. Runs the built packages.
  */
 import { spawn } from 'node:child_process'
@@ -50,5 +51,11 @@ describe('chaos soak, short', () => {
     )
     const acked = Number(/writes acked (\d+)/.exec(output)?.[1])
     expect(acked).toBeGreaterThan(1000)
+    // Each node's node.metrics, over its processes (the killed one asked before the kill), and
+    // checked by the soak (no write lost under 'sync', no refusal from a correct hub, …).
+    const sent = [...output.matchAll(/node metrics of node\d \(\d process(?:es)?\): .*\bwritesSent (\d+)/g)]
+    expect(sent).toHaveLength(2)
+    expect(sent.reduce((sum, m) => sum + Number(m[1]), 0)).toBeGreaterThanOrEqual(acked)
+    expect(output).toMatch(/node metrics of viewer \(\d process(?:es)?\): .*\blinksUp [1-9]/)
   }, 60_000)
 })

@@ -34,6 +34,9 @@ export class Ledger {
     this.issued = undefined
     this.dead = false
     this.outcomes = 0
+    /** Writes acknowledged, and the others by the code they rejected with. */
+    this.acked = 0
+    this.codes = {}
     this.seqs = new Float64Array(1024)
     /** n → { state, why? } for writes that were not acknowledged. */
     this.errors = new Map()
@@ -56,8 +59,13 @@ export class Ledger {
     if (this.seqs[n] !== 0 || this.errors.has(n)) return
     this.outcomes++
     // Stored plus one: a remove of an absent key in a fresh store resolves to seq 0.
-    if (code === undefined) this.seqs[n] = seq + 1
-    else this.errors.set(n, classifyError(code, message))
+    if (code === undefined) {
+      this.seqs[n] = seq + 1
+      this.acked++
+    } else {
+      this.errors.set(n, classifyError(code, message))
+      this.codes[code] = (this.codes[code] ?? 0) + 1
+    }
   }
 
   /** The fate of write `n`: `{ state: 'acked', seq }`, `unknown`, `failed`, `violation` or `pending`. */
@@ -317,6 +325,79 @@ function diffEntries(name, mine, theirs, other) {
   for (const key of Object.keys(mine)) {
     if (!(key in theirs)) out.push(`${name} '${key}': present at ${mine[key][1]}, not in ${other}`)
     if (out.length >= 10) return out
+  }
+  return out
+}
+
+/** `metrics` (`node.metrics`, `hub.metrics`) added into `into` by name: `field`, and `field.key` for a record of numbers. */
+export function addCounters(into, metrics) {
+  for (const [name, value] of Object.entries(metrics ?? {})) {
+    if (typeof value === 'number') into[name] = (into[name] ?? 0) + value
+    else if (value !== null && typeof value === 'object') {
+      for (const [key, n] of Object.entries(value)) {
+        if (typeof n === 'number') into[`${name}.${key}`] = (into[`${name}.${key}`] ?? 0) + n
+      }
+    }
+  }
+  return into
+}
+
+/** The counters of `addCounters` that are not 0, as `name n, …`. */
+export function countersText(counters) {
+  const parts = Object.entries(counters).filter(([, n]) => n !== 0)
+  return parts.length === 0 ? 'every counter 0' : parts.map(([name, n]) => `${name} ${n}`).join(', ')
+}
+
+/**
+ * What the `node.metrics` of one node process must show in a correct run under the soak's
+ * chaos, as violations. `viewer`: the process never writes. `ledger`: given for a writer
+ * quiesced, every write it issued settled: its counts must agree with the outcomes it reported.
+ * Only what is guaranteed whatever the chaos is asserted; each rule says why.
+ */
+export function nodeMetricsViolations(name, metrics, { viewer = false, ledger } = {}) {
+  const out = []
+  const bad = (text) => out.push(`${name}: node.metrics.${text}`)
+  // The hub runs with durability 'sync': it acknowledges a write once the write is on disk, so
+  // a master restarted after kill -9 holds every write it acknowledged (S6.4); none is lost.
+  if (metrics.writesLost !== 0) bad(`writesLost is ${metrics.writesLost} under 'sync' durability`)
+  // Every message a correct hub of the same version sends decodes (S9.1): the same frame
+  // limit on both ends, ZeroMQ and Redis deliver whole messages even from a process killed
+  // mid-send, and the soak publishes no events whose payload a schema could refuse.
+  if (Object.keys(metrics.refused).length > 0) bad(`refused is ${JSON.stringify(metrics.refused)}`)
+  // The nodes open every store with the hub's own schemas: every value of a snapshot or
+  // broadcast decodes.
+  if (metrics.resyncs.decode !== 0) bad(`resyncs.decode is ${metrics.resyncs.decode}`)
+  // A correct hub answers a resume with a log replay from exactly the (epoch, seq) the clone sent.
+  if (metrics.resyncs.protocol !== 0) bad(`resyncs.protocol is ${metrics.resyncs.protocol}`)
+  // The workload's values fit their schemas and the hub has no access rules: the master refuses
+  // only a compare-and-set that lost (ERR_CONFLICT, S3.6) and a resent write whose outcome it no
+  // longer remembers (ERR_UNAVAILABLE, "may or may not have been applied").
+  const codes = Object.keys(metrics.writeErrors).filter(
+    (c) => c !== 'ERR_CONFLICT' && c !== 'ERR_UNAVAILABLE',
+  )
+  if (codes.length > 0) bad(`writeErrors has ${codes.join(', ')}: ${JSON.stringify(metrics.writeErrors)}`)
+  if (viewer && metrics.writesSent !== 0)
+    bad(`writesSent is ${metrics.writesSent} for a node that never writes`)
+  if (ledger !== undefined) {
+    // Each write is counted once when it first leaves: every acknowledged one left, and no
+    // more left than the workload issued.
+    if (metrics.writesSent < ledger.acked || metrics.writesSent > ledger.issued)
+      bad(
+        `writesSent is ${metrics.writesSent}; ${ledger.acked} writes were acknowledged of ${ledger.issued} issued`,
+      )
+    // A write that timed out, was in doubt after a hub restart, or whose outcome the hub forgot
+    // rejected with ERR_UNAVAILABLE: no more of them than such outcomes reported.
+    const unavailable =
+      metrics.writeTimeouts + metrics.writesInDoubt + (metrics.writeErrors.ERR_UNAVAILABLE ?? 0)
+    if (unavailable > (ledger.codes.ERR_UNAVAILABLE ?? 0))
+      bad(
+        `writeTimeouts ${metrics.writeTimeouts} + writesInDoubt ${metrics.writesInDoubt} + writeErrors.ERR_UNAVAILABLE ${metrics.writeErrors.ERR_UNAVAILABLE ?? 0} > ${ledger.codes.ERR_UNAVAILABLE ?? 0} writes rejected with ERR_UNAVAILABLE`,
+      )
+    // Every compare-and-set the master refused rejected with ERR_CONFLICT.
+    if ((metrics.writeErrors.ERR_CONFLICT ?? 0) > (ledger.codes.ERR_CONFLICT ?? 0))
+      bad(
+        `writeErrors.ERR_CONFLICT is ${metrics.writeErrors.ERR_CONFLICT}, ${ledger.codes.ERR_CONFLICT ?? 0} writes rejected with it`,
+      )
   }
   return out
 }

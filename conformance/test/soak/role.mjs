@@ -266,7 +266,9 @@ if (role === 'hub') {
       const mirrored = {}
       for (const [key, [value, seq]] of mirror) mirrored[key] = [String(value), seq]
       out.kv.mirror = mirrored
-      send({ cmd: 'dump', stores: out, breaches, mirrorRestarts })
+      send({ cmd: 'dump', stores: out, breaches, mirrorRestarts, metrics: node.metrics })
+    } else if (message.cmd === 'metrics') {
+      send({ cmd: 'metrics', metrics: node.metrics })
     } else if (message.cmd === 'mem') {
       send({ cmd: 'mem', ...memory() })
     }

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seededRandom } from '@concord/core/testing'
-import { diffClone, Ledger, Model } from './check.mjs'
+import { addCounters, countersText, diffClone, Ledger, Model, nodeMetricsViolations } from './check.mjs'
 
 const ROLE = new URL('./role.mjs', import.meta.url).pathname
 
@@ -339,6 +339,16 @@ async function killHub() {
   addMetrics(pastMetrics, metrics)
   await hub.kill()
 }
+/**
+ * Before a node process is killed: its `node.metrics`, checked (what holds at any time) and
+ * added to the node's counters over its earlier incarnations (`w.past`).
+ */
+async function keepNodeMetrics(w) {
+  const { metrics } = await w.proc.ask({ cmd: 'metrics' }, 'metrics', 5000).catch(() => ({}))
+  if (metrics === undefined) return
+  fatal.push(...nodeMetricsViolations(w.proc.name, metrics, { viewer: w.views !== undefined }))
+  w.past = addCounters(w.past ?? {}, metrics)
+}
 const chaos = {
   async hubKill(r) {
     await exclusive('hub', async () => {
@@ -385,6 +395,7 @@ const chaos = {
     const w = r.pick(clones)
     await exclusive(`w${w.id}`, async () => {
       say(`chaos: kill -9 ${w.proc.name}`)
+      await keepNodeMetrics(w)
       if (w.ledger !== undefined) w.ledger.dead = true
       await w.proc.kill()
       await sleep(r.int(1000))
@@ -468,10 +479,13 @@ async function dumpAll() {
   return { master, dumps }
 }
 
+/** The nodes' dumps of the last `converge`, with their `node.metrics`. */
+let lastDumps = []
 async function converge() {
   const until = Date.now() + 90_000
   for (;;) {
     const { master, dumps } = await dumpAll()
+    lastDumps = dumps
     for (const [i, c] of dumps.entries()) {
       for (const text of c.breaches) fatal.push(`${clones[i].proc.name}: ${text}`)
     }
@@ -603,6 +617,16 @@ while (phase < maxPhases && Date.now() < deadline) {
   if (fatal.length > 0) await fail(phase)
   const master = await converge()
   if (fatal.length > 0) await fail(phase)
+  // Quiesced and converged: every write of the live node processes has its outcome, which
+  // their counters must agree with.
+  for (const [i, w] of clones.entries()) {
+    fatal.push(
+      ...nodeMetricsViolations(w.proc.name, lastDumps[i].metrics, {
+        viewer: w.views !== undefined,
+        ledger: w.ledger,
+      }),
+    )
+  }
   const violations = [...model.absorb(ledgers, phase), ...model.check(master.stores)]
   fatal.push(...violations.slice(0, 200))
   if (violations.length > 200) fatal.push(`… ${violations.length} violations in all`)
@@ -617,9 +641,24 @@ while (phase < maxPhases && Date.now() < deadline) {
       `hub: overflows ${m.peerQueueOverflows}, skipped broadcasts ${m.skippedBroadcasts}, timeouts ${m.peerTimeouts}, resumes ${m.resumes}, snapshots ${m.snapshots}, dup writes ${m.duplicateWrites}; ` +
       `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
   )
+  say(`phase ${phase} node metrics, all node processes so far: ${countersText(nodeTotals())}`)
+}
+
+/** Each node's `node.metrics` over its incarnations: the killed ones (asked before the kill) and the live one. */
+function nodeCounters(w, i) {
+  return addCounters({ ...(w.past ?? {}) }, lastDumps[i]?.metrics)
+}
+function nodeTotals() {
+  return clones.reduce((total, w, i) => addCounters(total, nodeCounters(w, i)), {})
 }
 console.log(
   `SOAK OK: combo ${combo}, seed ${seed}, ${phase} phases in ${((Date.now() - started) / 60_000).toFixed(1)} min; ` +
     `writes acked ${model.tally.acked}, unknown ${model.tally.unknown}, failed ${model.tally.failed}; chaos ${JSON.stringify(counts)}`,
 )
+for (const [i, w] of clones.entries()) {
+  const name = w.views === undefined ? `node${w.id}` : 'viewer'
+  console.log(
+    `  node metrics of ${name} (${w.inc} process${w.inc === 1 ? '' : 'es'}): ${countersText(nodeCounters(w, i))}`,
+  )
+}
 await shutdown(0)

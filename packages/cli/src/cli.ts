@@ -7,15 +7,14 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { isConcordError, toMillis } from '@concord/core'
-import type { Command, OptionDef } from './commands/command.js'
+import { isConcordError } from '@concord/core'
+import { type Command, durationOption, type OptionDef } from './commands/command.js'
 import { conformance } from './commands/conformance.js'
 import { pub, sub } from './commands/event-commands.js'
 import { keygen } from './commands/keygen.js'
 import { serve } from './commands/serve.js'
 import { get, keys, put, rm, update, watch } from './commands/store-commands.js'
 import { exportCommand, importCommand } from './commands/transfer-commands.js'
-import { isBareNumber, timerRange } from './config.js'
 import { type CommandContext, line } from './context.js'
 import { demo } from './demo.js'
 import { ExitCodes, exitCodeOf, UsageError } from './errors.js'
@@ -119,23 +118,6 @@ function commandIndex(argv: readonly string[]): number {
   return -1
 }
 
-function parseTimeout(value: string | boolean | undefined): number | undefined {
-  if (typeof value !== 'string') return undefined
-  let ms: number
-  try {
-    if (isBareNumber(value)) throw new RangeError('no unit')
-    ms = toMillis(value)
-  } catch {
-    throw new UsageError(`--timeout takes a duration like 5s or 1m, got ${JSON.stringify(value)}`)
-  }
-  if (ms < 1 || ms > timerRange.max) {
-    throw new UsageError(
-      `--timeout takes a duration from 1ms to ${timerRange.maxText}, got ${JSON.stringify(value)}`,
-    )
-  }
-  return ms
-}
-
 function findCommand(name: string): Command {
   const command = commands.find((c) => c.name === name)
   if (command !== undefined) return command
@@ -211,7 +193,8 @@ async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<n
       `${args.length < command.args.min ? 'missing arguments' : 'too many arguments'}: usage: ${command.usage}`,
     )
   }
-  const timeout = parseTimeout(values.timeout)
+  const timeout =
+    typeof values.timeout === 'string' ? durationOption(values.timeout, 'timeout', 1) : undefined
   const globals: GlobalOptions = {
     json: values.json === true,
     debug: values.debug === true,

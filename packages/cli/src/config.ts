@@ -35,6 +35,9 @@ import { closest, formatZeekType, parseZeekType } from './zeek-types.js'
 /** What a timer takes: Node runs a longer delay after 1 ms. 2^31 - 1 ms is about 24.8 days. */
 export const timerRange = { max: 2 ** 31 - 1, maxText: '24d' } as const
 
+/** The shortest period of stats lines (`--stats`, `hub.stats`, `node.stats`), in ms. */
+export const STATS_MIN_MS = 10
+
 /** A duration written as a bare number, which the config and the options refuse as ambiguous. */
 export function isBareNumber(text: string): boolean {
   return /^\d+(\.\d+)?$/.test(text.trim())
@@ -76,6 +79,8 @@ export interface ConcordConfig {
   /** Where node commands connect (`--hub` overrides it). */
   readonly address: string
   readonly heartbeat?: string
+  /** The period of `serve --stats` lines in ms (`hub.stats`); undefined: none. */
+  readonly hubStats?: number
   readonly transport: AdapterChoice
   readonly persistence: AdapterChoice
   readonly node: {
@@ -83,6 +88,8 @@ export interface ConcordConfig {
     readonly groups: readonly string[]
     /** How long a command waits for the hub, in ms. */
     readonly timeout: number
+    /** The period of the stats lines of `watch` and `sub` in ms (`node.stats`); undefined: none. */
+    readonly stats?: number
   }
   readonly types: Readonly<Record<string, AnySchemaType>>
   readonly stores: Readonly<Record<string, StoreDefinition>>
@@ -232,6 +239,12 @@ class Checker {
       return this.expected(path, node, `a duration from ${timerMin}ms to ${timerRange.maxText}`)
     }
     return text
+  }
+
+  /** The period of stats lines (`hub.stats`, `node.stats`), in ms: a timer's duration from {@link STATS_MIN_MS}. */
+  period(path: string, node: Found): number | undefined {
+    const d = this.duration(path, node, STATS_MIN_MS)
+    return d === undefined ? undefined : toMillis(d)
   }
 
   integer(path: string, node: Found, min?: number, max?: number): number | undefined {
@@ -392,16 +405,18 @@ export function parseConfig(
   let listen: string | undefined
   let address: string | undefined
   let heartbeat: string | undefined
+  let hubStats: number | undefined
   const hubNode = top.get('hub')?.[1]
   if (hubNode !== undefined && !isNull(hubNode)) {
     const entries = c.map('hub', hubNode)
     if (entries !== undefined) {
-      const hub = c.fields('hub', entries, ['listen', 'address', 'heartbeat'])
+      const hub = c.fields('hub', entries, ['listen', 'address', 'heartbeat', 'stats'])
       if (hub.has('listen'))
         listen = c.string('hub.listen', hub.get('listen')![1], 'an address like tcp://127.0.0.1:7420')
       if (hub.has('address'))
         address = c.string('hub.address', hub.get('address')![1], 'an address like tcp://10.0.0.5:7420')
       if (hub.has('heartbeat')) heartbeat = c.duration('hub.heartbeat', hub.get('heartbeat')![1], 10)
+      if (hub.has('stats')) hubStats = c.period('hub.stats', hub.get('stats')![1])
     }
   }
   const defaultAddress = adapters.transports[transport?.kind ?? DEFAULT_TRANSPORT]?.defaultAddress ?? ''
@@ -412,11 +427,12 @@ export function parseConfig(
   let identity: string | undefined
   let groups: string[] = []
   let timeout = 10_000
+  let nodeStats: number | undefined
   const nodeNode = top.get('node')?.[1]
   if (nodeNode !== undefined && !isNull(nodeNode)) {
     const entries = c.map('node', nodeNode)
     if (entries !== undefined) {
-      const node = c.fields('node', entries, ['identity', 'groups', 'timeout'])
+      const node = c.fields('node', entries, ['identity', 'groups', 'timeout', 'stats'])
       if (node.has('identity')) identity = c.string('node.identity', node.get('identity')![1])
       if (node.has('groups')) {
         const g = node.get('groups')![1]
@@ -434,6 +450,7 @@ export function parseConfig(
         const d = c.duration('node.timeout', node.get('timeout')![1], 1)
         if (d !== undefined) timeout = toMillis(d)
       }
+      if (node.has('stats')) nodeStats = c.period('node.stats', node.get('stats')![1])
     }
   }
 
@@ -540,9 +557,15 @@ export function parseConfig(
     listen,
     address,
     ...(heartbeat === undefined ? {} : { heartbeat }),
+    ...(hubStats === undefined ? {} : { hubStats }),
     transport: transport!,
     persistence: persistence!,
-    node: { ...(identity === undefined ? {} : { identity }), groups, timeout },
+    node: {
+      ...(identity === undefined ? {} : { identity }),
+      groups,
+      timeout,
+      ...(nodeStats === undefined ? {} : { stats: nodeStats }),
+    },
     types,
     stores,
     topics,

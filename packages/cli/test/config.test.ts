@@ -34,6 +34,7 @@ hub:
   listen: tcp://0.0.0.0:7420
   address: tcp://hub.example:7420
   heartbeat: 2s
+  stats: 1m
 transport:
   kind: zmq
   curve:
@@ -50,6 +51,7 @@ node:
   identity: alice
   groups: [workers]
   timeout: 5s
+  stats: 10s
 types:
   conn_id: 'record { orig_h: addr; orig_p: port; resp_h: addr; resp_p: port }'
 stores:
@@ -91,6 +93,7 @@ describe('a good config', () => {
       listen: 'tcp://0.0.0.0:7420',
       address: 'tcp://hub.example:7420',
       heartbeat: '2s',
+      hubStats: 60_000,
       transport: {
         kind: 'zmq',
         options: {
@@ -104,7 +107,7 @@ describe('a good config', () => {
         },
       },
       persistence: { kind: 'sqlite', options: { path: '/srv/concord/data', durability: 'relaxed' } },
-      node: { identity: 'alice', groups: ['workers'], timeout: 5000 },
+      node: { identity: 'alice', groups: ['workers'], timeout: 5000, stats: 10_000 },
       access: [
         { identities: ['alice'], allow: ['read', 'write'], stores: ['counters', 'conn'] },
         { identities: ['*'], allow: ['subscribe'], topics: ['zeek/'] },
@@ -197,6 +200,10 @@ describe('mistakes', () => {
     ])
     expect(problems('node:\n  timeout: 30d\n')).toEqual([
       '2: node.timeout: expected a duration from 1ms to 24d, found "30d"',
+    ])
+    expect(problems('hub:\n  stats: 10\nnode:\n  stats: 5ms\n')).toEqual([
+      '2: hub.stats: expected a duration with a unit like 250ms, 30s, 5m, 1h or 1d (a bare number is ambiguous), found the number 10',
+      '4: node.stats: expected a duration from 10ms to 24d, found "5ms"',
     ])
   })
 

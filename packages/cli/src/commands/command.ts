@@ -4,8 +4,9 @@
  * @module
  */
 
-import { isConcordError } from '@concord/core'
+import { isConcordError, toMillis } from '@concord/core'
 import type { AnySchemaType } from '@concord/schema'
+import { isBareNumber, timerRange } from '../config.js'
 import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { type ParseValueOptions, parseInput } from '../parse-value.js'
@@ -79,4 +80,29 @@ export function positiveInteger(value: string | boolean | undefined, name: strin
     throw new UsageError(`--${name} takes a positive integer, got ${JSON.stringify(value)}`)
   }
   return n
+}
+
+/**
+ * Reads a `--name DURATION` option a timer waits for: a duration with a unit (a bare number
+ * is ambiguous), from `minMs` to what a timer can wait; in ms.
+ */
+export function durationOption(
+  value: string | boolean | undefined,
+  name: string,
+  minMs: number,
+): number | undefined {
+  if (value === undefined) return undefined
+  let ms: number
+  try {
+    if (typeof value !== 'string' || isBareNumber(value)) throw new RangeError('no unit')
+    ms = toMillis(value)
+  } catch {
+    throw new UsageError(`--${name} takes a duration like 5s or 1m, got ${JSON.stringify(value)}`)
+  }
+  if (!(ms >= minMs && ms <= timerRange.max)) {
+    throw new UsageError(
+      `--${name} takes a duration from ${minMs}ms to ${timerRange.maxText}, got ${JSON.stringify(value)}`,
+    )
+  }
+  return ms
 }

@@ -9,6 +9,7 @@ import { line, raceAbort, untilAborted } from '../context.js'
 import { UsageError } from '../errors.js'
 import { formatValue, untypedJson } from '../format.js'
 import { withNode } from '../session.js'
+import { statsOption, statsPeriod, withNodeStats } from '../stats.js'
 import { argValue, type Command } from './command.js'
 
 /** `concord pub TOPIC VALUE`: publishes one event. */
@@ -72,13 +73,14 @@ export function eventJson(schema: AnySchemaType | undefined, event: ConcordEvent
 export const sub: Command = {
   name: 'sub',
   summary: 'print events on a topic prefix as they arrive, until Ctrl-C',
-  usage: 'concord sub [TOPIC] [--json]',
+  usage: 'concord sub [TOPIC] [--stats DURATION] [--json]',
   details:
-    "Matches whole segments: 'zeek/conn' gets zeek/conn and zeek/conn/new, not zeek/connection.\nWithout TOPIC, every event.",
+    "Matches whole segments: 'zeek/conn' gets zeek/conn and zeek/conn/new, not zeek/connection.\nWithout TOPIC, every event. --stats (or node.stats) prints the node's counters on stderr; at stop,\nstderr says whether events were lost on the way.",
+  options: { stats: statsOption },
   args: { min: 0, max: 1 },
-  async run({ globals, args }, ctx) {
+  async run({ globals, args, options }, ctx) {
     const prefix = args[0] ?? ''
-    return withNode(ctx, globals, async (session) => {
+    return withNodeStats(ctx, globals, statsPeriod(options.stats), async (session) => {
       const subscription = session.node.subscribe(prefix)
       try {
         await session.call(`subscribe to '${prefix}'`, (signal) => raceAbort(subscription.ready, signal))

@@ -9,6 +9,7 @@ import type { AdapterChoice, ConcordConfig } from '../config.js'
 import { aborted, type CommandContext, keepAlive, line } from '../context.js'
 import { refusedValue, UsageError } from '../errors.js'
 import { commandConfig, configTransport } from '../session.js'
+import { formatMillis, HUB_RATES, StatsReporter, statsOption, statsPeriod } from '../stats.js'
 import type { Command } from './command.js'
 
 /** A hub started from a config, with the persistences it opened. */
@@ -127,46 +128,65 @@ function entries(n: number): string {
 export const serve: Command = {
   name: 'serve',
   summary: 'run a hub: the stores, topics and access rules of the config',
-  usage: 'concord serve [--config FILE] [--listen ADDRESS]',
+  usage: 'concord serve [--config FILE] [--listen ADDRESS] [--stats DURATION] [--json]',
   details:
-    'Listens where the config says (default tcp://127.0.0.1:7420, ZeroMQ; data in ./concord-data, SQLite),\nprints each store with its entry count after recovery, and stops cleanly on Ctrl-C or SIGTERM.',
+    "Listens where the config says (default tcp://127.0.0.1:7420, ZeroMQ; data in ./concord-data, SQLite),\nprints each store with its entry count after recovery, and stops cleanly on Ctrl-C or SIGTERM.\n--stats (or hub.stats) prints the hub's counters that moved every DURATION and a summary at stop;\nwith --json they are JSON objects on stdout, and the other lines go to stderr.",
   options: {
     listen: {
       type: 'string',
       value: 'ADDRESS',
       description: "where to listen, over the config's hub.listen",
     },
+    stats: statsOption,
   },
   args: { min: 0, max: 0 },
   async run({ globals, options }, ctx) {
+    const every = statsPeriod(options.stats)
     const config = await commandConfig(ctx, globals)
     const listen = typeof options.listen === 'string' ? options.listen : config.listen
+    // With --json, stdout carries JSON objects only (the stats): the lines for humans go to stderr.
+    const say = (text: string) => line(globals.json ? ctx.stderr : ctx.stdout, text)
     const running = await startHub(ctx, config, listen)
     try {
-      await line(ctx.stdout, `listening on ${running.hub.address} (${config.transport.kind})`)
-      await line(ctx.stdout, `data: ${running.data}`)
+      await say(`listening on ${running.hub.address} (${config.transport.kind})`)
+      await say(`data: ${running.data}`)
       for (const [name, count] of running.counts) {
         const def = config.stores[name]!
         const expiry = def.expiry === undefined ? '' : `, expiry ${def.expiry}`
-        await line(ctx.stdout, `store ${name}: ${entries(count)}${expiry}`)
+        await say(`store ${name}: ${entries(count)}${expiry}`)
       }
       const topics = Object.keys(config.topics)
-      if (topics.length > 0) await line(ctx.stdout, `topics: ${topics.join(', ')}`)
+      if (topics.length > 0) await say(`topics: ${topics.join(', ')}`)
       if (config.access !== undefined) {
-        await line(ctx.stdout, `access: ${config.access.length} rule${config.access.length === 1 ? '' : 's'}`)
+        await say(`access: ${config.access.length} rule${config.access.length === 1 ? '' : 's'}`)
       }
-      await line(ctx.stdout, 'ready; Ctrl-C to stop')
+      const period = every ?? config.hubStats
+      const stats =
+        period === undefined
+          ? undefined
+          : new StatsReporter({
+              source: 'hub',
+              read: () => running.hub.metrics,
+              every: period,
+              out: ctx.stdout,
+              json: globals.json,
+              now: ctx.now,
+              rates: HUB_RATES,
+            })
+      await say(`ready; Ctrl-C to stop${stats === undefined ? '' : `; stats every ${formatMillis(period!)}`}`)
       const release = keepAlive()
+      stats?.start()
       try {
         await aborted(ctx.signal)
       } finally {
         release()
       }
-      await line(ctx.stdout, 'stopping…')
+      await stats?.stop()
+      await say('stopping…')
     } finally {
       await running.close()
     }
-    await line(ctx.stdout, 'stopped')
+    await say('stopped')
     return 0
   },
 }

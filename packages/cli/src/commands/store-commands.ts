@@ -11,6 +11,7 @@ import { NotFoundError, UsageError } from '../errors.js'
 import { formatValue } from '../format.js'
 import { unwrap } from '../parse-value.js'
 import { withNode } from '../session.js'
+import { statsOption, statsPeriod, withNodeStats } from '../stats.js'
 import { argValue, type Command } from './command.js'
 
 const expiryOption = {
@@ -241,14 +242,18 @@ export function changeJson(schema: AnySchemaType, change: Change<unknown>): stri
 export const watch: Command = {
   name: 'watch',
   summary: 'print changes to a store as they happen, until Ctrl-C',
-  usage: 'concord watch STORE [--prefix P] [--json]',
-  details: 'One line per change: put k = v, remove k, expire k, clear.',
-  options: { prefix: { type: 'string', value: 'P', description: 'only keys starting with P' } },
+  usage: 'concord watch STORE [--prefix P] [--stats DURATION] [--json]',
+  details:
+    "One line per change: put k = v, remove k, expire k, clear. --stats (or node.stats) prints the\nnode's counters on stderr; at stop, stderr says whether the clone resynced or its link was lost.",
+  options: {
+    prefix: { type: 'string', value: 'P', description: 'only keys starting with P' },
+    stats: statsOption,
+  },
   args: { min: 1, max: 1 },
   async run({ globals, args, options }, ctx) {
     const [name] = args as [string]
     const prefix = typeof options.prefix === 'string' ? options.prefix : undefined
-    return withNode(ctx, globals, async (session) => {
+    return withNodeStats(ctx, globals, statsPeriod(options.stats), async (session) => {
       const { store, def } = await session.open(name, prefix)
       const changes = store.changes()
       const status = reportStatus(store, ctx, name)
