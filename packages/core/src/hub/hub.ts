@@ -563,10 +563,9 @@ export class Hub implements AsyncDisposable {
     peer.opens.set(message.openId, open)
     if (open.prefix !== '') store.views.set(open.prefix, (store.views.get(open.prefix) ?? 0) + 1)
     const master = store.master
-    const replay =
-      message.resumeEpoch === master.epoch && message.resumeSeq <= master.committedSeq
-        ? master.log.since(message.resumeSeq)
-        : undefined
+    const replay = master.continues(message.resumeEpoch, message.resumeSeq)
+      ? master.log.since(message.resumeSeq)
+      : undefined
     const base = {
       type: MessageType.OPENED,
       openId: message.openId,

@@ -12,7 +12,13 @@ import {
   ValidationError,
 } from '../errors.js'
 import type { Clock, TimerHandle } from '../ports/clock.js'
-import type { CommitOp, SnapshotCursor, StoreBackend, StoredEntry } from '../ports/persistence.js'
+import type {
+  CommitOp,
+  EpochRecord,
+  SnapshotCursor,
+  StoreBackend,
+  StoredEntry,
+} from '../ports/persistence.js'
 import { REMOVE, UNCHANGED, type UpdateRegistry } from '../ports/update-registry.js'
 import { decodeDelta } from '../protocol/dynamic.js'
 import { MutationKind, type Write, WriteKind } from '../protocol/messages.js'
@@ -114,6 +120,13 @@ export class Master {
   /** Seq of the last committed (and broadcast) mutation. */
   committedSeq: number
   readonly log: MutationLog
+  /**
+   * Earlier runs of this store's persistence that ended exactly where this one began: a
+   * clone at their last seq holds this master's state at its start (see {@link continues}).
+   */
+  readonly #endedAtStart: ReadonlySet<string>
+  /** The store's last seq when this master started. */
+  readonly #startSeq: number
   /** Mutations refused or rolled back because persistence failed. */
   persistenceFailures = 0
   /**
@@ -145,6 +158,19 @@ export class Master {
     this.lastSeq = backend.recovered.lastSeq
     this.committedSeq = this.lastSeq
     this.log = new MutationLog(this.lastSeq, config.logMaxMutations, config.logMaxBytes)
+    this.#startSeq = this.lastSeq
+    this.#endedAtStart = endedAt(backend.recovered.epochs, this.lastSeq)
+  }
+
+  /**
+   * Whether a clone at `(epoch, seq)` holds this master's state at `seq`, so that the log can
+   * bring it up to date (S6.3): a seq of this epoch, or the last seq of an earlier run of the
+   * same persistence that ended where this one began (a hub restarted on its data, S6.4: its
+   * clones that had everything need no snapshot). The log may no longer reach back that far.
+   */
+  continues(epoch: string | null, seq: number): boolean {
+    if (epoch === this.epoch) return seq <= this.committedSeq
+    return epoch !== null && seq === this.#startSeq && this.#endedAtStart.has(epoch)
   }
 
   /**
@@ -576,4 +602,17 @@ export function ownValues(muts: (number | string | Uint8Array | null)[]): void {
     muts[i] = own.subarray(at, at + value.byteLength)
     at += value.byteLength
   }
+}
+
+/**
+ * The epochs of `history` (oldest first) whose run ended at `seq`: the last one, and each
+ * before it while the run after it began at `seq` too (a run that wrote nothing).
+ */
+function endedAt(history: readonly EpochRecord[], seq: number): Set<string> {
+  const out = new Set<string>()
+  for (let i = history.length - 1; i >= 0; i--) {
+    out.add(history[i]!.epoch)
+    if (history[i]!.startSeq !== seq) break
+  }
+  return out
 }

@@ -510,11 +510,15 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     if (message.mode === 0) {
       this.host.metrics.snapshots++
       sync.building = new Replica()
-    } else if (message.epoch !== this.#epoch || message.fromSeq !== this.#seq) {
+    } else if (message.fromSeq !== this.#seq || this.#epoch === undefined) {
       // A log replay must continue exactly from our state; anything else is a protocol slip.
       this.host.metrics.resyncs.protocol++
       this.#startSync(undefined)
-    } else this.host.metrics.resumes++
+    } else {
+      // Another epoch: the master restarted on its data, which ends where this clone is.
+      this.#enterEpoch(message.epoch, message.fromSeq)
+      this.host.metrics.resumes++
+    }
   }
 
   /** @internal */
@@ -603,15 +607,22 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
       for (const change of changes) this.#emit(change)
     }
     this.#entries = next
-    const newEpoch = this.#epoch !== undefined && this.#epoch !== sync.epoch
-    if (newEpoch) {
-      this.#pastEpochs.push(this.#epoch!)
-      if (this.#pastEpochs.length > 8) this.#pastEpochs.shift()
-    }
-    this.#epoch = sync.epoch
     this.#seq = sync.fromSeq
     sync.building = undefined
-    if (newEpoch) this.#failLostWrites(sync.fromSeq)
+    this.#enterEpoch(sync.epoch, sync.fromSeq)
+  }
+
+  /**
+   * Follows `epoch` from `fromSeq`, the clone's state now: the stragglers of the one it leaves
+   * are ignored from now on, and the writes that epoch acknowledged past `fromSeq` are lost.
+   */
+  #enterEpoch(epoch: string, fromSeq: number): void {
+    const previous = this.#epoch
+    this.#epoch = epoch
+    if (previous === undefined || previous === epoch) return
+    this.#pastEpochs.push(previous)
+    if (this.#pastEpochs.length > 8) this.#pastEpochs.shift()
+    this.#failLostWrites(fromSeq)
   }
 
   /**
