@@ -1,6 +1,6 @@
 import { t } from '@concord/schema'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { SchemaMismatchError } from '../src/index.js'
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
+import { SchemaMismatchError, type StoreWriter } from '../src/index.js'
 import { restartableHub, useMemoryClusters } from './memory-cluster.js'
 
 const cluster = useMemoryClusters()
@@ -12,6 +12,20 @@ afterEach(async () => {
 })
 
 describe('write-only handles (node.writer)', () => {
+  it('S3.5 a writer is typed like a clone: values by the schema, putIfAbsent resolves to a boolean, other writes to a seq', async () => {
+    const { node } = await cluster({ stores: { n: { schema: Count } } })
+    const hits = await (await node('worker')).writer('n', { schema: Count })
+    expectTypeOf(hits).toEqualTypeOf<StoreWriter<bigint, bigint>>()
+    expectTypeOf(hits.put).parameter(1).toEqualTypeOf<bigint>()
+    const inserted = await hits.update('k', 1n, { op: 'putIfAbsent' })
+    expectTypeOf(inserted).toEqualTypeOf<boolean>()
+    expect(inserted).toBe(true)
+    expect(await hits.update('k', 2n, { op: 'putIfAbsent' })).toBe(false)
+    const seq = await hits.update('k', 2n, { op: 'increment' })
+    expectTypeOf(seq).toEqualTypeOf<number>()
+    expect(seq).toBe(2)
+  })
+
   it('S3.7 a write whose answer was lost with its link is resent on the next one and applied once', async () => {
     const { hub, transport, node } = await cluster({ stores: { n: { schema: Count } } })
     const workerNode = await node('worker')
