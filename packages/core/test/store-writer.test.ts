@@ -27,11 +27,12 @@ describe('write-only handles (node.writer)', () => {
   })
 
   it('S3.7 a write whose answer was lost with its link is resent on the next one and applied once', async () => {
-    const { hub, transport, node } = await cluster({ stores: { n: { schema: Count } } })
+    // No heartbeat: the increment's answer is the only frame the hub sends the worker meanwhile.
+    const { hub, transport, node } = await cluster({ stores: { n: { schema: Count } }, heartbeat: '1h' })
     const workerNode = await node('worker')
     const hits = await workerNode.writer('n', { schema: Count })
     // The increment reaches the master; its answer does not reach the worker.
-    const mute = transport.faults.drop(1, { direction: 'toNode', node: 'worker' })
+    const mute = transport.faults.drop(1, { direction: 'toNode', kind: 'unicast', node: 'worker' })
     const increment = hits.update('c', 1n, { op: 'increment' })
     await vi.waitFor(() => expect(hub.metrics.mutations).toBe(1))
     transport.faults.partition('worker')
