@@ -14,6 +14,7 @@ import { expiryTests } from './store/expiry.js'
 import { lifecycleTests } from './store/lifecycle.js'
 import { linkTests } from './store/links.js'
 import { openReadTests } from './store/open-read.js'
+import { writerTests } from './store/writers.js'
 import { writeTests } from './store/writes.js'
 
 /**
@@ -43,6 +44,7 @@ export function storeSuite<E extends ConformanceEnv>(options: SuiteOptions<E>): 
 
       openReadTests(context)
       writeTests(context)
+      writerTests(context)
       expiryTests(context)
       changesTests(context)
       linkTests(context)

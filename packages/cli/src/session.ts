@@ -8,9 +8,8 @@
 import {
   type ConcordNode,
   createNode,
-  ForbiddenError,
-  isConcordError,
   type Store,
+  type StoreWriter,
   type Transport,
   UnavailableError,
 } from '@concord/core'
@@ -59,7 +58,7 @@ export async function configTransport(
 
 /** A node linked to the hub, with the config it came from. */
 export class NodeSession {
-  readonly #opened = new Set<Store<unknown>>()
+  readonly #opened = new Set<Store<unknown> | StoreWriter<unknown>>()
 
   constructor(
     readonly ctx: CommandContext,
@@ -116,17 +115,8 @@ export class NodeSession {
     }
   }
 
-  /**
-   * Opens a live clone of `name` (a prefix view when `prefix` is given). A command that
-   * writes names itself in `writer`: core writes only through a clone, which the hub opens
-   * only for an identity that may read the store, so a write-only identity is refused here
-   * with a `ForbiddenError` that says so.
-   */
-  async open(
-    name: string,
-    prefix?: string,
-    writer?: string,
-  ): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
+  /** Opens a live clone of `name` (a prefix view when `prefix` is given). */
+  async open(name: string, prefix?: string): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const store = await this.call(`opening store '${name}'`, (signal) =>
       this.node.open<unknown>(name, {
@@ -134,15 +124,22 @@ export class NodeSession {
         signal,
         ...(prefix === undefined || prefix === '' ? {} : { prefix }),
       }),
-    ).catch((error: unknown) => {
-      if (writer === undefined || !isConcordError(error, ForbiddenError.code)) throw error
-      throw new ForbiddenError(
-        `${writer} needs read access to store '${name}' as well as write, and this identity may not read it: a node writes through a clone of the store, which the hub opens only for identities allowed to read (grant read in the config's access rules)`,
-        { cause: error },
-      )
-    })
+    )
     this.#opened.add(store)
     return { store, def }
+  }
+
+  /**
+   * A write-only handle to `name` (`node.writer`): the writing commands take no snapshot of
+   * the store, and an identity allowed to write but not to read may use them.
+   */
+  async writer(name: string): Promise<{ writer: StoreWriter<unknown>; def: StoreDefinition }> {
+    const def = this.store(name)
+    const writer = await this.call(`opening store '${name}' to write`, (signal) =>
+      this.node.writer<unknown>(name, { schema: def.schema as never, signal }),
+    )
+    this.#opened.add(writer)
+    return { writer, def }
   }
 
   async close(): Promise<void> {

@@ -184,7 +184,10 @@ describe('arguments', () => {
   test('negative numbers are values, not options', async () => {
     expect((await cli.run(['put', 'n', 'k', '-5'])).stdout).toMatch(/^put k = -5 /)
     expect((await cli.run(['put', 'd', 'k', '-1.5s'])).stdout).toMatch(/^put k = -1.5s /)
-    expect((await cli.run(['update', 'n', 'k', '-2', '--op', 'increment'])).stdout).toBe('k = -7\n')
+    expect((await cli.run(['update', 'n', 'k', '-2', '--op', 'increment'])).stdout).toMatch(
+      /^increment k \(seq \d+\)\n$/,
+    )
+    expect((await cli.run(['get', 'n', 'k'])).stdout).toBe('-7\n')
   })
 
   test('global options may come before the command', async () => {

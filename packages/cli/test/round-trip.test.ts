@@ -63,7 +63,9 @@ async function roundTrip(type: string, entries: Entries): Promise<{ plain: strin
     expect((await cli.run(['export', store, plain, ...at])).code).toBe(0)
     const imported = await cli.run(['import', `${store}.back`, plain, ...at])
     expect(imported.stderr).toMatch(
-      new RegExp(`^imported ${entries.length} of ${entries.length} rows into ${store}\\.back .*, 0 errors;`),
+      new RegExp(
+        `^imported ${entries.length} of ${entries.length} rows into ${store}\\.back .*, 0 errors\\n$`,
+      ),
     )
     expect(imported.code).toBe(0)
     const back = await cli.run(['export', `${store}.back`, '--json', ...at])

@@ -47,6 +47,7 @@ export { ConcordNode, type NodeStatus, type PublishOptions } from './node/node.j
 export type { NodeConfig, NodeLimits } from './node/node-config.js'
 export type { NodeMetrics, ResyncCause } from './node/node-metrics.js'
 export { Store } from './node/store.js'
+export { StoreWriter } from './node/store-writer.js'
 export type {
   CallOptions,
   Change,
@@ -56,6 +57,7 @@ export type {
   StatusChange,
   StoreStatus,
   UpdateOptions,
+  WriterOptions,
 } from './node/types.js'
 export { builtinOps, updateRegistry } from './ops.js'
 export * from './ports/index.js'

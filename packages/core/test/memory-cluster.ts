@@ -7,6 +7,7 @@ import { afterEach } from 'vitest'
 import {
   type Clock,
   type ConcordNode,
+  constantBackoff,
   createHub,
   createNode,
   type Duration,
@@ -17,6 +18,7 @@ import {
   memoryTransport,
   type NodeConfig,
   type Persistence,
+  type Schema,
 } from '../src/index.js'
 
 export interface ClusterOptions {
@@ -80,5 +82,60 @@ export function useMemoryClusters(): (options?: ClusterOptions) => Promise<Memor
         return node
       },
     }
+  }
+}
+
+/** A hub that can be restarted in place: see {@link restartableHub}. */
+export interface RestartableHub {
+  readonly transport: MemoryTransport
+  /** The hub running now. */
+  readonly hub: Hub
+  /** A node presenting `identity`, reconnecting within 10 ms. */
+  node(identity: string): Promise<ConcordNode>
+  /**
+   * The hub stops as in a crash (answering nothing more); a new one, a new epoch, starts in
+   * its place on empty storage, its store `kv` of `schema` (by default the one it had).
+   */
+  restart(schema?: Schema): Promise<void>
+}
+
+/**
+ * A hub on `memory://restartable` with one store `kv` (a string by default), which a test
+ * restarts on the same address; it and its nodes are closed by the `closers` the file runs
+ * after each test.
+ */
+export async function restartableHub(
+  closers: Array<() => Promise<unknown>>,
+  { heartbeat, schema = t.string() }: { heartbeat?: HubConfig['heartbeat']; schema?: Schema } = {},
+): Promise<RestartableHub> {
+  const transport = memoryTransport()
+  const address = 'memory://restartable'
+  let current = schema
+  const start = () =>
+    createHub({
+      transport,
+      listen: address,
+      persistence: memoryPersistence(),
+      ...(heartbeat === undefined ? {} : { heartbeat }),
+      stores: { kv: { schema: current } },
+    })
+  let hub: Hub = await start()
+  closers.push(() => hub.close())
+  return {
+    transport,
+    get hub(): Hub {
+      return hub
+    },
+    async node(identity) {
+      const node = await createNode({ transport, hub: address, identity, backoff: constantBackoff(10) })
+      closers.push(() => node.close())
+      return node
+    },
+    async restart(next = current) {
+      hub.abort()
+      transport.faults.killHub(address)
+      current = next
+      hub = await start()
+    },
   }
 }

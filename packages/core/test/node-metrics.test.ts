@@ -12,11 +12,7 @@ import {
   type ConcordNode,
   ConflictError,
   constantBackoff,
-  createHub,
   createNode,
-  type Hub,
-  type HubConfig,
-  memoryPersistence,
   memoryTransport,
   type NodeMetrics,
   PersistenceError,
@@ -37,7 +33,7 @@ import {
 } from '../src/protocol/messages.js'
 import { Topics } from '../src/util/names.js'
 import { flakyText } from './flaky-text.js'
-import { useMemoryClusters } from './memory-cluster.js'
+import { restartableHub, useMemoryClusters } from './memory-cluster.js'
 
 const cluster = useMemoryClusters()
 const Text = t.string()
@@ -257,7 +253,7 @@ describe('node.metrics', () => {
     })
 
     it('S3.7 in doubt: sent but not answered when the hub restarted', async () => {
-      const restartable = await restartableHub(QUIET)
+      const restartable = await restartableHub(closers, QUIET)
       const node = await restartable.node('writer')
       const kv = await node.open('kv', { schema: Text })
       restartable.transport.faults.pause('writer')
@@ -271,7 +267,7 @@ describe('node.metrics', () => {
     })
 
     it('S6.4 lost: acknowledged, then a restarted master does not hold it', async () => {
-      const restartable = await restartableHub(QUIET)
+      const restartable = await restartableHub(closers, QUIET)
       const node = await restartable.node('writer')
       const kv = await node.open('kv', { schema: Text })
       await kv.put('a', 'kept')
@@ -383,39 +379,6 @@ describe('node.metrics', () => {
 
 function opened(openId: number, epoch: string, mode: 0 | 1, fromSeq: number): HubMessage {
   return { type: MessageType.OPENED, openId, epoch, mode, fromSeq, fingerprint: Text.fingerprint }
-}
-
-/** A hub on `memory://restartable` that can be restarted on the same address, on empty storage. */
-async function restartableHub({ heartbeat }: { heartbeat: HubConfig['heartbeat'] }) {
-  const transport = memoryTransport()
-  const address = 'memory://restartable'
-  const start = () =>
-    createHub({
-      transport,
-      listen: address,
-      persistence: memoryPersistence(),
-      heartbeat,
-      stores: { kv: { schema: Text } },
-    })
-  let hub: Hub = await start()
-  closers.push(() => hub.close())
-  return {
-    transport,
-    get hub(): Hub {
-      return hub
-    },
-    async node(identity: string): Promise<ConcordNode> {
-      const node = await createNode({ transport, hub: address, identity, backoff: constantBackoff(10) })
-      closers.push(() => node.close())
-      return node
-    },
-    /** The hub stops as in a crash (answering nothing more); a new one, a new epoch, starts in its place. */
-    async restart(): Promise<void> {
-      hub.abort()
-      transport.faults.killHub(address)
-      hub = await start()
-    },
-  }
 }
 
 /**

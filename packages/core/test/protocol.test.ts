@@ -44,6 +44,8 @@ describe('wire protocol (S9.1)', () => {
         message: 'no',
         details: { actualSeq: 3 },
       },
+      { type: MessageType.WRITER, reqId: 4, store: 's', fingerprint: 'f' },
+      { type: MessageType.WRITER_READY, reqId: 4 },
     ] as const
     const plain = (value: unknown): unknown =>
       value instanceof Uint8Array

@@ -80,8 +80,10 @@ export const put: Command = {
     return withNode(ctx, globals, async (session) => {
       const def = session.store(name)
       const value = argValue(def.schema, text, globals.json, 'VALUE', { now: ctx.now })
-      const { store } = await session.open(name, key, 'put')
-      const seq = await session.call(`put '${key}'`, (signal) => store.put(key, value, { ...expiry, signal }))
+      const { writer } = await session.writer(name)
+      const seq = await session.call(`put '${key}'`, (signal) =>
+        writer.put(key, value, { ...expiry, signal }),
+      )
       await line(
         ctx.stdout,
         globals.json ? `{"seq":${seq}}` : `put ${key} = ${formatValue(def.schema, value)} (seq ${seq})`,
@@ -91,7 +93,7 @@ export const put: Command = {
   },
 }
 
-/** `concord rm STORE KEY`: removes a key. */
+/** `concord rm STORE KEY`: removes a key (without reading the store: it does not tell whether the key was there). */
 export const rm: Command = {
   name: 'rm',
   summary: 'remove a key',
@@ -100,11 +102,9 @@ export const rm: Command = {
   async run({ globals, args }, ctx) {
     const [name, key] = args as [string, string]
     return withNode(ctx, globals, async (session) => {
-      const { store } = await session.open(name, key, 'rm')
-      const present = store.has(key)
-      const seq = await session.call(`remove '${key}'`, (signal) => store.remove(key, { signal }))
-      if (globals.json) await line(ctx.stdout, `{"seq":${seq},"removed":${present}}`)
-      else await line(ctx.stdout, present ? `removed ${key} (seq ${seq})` : `${key} was not there`)
+      const { writer } = await session.writer(name)
+      const seq = await session.call(`remove '${key}'`, (signal) => writer.remove(key, { signal }))
+      await line(ctx.stdout, globals.json ? `{"seq":${seq}}` : `removed ${key} (seq ${seq})`)
       return 0
     })
   },
@@ -146,7 +146,8 @@ export const update: Command = {
   usage: 'concord update STORE KEY [DELTA] --op OP [--expiry DURATION] [--json]',
   details: `OP is one of ${OPS.join(', ')}. DELTA is a value (increment, append, putIfAbsent),
 an element (insertInto/removeFrom a set, push), a key (removeFrom a table) or KEY=VALUE
-(insertInto a table); pop takes none. Prints the key's value afterwards.`,
+(insertInto a table); pop takes none. Prints the seq of the write (putIfAbsent: whether it
+inserted); \`concord get\` shows the value.`,
   options: {
     op: { type: 'string', value: 'OP', description: 'the operation' },
     expiry: expiryOption,
@@ -179,22 +180,20 @@ an element (insertInto/removeFrom a set, push), a key (removeFrom a table) or KE
           argValue(table.value, text.slice(at + 1), globals.json, 'table value'),
         ]
       } else delta = argValue(schema as AnySchemaType, text, globals.json, 'DELTA', { now: ctx.now })
-      const { store } = await session.open(name, key, 'update')
+      const { writer } = await session.writer(name)
       const result = await session.call(`update '${key}'`, (signal) =>
-        store.update(key, delta, { op, ...expiry, signal }),
+        writer.update(key, delta, { op, ...expiry, signal }),
       )
-      const present = store.has(key)
-      const value = store.get(key)
       if (globals.json) {
-        const shown = present ? `,"value":${toJson(def.schema, value as never)}` : ''
-        const outcome = typeof result === 'boolean' ? `"inserted":${result}` : `"seq":${result}`
-        await line(ctx.stdout, `{${outcome}${shown}}`)
-      } else {
-        const now = present ? `${key} = ${formatValue(def.schema, value)}` : `${key} is absent`
-        const note =
-          typeof result === 'boolean' ? (result ? ' (inserted)' : ' (already there, unchanged)') : ''
-        await line(ctx.stdout, `${now}${note}`)
-      }
+        await line(ctx.stdout, typeof result === 'boolean' ? `{"inserted":${result}}` : `{"seq":${result}}`)
+      } else if (typeof result === 'boolean') {
+        await line(
+          ctx.stdout,
+          result
+            ? `${key} = ${formatValue(def.schema, delta)} (inserted)`
+            : `${key} was already there, unchanged`,
+        )
+      } else await line(ctx.stdout, `${op} ${key} (seq ${result})`)
       return 0
     })
   },

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline'
 import { pipeline } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
-import { isConcordError, type Store } from '@concord/core'
+import { isConcordError, type Store, type StoreWriter } from '@concord/core'
 import { type AnySchemaType, fromJson } from '@concord/schema'
 import type { StoreDefinition } from '../config.js'
 import { type CommandContext, line, type Output, untilAborted, write } from '../context.js'
@@ -238,7 +238,7 @@ function exactIntegers(object: Record<string, unknown>, text: string, nested = f
  */
 export async function importLines(
   ctx: CommandContext,
-  store: Store<unknown>,
+  store: Pick<StoreWriter<unknown>, 'put'>,
   def: StoreDefinition,
   name: string,
   lines: AsyncIterable<string>,
@@ -415,15 +415,16 @@ exit 1 if any row failed.`,
     const { expiry } = expiryOf(options.expiry)
     return withNode(ctx, globals, async (session) => {
       const def = session.store(name)
-      const { store } = await session.open(name, undefined, 'import')
+      // A write-only handle: no snapshot of the store is taken to write into it.
+      const { writer } = await session.writer(name)
       const lines = await inputLines(ctx, file)
-      const result = await importLines(ctx, store, def, name, lines, {
+      const result = await importLines(ctx, writer, def, name, lines, {
         inFlight,
         ...(format === undefined ? {} : { format: format as ImportFormat }),
         ...(keyField === undefined ? {} : { keyField }),
         ...(expiry === undefined ? {} : { expiry }),
       })
-      const summary = `imported ${result.rows - result.errors} of ${result.rows} rows into ${name} in ${result.seconds.toFixed(1)}s (${rate(result.rows, result.seconds)}), ${count(result.errors, 'error')}; the store has ${count(store.size, 'entry', 'entries')}`
+      const summary = `imported ${result.rows - result.errors} of ${result.rows} rows into ${name} in ${result.seconds.toFixed(1)}s (${rate(result.rows, result.seconds)}), ${count(result.errors, 'error')}`
       if (globals.json) {
         await line(
           ctx.stdout,
@@ -431,7 +432,6 @@ exit 1 if any row failed.`,
             rows: result.rows,
             errors: result.errors,
             seconds: result.seconds,
-            entries: store.size,
           }),
         )
       } else await line(ctx.stderr, summary)

@@ -10,6 +10,7 @@ import {
   SchemaMismatchError,
   TooLargeError,
   UnavailableError,
+  UnknownOperationError,
   UnknownStoreError,
   ValidationError,
   type WireError,
@@ -30,6 +31,8 @@ import {
   type Publish,
   type Subscribe,
   type Write,
+  WriteKind,
+  type Writer,
 } from '../protocol/messages.js'
 import { throwIfAborted } from '../util/abort.js'
 import { count } from '../util/counters.js'
@@ -483,6 +486,8 @@ export class Hub implements AsyncDisposable {
         return this.#publish(peer, message)
       case MessageType.SUBSCRIBE:
         return this.#subscribe(peer, message)
+      case MessageType.WRITER:
+        return this.#writer(peer, message)
       case MessageType.PING:
         return this.#queue(peer, { type: MessageType.PONG, nonce: message.nonce })
       case MessageType.BYE:
@@ -540,15 +545,8 @@ export class Hub implements AsyncDisposable {
       return fail(new ForbiddenError(`'${peer.info.identity}' may not read store '${message.store}'`))
     }
     const schema = store.config.schema
-    if (!schemasCompatible(schema, message.fingerprint)) {
-      return fail(
-        new SchemaMismatchError(
-          schema.fingerprint,
-          message.fingerprint,
-          `store '${message.store}': the master's schema (${schema.fingerprint}) and the clone's (${message.fingerprint}) differ`,
-        ),
-      )
-    }
+    const mismatch = schemaMismatch(store, message.fingerprint, 'clone')
+    if (mismatch !== undefined) return fail(mismatch)
     const previous = peer.opens.get(message.openId)
     if (previous !== undefined) this.#closeOpen(previous)
     const open: OpenState = {
@@ -595,6 +593,26 @@ export class Hub implements AsyncDisposable {
     open.cursor = snapshot.cursor
     this.#queue(peer, { ...base, mode: 0, fromSeq: snapshot.fromSeq })
     this.#pumpSnapshot(peer, message.openId, open)
+  }
+
+  /**
+   * Checks a write-only handle (S2.2, S8.2): the store, the `write` permission alone, the
+   * schema. Nothing of the store follows: no snapshot, no subscription, no broadcast.
+   */
+  #writer(peer: PeerState, message: Writer): void {
+    const fail = (error: ConcordError) => {
+      count(this.metrics.writersRefused, error.code)
+      this.#answerError(peer, MessageType.WRITER, message.reqId, error)
+    }
+    const store = this.#stores.get(message.store)
+    if (store === undefined) return fail(new UnknownStoreError(message.store))
+    if (!this.#allowed(peer, 'write', message.store)) {
+      return fail(new ForbiddenError(`'${peer.info.identity}' may not write store '${message.store}'`))
+    }
+    const mismatch = schemaMismatch(store, message.fingerprint, 'writer')
+    if (mismatch !== undefined) return fail(mismatch)
+    this.metrics.writers++
+    this.#queue(peer, { type: MessageType.WRITER_READY, reqId: message.reqId })
   }
 
   /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
@@ -712,9 +730,20 @@ export class Hub implements AsyncDisposable {
     node.lastWriteId = message.writeId
     const store = this.#stores.get(message.store)
     let error: ConcordError | undefined
+    // An identity that may write but not read learns of a write only whether it was taken
+    // and its seq, never what the store holds (S8.2; see the core README).
+    let blind = false
+    let decided = false
     if (store === undefined) error = new UnknownStoreError(message.store)
     else if (!this.#allowed(peer, 'write', message.store)) {
       error = new ForbiddenError(`'${peer.info.identity}' may not write store '${message.store}'`)
+    } else if (
+      (blind = readsState(message) && !this.#allowed(peer, 'read', message.store)) &&
+      answersWithState(message)
+    ) {
+      error = new ForbiddenError(
+        `'${peer.info.identity}' may write store '${message.store}' but not read it, and ${message.kind === WriteKind.CAS ? 'compareAndSet' : 'putIfAbsent'} answers with what the store holds`,
+      )
     } else {
       node.results.record(message.writeId)
       try {
@@ -723,21 +752,28 @@ export class Hub implements AsyncDisposable {
           nodeId: peer.nodeId!,
           writeId: message.writeId,
           identity: peer.info.identity,
+          blind,
         })
         return
       } catch (caught) {
+        decided = true
         error = isConcordError(caught)
           ? caught
           : new ProtocolError(`write failed: ${String(caught)}`, { cause: caught })
       }
     }
-    node.results.record(message.writeId, wireError(error))
-    this.#writeError(peer, message.writeId, error)
+    // What the master decided on an update (an op's refusal) may rest on the stored value.
+    const wire =
+      blind && decided && message.kind === WriteKind.UPDATE && error.code !== UnknownOperationError.code
+        ? untold(error, message)
+        : wireError(error)
+    node.results.record(message.writeId, wire)
+    this.#writeError(peer, message.writeId, error, wire)
   }
 
-  #writeError(peer: PeerState, writeId: number, error: ConcordError): void {
+  #writeError(peer: PeerState, writeId: number, error: ConcordError, wire = wireError(error)): void {
     count(this.metrics.writeErrors, error.code)
-    this.#queue(peer, { type: MessageType.WRITE_ERR, writeId, ...toErr(wireError(error)) })
+    this.#queue(peer, { type: MessageType.WRITE_ERR, writeId, ...toErr(wire) })
   }
 
   #settle(settlements: readonly Settlement[], error?: ConcordError): void {
@@ -1066,6 +1102,42 @@ export class Hub implements AsyncDisposable {
   #overflowed(peer: PeerState): void {
     this.metrics.peerQueueOverflows++
     this.#endpoint?.disconnect(peer.info.id, 'queue overflow')
+  }
+}
+
+/** The schema mismatch refusing a clone or writer of `store` with `fingerprint`, or undefined when they agree (S2.2). */
+function schemaMismatch(
+  store: StoreState,
+  fingerprint: string,
+  handle: 'clone' | 'writer',
+): SchemaMismatchError | undefined {
+  const schema = store.config.schema
+  if (schemasCompatible(schema, fingerprint)) return undefined
+  return new SchemaMismatchError(
+    schema.fingerprint,
+    fingerprint,
+    `store '${store.master.name}': the master's schema (${schema.fingerprint}) and the ${handle}'s (${fingerprint}) differ`,
+  )
+}
+
+/** A write whose outcome depends on the stored state (a put's or a clear's never does). */
+function readsState(write: Write): boolean {
+  return write.kind !== WriteKind.PUT && write.kind !== WriteKind.CLEAR
+}
+
+/** A write whose answer is the stored state itself: a compare-and-set, a putIfAbsent. */
+function answersWithState(write: Write): boolean {
+  return write.kind === WriteKind.CAS || (write.kind === WriteKind.UPDATE && write.op === 'putIfAbsent')
+}
+
+/**
+ * The refusal of an update an identity that may not read is told: its code alone. Why an
+ * op refused (its message, a ValidationError's issues) is about the stored value.
+ */
+function untold(error: ConcordError, write: Write): WireError {
+  return {
+    code: error.code,
+    message: `update '${String(write.op)}' on '${write.key}' was refused (${error.code}); an identity that may not read store '${write.store}' is not told why`,
   }
 }
 

@@ -47,6 +47,12 @@ export interface WriteOrigin {
   readonly nodeId: string
   readonly writeId: number
   readonly identity: string
+  /**
+   * The writer may not read the store (S8.2): its write is always a mutation at a new seq
+   * (a remove of an absent key, an op that changed nothing), so its answer says nothing of
+   * what the store holds.
+   */
+  readonly blind?: boolean
 }
 
 /** A write's outcome, delivered once its batch committed (or failed). */
@@ -264,13 +270,8 @@ export class Master {
         return this.#put(write.key, value, write.expiry, origin)
       }
       case WriteKind.REMOVE:
-        if (this.get(write.key) === undefined) return this.#unchanged(origin)
-        this.#heap.delete(write.key)
-        return this.#record(
-          { kind: 'remove', key: write.key, seq: ++this.lastSeq },
-          MutationKind.REMOVE,
-          origin,
-        )
+        if (origin.blind !== true && this.get(write.key) === undefined) return this.#unchanged(origin)
+        return this.#remove(write.key, origin)
       case WriteKind.UPDATE:
         return this.#update(write, origin)
       case WriteKind.CLEAR: {
@@ -376,15 +377,15 @@ export class Master {
         cause,
       })
     }
-    if (next === UNCHANGED) return this.#unchanged(origin)
+    if (next === UNCHANGED) {
+      if (origin.blind !== true) return this.#unchanged(origin)
+      // Written again as it is, so that the answer is a new seq whatever the op found.
+      if (entry !== undefined) return this.#put(write.key, new Uint8Array(entry.value), write.expiry, origin)
+      return this.#remove(write.key, origin)
+    }
     if (next === REMOVE) {
-      if (entry === undefined) return this.#unchanged(origin)
-      this.#heap.delete(write.key)
-      return this.#record(
-        { kind: 'remove', key: write.key, seq: ++this.lastSeq },
-        MutationKind.REMOVE,
-        origin,
-      )
+      if (entry === undefined && origin.blind !== true) return this.#unchanged(origin)
+      return this.#remove(write.key, origin)
     }
     const issues = this.config.schema.validate(next)
     if (issues.length > 0)
@@ -396,6 +397,12 @@ export class Master {
       )
     }
     this.#put(write.key, bytes, write.expiry, origin)
+  }
+
+  /** Removes `key` as a new mutation (a no-op on an absent key, but a seq all the same). */
+  #remove(key: string, origin: WriteOrigin): void {
+    this.#heap.delete(key)
+    this.#record({ kind: 'remove', key, seq: ++this.lastSeq }, MutationKind.REMOVE, origin)
   }
 
   /** A write that changes nothing, or (`refusal`) is refused on uncommitted state: answered after the commit. */

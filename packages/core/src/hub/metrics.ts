@@ -10,6 +10,10 @@ export interface HubMetrics {
   refused: Record<string, number>
   /** Writes refused, by error code (S3.3). */
   writeErrors: Record<string, number>
+  /** Write-only handles the hub checked and accepted (`node.writer`), each time a link checks one. */
+  writers: number
+  /** Write-only handles refused when checked (unknown store, no `write` permission, another schema), by error code. */
+  writersRefused: Record<string, number>
   /** Mutations committed. */
   mutations: number
   /** Commits (group-committed batches). */
@@ -44,6 +48,8 @@ export function newHubMetrics(): HubMetrics {
     broadcasts: 0,
     refused: {},
     writeErrors: {},
+    writers: 0,
+    writersRefused: {},
     mutations: 0,
     commits: 0,
     duplicateWrites: 0,

@@ -25,7 +25,7 @@ import {
   type Write,
   WriteKind,
 } from '../protocol/messages.js'
-import { onAbort, throwIfAborted } from '../util/abort.js'
+import { abortableWait, onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { count, total } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
@@ -39,23 +39,19 @@ import {
 } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
 import { type NodeMetrics, newNodeMetrics } from './node-metrics.js'
-import {
-  type AppliedWaiter,
-  type Clone,
-  Store,
-  type StoreHost,
-  type SyncBufferLimit,
-  type WriteAck,
-} from './store.js'
-import type { CallOptions, OpenOptions, StatusChange } from './types.js'
+import { type Clone, Store, type StoreHost, type SyncBufferLimit } from './store.js'
+import { StoreWriter, type WriterHost } from './store-writer.js'
+import type { CallOptions, OpenOptions, StatusChange, WriterOptions } from './types.js'
 import { errorFromWire } from './wire-errors.js'
+import type { AppliedWaiter, WriteAck, WriteTarget } from './writable-store.js'
 
 /** The states of a node's link to its hub. */
 export type NodeStatus = 'connecting' | 'connected' | 'closed'
 
 /**
  * A write from its submission to its outcome: sent (and resent after a reconnect) until the
- * master answers, then waiting for its clone to apply the seq (S3.2). Settles once.
+ * master answers, then waiting for its clone to apply the seq (S3.2; a write-only handle
+ * settles it at once). Settles once.
  */
 class PendingWrite implements AppliedWaiter {
   sent = false
@@ -69,7 +65,7 @@ class PendingWrite implements AppliedWaiter {
 
   constructor(
     readonly message: Write,
-    readonly store: Clone,
+    readonly store: WriteTarget,
     readonly issuedAt: number,
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (error: Error) => void,
@@ -175,6 +171,10 @@ export class ConcordNode implements AsyncDisposable {
   /** Stores whose broadcast subscription is not confirmed yet: `open` starts their sync (S2.1). */
   readonly #subscribing = new Set<Clone>()
   readonly #storesByOpenId = new Map<number, Clone>()
+  /** Write-only handles until they close (S8.2: the hub sends them nothing of the store). */
+  readonly #writers = new Set<StoreWriter<unknown, unknown>>()
+  /** Write-only handles whose check by the hub is under way on this link, by request id. */
+  readonly #writerRequests = new Map<number, StoreWriter<unknown, unknown>>()
   readonly #writes = new Map<number, PendingWrite>()
   readonly #publishes = new Map<number, PendingPublish>()
   readonly #subscribeRequests = new Map<number, PendingSubscribe>()
@@ -358,11 +358,7 @@ export class ConcordNode implements AsyncDisposable {
         result,
       ),
     detach: (store, openId) => {
-      for (const [id, pending] of this.#writes) {
-        if (pending.message.store !== store.name) continue
-        this.#writes.delete(id)
-        pending.failed(new ClosedError(`store '${store.name}' is closed`))
-      }
+      this.#failWrites(store, new ClosedError(`store '${store.name}' is closed`))
       if (this.#stores.get(store.name) === store) this.#stores.delete(store.name)
       for (const [id, s] of this.#storesByOpenId) if (s === store) this.#storesByOpenId.delete(id)
       if (openId !== undefined && this.#link === 'ready')
@@ -377,8 +373,60 @@ export class ConcordNode implements AsyncDisposable {
     metrics: this.metrics,
   }
 
+  /** Rejects the pending writes of one handle (a clone and a writer of one store each have theirs). */
+  #failWrites(target: WriteTarget, error: Error): void {
+    for (const [id, pending] of this.#writes) {
+      if (pending.store !== target) continue
+      this.#writes.delete(id)
+      pending.failed(error)
+    }
+  }
+
+  /**
+   * A write-only handle to `name` (see {@link StoreWriter}): resolves once the hub checked
+   * it (the store exists, this identity may write it, the schema matches: S2.2, S8.2). No
+   * snapshot is taken and no broadcast received; each write resolves on the master's
+   * acknowledgement. A node may hold any number of them beside a clone of the same store.
+   */
+  async writer<T, I = T>(name: string, options: WriterOptions<T, I>): Promise<StoreWriter<T, I>> {
+    this.#checkOpen()
+    checkName('store', name)
+    throwIfAborted(options?.signal)
+    checkSchema('writer', options?.schema)
+    const writer = new StoreWriter<T, I>(name, options.schema, this.#writerHost)
+    const untyped = writer as StoreWriter<unknown, unknown>
+    this.#writers.add(untyped)
+    const ready = writer._whenReady(options.signal)
+    if (this.#link === 'ready') writer._linkUp()
+    await ready
+    return writer
+  }
+
+  readonly #writerHost: WriterHost = {
+    sendWriter: (writer) => {
+      const reqId = ++this.#nextRequestId
+      for (const [id, w] of this.#writerRequests) if (w === writer) this.#writerRequests.delete(id)
+      this.#writerRequests.set(reqId, writer)
+      this.#send({
+        type: MessageType.WRITER,
+        reqId,
+        store: writer.name,
+        fingerprint: writer.schema.fingerprint,
+      })
+      return reqId
+    },
+    detachWriter: (writer) => {
+      this.#writers.delete(writer)
+      for (const [id, w] of this.#writerRequests) if (w === writer) this.#writerRequests.delete(id)
+      this.#failWrites(writer, new ClosedError(`the writer of store '${writer.name}' is closed`))
+    },
+    submitWrite: (target, kind, key, value, expiry, op, expectedSeq, signal, result) =>
+      this.#storeHost.submitWrite(target, kind, key, value, expiry, op, expectedSeq, signal, result),
+    maxValueSize: () => this.#maxValueSize(),
+  }
+
   #submitWrite<R>(
-    store: Clone,
+    store: WriteTarget,
     message: Write,
     signal: AbortSignal | undefined,
     result: (ack: WriteAck) => R,
@@ -454,32 +502,18 @@ export class ConcordNode implements AsyncDisposable {
       return Promise.reject(error)
     }
     const pubId = message.pubId
-    return new Promise((resolve, reject) => {
-      const stop = onAbort(options.signal, (error) => {
-        this.#publishes.delete(pubId)
-        // Still in the outbox (aborted in the task that published it): it never leaves.
-        this.#unsend(message)
-        reject(error)
-      })
-      const pending: PendingPublish = {
-        message,
-        issuedAt: this.#elapsed(),
-        sent: false,
-        resolve: () => {
-          stop()
-          resolve()
-        },
-        reject: (error) => {
-          stop()
-          reject(error)
-        },
-      }
-      this.#publishes.set(pubId, pending)
-      if (this.#link === 'ready') {
-        pending.sent = true
-        this.#send(message)
-      }
+    const { promise, waiting } = abortableWait(options.signal, () => {
+      this.#publishes.delete(pubId)
+      // Still in the outbox (aborted in the task that published it): it never leaves.
+      this.#unsend(message)
     })
+    const pending: PendingPublish = { message, issuedAt: this.#elapsed(), sent: false, ...waiting }
+    this.#publishes.set(pubId, pending)
+    if (this.#link === 'ready') {
+      pending.sent = true
+      this.#send(message)
+    }
+    return promise
   }
 
   /** The message `publish` sends, checked as far as the node can; throws what `publish` rejects with. */
@@ -735,6 +769,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#setStatus('connecting', error)
     for (const store of this.#stores.values()) store._linkDown(error)
     this.#storesByOpenId.clear()
+    this.#writerRequests.clear()
     // An event sent on the lost link may or may not have been routed; events are not resent.
     for (const [id, pending] of this.#publishes) {
       if (!pending.sent) continue
@@ -758,6 +793,9 @@ export class ConcordNode implements AsyncDisposable {
     this.#maxFrame = Math.min(this.config.transport.capabilities.maxFrameSize, maxFrameSize)
     this.#link = 'ready'
     this.#setStatus('connected')
+    // Write-only handles are checked again by this hub (restarted, or its authorizer
+    // changed) before their writes are resent on the link.
+    for (const writer of this.#writers) writer._linkUp()
     for (const [id, pending] of this.#writes) {
       if (pending.sent && restarted) {
         // The hub that got it is gone; it may have committed it. Resending could apply it twice.
@@ -900,6 +938,11 @@ export class ConcordNode implements AsyncDisposable {
       case MessageType.SUBSCRIBED:
         void this.#subscribed(message.reqId)
         return
+      case MessageType.WRITER_READY: {
+        const writer = this.#writerRequests.get(message.reqId)
+        this.#writerRequests.delete(message.reqId)
+        return writer?._accepted()
+      }
       case MessageType.PONG:
         return
       case MessageType.ERROR:
@@ -923,6 +966,14 @@ export class ConcordNode implements AsyncDisposable {
         if (pending !== undefined) {
           this.#publishes.delete(message.reqId!)
           pending.reject(error)
+        }
+        return
+      }
+      case MessageType.WRITER: {
+        const writer = message.reqId === null ? undefined : this.#writerRequests.get(message.reqId)
+        if (writer !== undefined) {
+          this.#writerRequests.delete(message.reqId!)
+          writer._refused(error)
         }
         return
       }
@@ -1096,6 +1147,7 @@ export class ConcordNode implements AsyncDisposable {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
     const error = new ClosedError('the node is closed')
     for (const store of [...this.#stores.values()]) await store.close()
+    for (const writer of [...this.#writers]) await writer.close()
     for (const pending of this.#writes.values()) pending.failed(error)
     this.#writes.clear()
     for (const pending of this.#publishes.values()) pending.reject(error)

@@ -1,63 +1,33 @@
 import type { Schema } from '@concord/schema/contract'
-import {
-  ClosedError,
-  type ConcordError,
-  OutOfViewError,
-  PersistenceError,
-  TooLargeError,
-  ValidationError,
-} from '../errors.js'
+import { ClosedError, type ConcordError, PersistenceError } from '../errors.js'
 import { wireSize } from '../protocol/codec.js'
-import { encodeDelta } from '../protocol/dynamic.js'
 import {
   MutationKind,
   type Mutations,
   type Opened,
   type SnapshotChunk,
   type SyncEnd,
-  WriteKind,
 } from '../protocol/messages.js'
-import { onAbort, throwIfAborted } from '../util/abort.js'
+import { abortableWait, onAbort, throwIfAborted, type Waiting } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { deepEqual } from '../util/deep-equal.js'
-import { toMillis } from '../util/duration.js'
-import { keyProblem } from '../util/names.js'
 import type { NodeMetrics, ResyncCause } from './node-metrics.js'
 import { Replica } from './replica.js'
-import type {
-  CallOptions,
-  Change,
-  ChangesOptions,
-  PutOptions,
-  StatusChange,
-  StoreStatus,
-  UpdateOptions,
-} from './types.js'
+import type { CallOptions, Change, ChangesOptions, StatusChange, StoreStatus } from './types.js'
+import { type AppliedWaiter, WritableStore, type WriteHost, type WriteTarget } from './writable-store.js'
 
-/** What a store handle needs from its node. */
-export interface StoreHost {
+export type { AppliedWaiter, WriteAck } from './writable-store.js'
+
+/** What a clone needs from its node. */
+export interface StoreHost extends WriteHost {
   /** Queues a message to the hub (sent this turn if the link is up; dropped otherwise). */
   sendOpen(store: Clone, resume: { epoch: string; seq: number } | undefined): number
   /** Lets the hub send one more snapshot or replay chunk; leaves at once, not at the end of the turn. */
   sendCredit(openId: number): void
   /** Tells the hub a sync was abandoned, so it frees the snapshot cursor. */
   sendClose(openId: number): void
-  /** Submits a write; resolves with the master's ack (before the clone applied it). */
-  submitWrite<R>(
-    store: Clone,
-    kind: number,
-    key: string,
-    value: Uint8Array | null,
-    expiry: number | null,
-    op: string | null,
-    expectedSeq: number | null,
-    signal: AbortSignal | undefined,
-    result: (ack: WriteAck) => R,
-  ): Promise<R>
   /** The handle closed: unsubscribe it and forget it. */
   detach(store: Clone, openId: number | undefined): void
-  /** The largest value a write may carry, in bytes (the master may allow less). */
-  maxValueSize(): number
   /** What a sync may buffer of the broadcasts that arrive meanwhile (see `NodeLimits`). */
   syncBufferLimit(): SyncBufferLimit
   /** The node's clock. */
@@ -72,33 +42,8 @@ export interface SyncBufferLimit {
   readonly bytes: number
 }
 
-/** The master's answer to a write. */
-export interface WriteAck {
-  readonly seq: number
-  readonly applied: boolean
-}
-
-/** A write waiting for its clone to apply the seq the master gave it (S3.2). */
-export interface AppliedWaiter {
-  readonly seq: number
-  /**
-   * Set by the node for a write's waiter: the link (count of this clone's links up) on
-   * which the master acknowledged `seq`. A master of another epoch that restarted below it
-   * does not have that write.
-   */
-  ackedOnLink?: number
-  /** The key a put or compare-and-set waiting here wrote: a store restarted without it shows an older write of it. */
-  readonly writtenKey?: string
-  applied(): void
-  failed(error: Error): void
-}
-
-const seqOf = (ack: WriteAck): number => ack.seq
-const insertedOf = (ack: WriteAck): boolean => ack.applied
-
 /** What a node sees of its store handles (method syntax keeps it variance-free). */
-export interface Clone {
-  readonly name: string
+export interface Clone extends WriteTarget {
   readonly prefix: string
   readonly schema: { readonly fingerprint: string }
   readonly status: StoreStatus
@@ -112,8 +57,6 @@ export interface Clone {
   _heartbeat(epoch: string, seq: number): void
   _openFailed(error: Error): void
   _watchdog(now: number, staleAfter: number): void
-  _afterApplied(waiter: AppliedWaiter): void
-  readonly _links: number
 }
 
 interface Sync {
@@ -143,7 +86,7 @@ const STATUS_BUFFER = 64
  * Writes take effect locally only when the master's broadcast is applied; each write's
  * promise resolves then, to the mutation's seq (S3.2).
  */
-export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
+export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Clone, AsyncDisposable {
   #entries = new Replica<T>()
   #epoch: string | undefined
   #seq = 0
@@ -161,16 +104,23 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   #resyncs = 0
   /** Links up so far (see {@link _links}). */
   #links = 0
-  #opened: { resolve: () => void; reject: (error: Error) => void } | undefined
+  #opened: Waiting | undefined
 
   /** @internal Built by `node.open`. */
   constructor(
-    readonly name: string,
-    readonly schema: Schema<T, I>,
+    name: string,
+    schema: Schema<T, I>,
     /** The prefix view, `''` for the whole store. */
-    readonly prefix: string,
-    readonly host: StoreHost,
-  ) {}
+    prefix: string,
+    override readonly host: StoreHost,
+  ) {
+    super(name, schema, prefix, host)
+  }
+
+  /** @internal */
+  protected _unusable(): Error | undefined {
+    return this.#status === 'closed' ? new ClosedError(`store '${this.name}' is closed`) : undefined
+  }
 
   // ---- reads (S2.3-S2.5) ------------------------------------------------------------------
 
@@ -280,121 +230,6 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     }
   }
 
-  // ---- writes (S3) ------------------------------------------------------------------------
-
-  /** Puts `value` at `key`; resolves to the mutation's seq once the clone applied it (S3.2). */
-  put(key: string, value: I, options: PutOptions = {}): Promise<number> {
-    return this.#write(WriteKind.PUT, key, this.#encode(value), options, null, null, seqOf)
-  }
-
-  /** Removes `key`; resolves to the seq at which it is gone. */
-  remove(key: string, options: CallOptions = {}): Promise<number> {
-    return this.#write(WriteKind.REMOVE, key, null, options, null, null, seqOf)
-  }
-
-  /**
-   * Runs the update operation `op` on the master (S3.5). Resolves to the seq, or for
-   * `putIfAbsent` to whether it inserted.
-   */
-  update(key: string, delta: unknown, options: UpdateOptions<'putIfAbsent'>): Promise<boolean>
-  update(key: string, delta: unknown, options: UpdateOptions): Promise<number>
-  update(key: string, delta: unknown, options: UpdateOptions): Promise<number | boolean> {
-    let bytes: Uint8Array
-    try {
-      bytes = encodeDelta(delta)
-    } catch (error) {
-      if (error instanceof ValidationError) return Promise.reject(error)
-      return Promise.reject(
-        new ValidationError([{ path: '', code: 'type', message: (error as Error).message }], {
-          context: 'invalid delta',
-        }),
-      )
-    }
-    if (typeof options?.op !== 'string') return Promise.reject(new TypeError('update needs { op }'))
-    return this.#write<number | boolean>(
-      WriteKind.UPDATE,
-      key,
-      bytes,
-      options,
-      options.op,
-      null,
-      options.op === 'putIfAbsent' ? insertedOf : seqOf,
-    )
-  }
-
-  /** Puts only if `key` was last written at `expectedSeq` (0: absent); else rejects with `ConflictError` (S3.6). */
-  compareAndSet(key: string, expectedSeq: number, value: I, options: PutOptions = {}): Promise<number> {
-    if (!Number.isSafeInteger(expectedSeq) || expectedSeq < 0) {
-      return Promise.reject(
-        new RangeError(`expectedSeq must be a seq (a non-negative integer), got ${expectedSeq}`),
-      )
-    }
-    return this.#write(WriteKind.CAS, key, this.#encode(value), options, null, expectedSeq, seqOf)
-  }
-
-  /**
-   * Removes every entry of the store. A prefix view may not: its clear would reach keys
-   * outside the view, so it rejects with `OutOfViewError` (S2.6).
-   */
-  clear(options: CallOptions = {}): Promise<number> {
-    if (this.prefix !== '') {
-      return Promise.reject(
-        new OutOfViewError(`a prefix view ('${this.prefix}') cannot clear the whole store`),
-      )
-    }
-    return this.#write(WriteKind.CLEAR, '', null, options, null, null, seqOf)
-  }
-
-  #encode(value: I): Uint8Array | ValidationError {
-    try {
-      // Transient: the bytes live until the master acknowledged the write (the frame copies them).
-      return this.schema.encodeTransient?.(value) ?? this.schema.encode(value)
-    } catch (error) {
-      if (error instanceof ValidationError) return error
-      return new ValidationError([{ path: '', code: 'type', message: (error as Error).message }])
-    }
-  }
-
-  /**
-   * Checks a write locally (S3.1) and hands it to the node. One promise per write: the node
-   * settles it once the master acknowledged and this clone applied the seq (S3.2).
-   */
-  #write<R>(
-    kind: number,
-    key: string,
-    value: Uint8Array | ValidationError | null,
-    options: PutOptions,
-    op: string | null,
-    expectedSeq: number | null,
-    result: (ack: WriteAck) => R,
-  ): Promise<R> {
-    try {
-      if (this.#status === 'closed') throw new ClosedError(`store '${this.name}' is closed`)
-      throwIfAborted(options.signal)
-      if (typeof key !== 'string') throw new TypeError('keys are strings')
-      const badKey = keyProblem(key)
-      if (badKey !== undefined) throw badKey
-      const limit = this.host.maxValueSize()
-      // A key travels in the same frame as its value: past the limit, the frame would be
-      // refused and every write queued with it would wait for nothing.
-      if (key.length * 3 > limit && Buffer.byteLength(key) > limit) {
-        throw new TooLargeError(`key of ${Buffer.byteLength(key)} bytes exceeds the limit of ${limit}`)
-      }
-      if (value instanceof ValidationError) throw value
-      if (!key.startsWith(this.prefix)) {
-        throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
-      }
-      if (value !== null && value.byteLength > limit) {
-        throw new TooLargeError(`value of ${value.byteLength} bytes exceeds the limit of ${limit}`)
-      }
-      const expiry =
-        options.expiry === undefined ? null : options.expiry === null ? -1 : toMillis(options.expiry)
-      return this.host.submitWrite(this, kind, key, value, expiry, op, expectedSeq, options.signal, result)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-  }
-
   /**
    * Resolves once this clone has applied every mutation up to `seq`, outside a resync (it may
    * have gone `stale` since; `get` still shows that write or a later one): read your writes
@@ -426,7 +261,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   }
 
   /** @internal Settles `waiter` once this clone has applied its seq (S3.2). */
-  _afterApplied(waiter: AppliedWaiter): void {
+  override _afterApplied(waiter: AppliedWaiter): void {
     if (this.#status === 'closed') return waiter.failed(new ClosedError(`store '${this.name}' is closed`))
     if (this.#seq >= waiter.seq && this.#sync === undefined) return waiter.applied()
     // Acks arrive in seq order almost always: insert from the back.
@@ -651,7 +486,7 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
   }
 
   /** @internal How many times this clone's link came up: tags a write's acknowledgement (see {@link AppliedWaiter}). */
-  get _links(): number {
+  override get _links(): number {
     return this.#links
   }
 
@@ -795,23 +630,12 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
 
   /** @internal Resolves when the clone is first live (S2.1). */
   _whenOpen(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const stop = onAbort(signal, (error) => {
-        this.#opened = undefined
-        reject(error)
-        void this.close()
-      })
-      this.#opened = {
-        resolve: () => {
-          stop()
-          resolve()
-        },
-        reject: (error) => {
-          stop()
-          reject(error)
-        },
-      }
+    const { promise, waiting } = abortableWait(signal, () => {
+      this.#opened = undefined
+      void this.close()
     })
+    this.#opened = waiting
+    return promise
   }
 
   // ---- lifecycle (S10.1) ------------------------------------------------------------------

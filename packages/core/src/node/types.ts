@@ -52,3 +52,9 @@ export interface OpenOptions<T = unknown, I = T> extends CallOptions {
   /** Open a prefix view: only keys under it (S2.6). */
   readonly prefix?: string
 }
+
+/** Options of `node.writer`. */
+export interface WriterOptions<T = unknown, I = T> extends CallOptions {
+  /** The schema of the values; its fingerprint must match the master's (S2.2). */
+  readonly schema: import('@concord/schema/contract').Schema<T, I>
+}

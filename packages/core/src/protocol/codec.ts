@@ -107,6 +107,11 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
   ],
   [MessageType.PING]: [['nonce', isNat]],
   [MessageType.BYE]: [],
+  [MessageType.WRITER]: [
+    ['reqId', isNat],
+    ['store', isStr],
+    ['fingerprint', isStr],
+  ],
   [MessageType.WELCOME]: [
     ['version', isNat],
     ['hubInstance', isStr],
@@ -148,6 +153,7 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
   ],
   [MessageType.PUBLISH_ACK]: [['pubId', isNat]],
   [MessageType.SUBSCRIBED]: [['reqId', isNat]],
+  [MessageType.WRITER_READY]: [['reqId', isNat]],
   [MessageType.PONG]: [['nonce', isNat]],
   [MessageType.WRITE_ACKS]: [
     ['firstWriteId', isNat],

@@ -19,6 +19,7 @@ export const MessageType = {
   SUBSCRIBE: 7,
   PING: 8,
   BYE: 9,
+  WRITER: 10,
   // hub -> node, unicast
   WELCOME: 20,
   OPENED: 21,
@@ -31,6 +32,7 @@ export const MessageType = {
   SUBSCRIBED: 28,
   PONG: 29,
   WRITE_ACKS: 30,
+  WRITER_READY: 31,
   // hub -> nodes, broadcast (MUTATIONS is also sent unicast, in credited chunks, to replay the log on resume)
   MUTATIONS: 40,
   HEARTBEAT: 41,
@@ -107,6 +109,16 @@ export type Subscribe = {
   readonly group: string | null
   readonly fingerprint: string | null
 }
+/**
+ * Asks the hub to check a write-only handle (the store exists, the identity may write it,
+ * the schema's fingerprint matches the master's); no snapshot and no broadcasts follow.
+ */
+export type Writer = {
+  readonly type: typeof MessageType.WRITER
+  readonly reqId: number
+  readonly store: string
+  readonly fingerprint: string
+}
 export type Ping = { readonly type: typeof MessageType.PING; readonly nonce: number }
 export type Bye = { readonly type: typeof MessageType.BYE }
 
@@ -161,7 +173,7 @@ export type WriteErr = {
   readonly message: string
   readonly details: unknown
 }
-/** A request (OPEN, SUBSCRIBE, PUBLISH: `reqKind` says which) failed, or a frame was refused (`reqId` null). */
+/** A request (OPEN, SUBSCRIBE, PUBLISH, WRITER: `reqKind` says which) failed, or a frame was refused (`reqId` null). */
 export type ErrorMessage = {
   readonly type: typeof MessageType.ERROR
   readonly reqKind: number
@@ -179,6 +191,8 @@ export type WriteAcks = {
 }
 export type PublishAck = { readonly type: typeof MessageType.PUBLISH_ACK; readonly pubId: number }
 export type Subscribed = { readonly type: typeof MessageType.SUBSCRIBED; readonly reqId: number }
+/** The write-only handle of request `reqId` may write (the answer to WRITER). */
+export type WriterReady = { readonly type: typeof MessageType.WRITER_READY; readonly reqId: number }
 export type Pong = { readonly type: typeof MessageType.PONG; readonly nonce: number }
 
 /**
@@ -221,6 +235,7 @@ export type NodeMessage =
   | Subscribe
   | Ping
   | Bye
+  | Writer
 export type HubMessage =
   | Welcome
   | Opened
@@ -232,6 +247,7 @@ export type HubMessage =
   | ErrorMessage
   | PublishAck
   | Subscribed
+  | WriterReady
   | Pong
   | Mutations
   | Heartbeat

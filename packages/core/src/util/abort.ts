@@ -17,3 +17,38 @@ export function onAbort(signal: AbortSignal | undefined, onAbort: (error: Aborte
 }
 
 function noop(): void {}
+
+/** The two ends of a wait made with {@link abortableWait}. */
+export interface Waiting {
+  resolve(): void
+  reject(error: Error): void
+}
+
+/**
+ * A promise, and the `Waiting` that settles it and stops listening to `signal`. When the
+ * signal fires first, the promise rejects with an {@link AbortedError} and `aborted` runs
+ * (to forget the `Waiting` and undo what was under way).
+ */
+export function abortableWait(
+  signal: AbortSignal | undefined,
+  aborted: () => void,
+): { readonly promise: Promise<void>; readonly waiting: Waiting } {
+  let waiting!: Waiting
+  const promise = new Promise<void>((resolve, reject) => {
+    const stop = onAbort(signal, (error) => {
+      reject(error)
+      aborted()
+    })
+    waiting = {
+      resolve: () => {
+        stop()
+        resolve()
+      },
+      reject: (error) => {
+        stop()
+        reject(error)
+      },
+    }
+  })
+  return { promise, waiting }
+}
