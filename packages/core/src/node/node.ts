@@ -385,6 +385,7 @@ export class ConcordNode implements AsyncDisposable {
   ): Promise<R> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
     if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      this.metrics.writesOverLimit++
       return Promise.reject(
         new UnavailableError(
           `${this.#maxPending} writes are pending: the master is unreachable or slow (S3.7)`,
@@ -498,6 +499,7 @@ export class ConcordNode implements AsyncDisposable {
         `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
       )
     if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      this.metrics.publishesOverLimit++
       throw new UnavailableError(`${this.#maxPending} writes and publishes are pending`)
     }
     const message: Publish = {
@@ -519,10 +521,15 @@ export class ConcordNode implements AsyncDisposable {
    */
   subscribe<P = unknown>(prefix: string, options: SubscribeOptions = {}): EventSubscription<P> {
     let stopAbort = noop
-    const subscription = new EventSubscription<P>(prefix, options, (s) => {
-      stopAbort()
-      this.#unsubscribed(s)
-    })
+    const subscription = new EventSubscription<P>(
+      prefix,
+      options,
+      (s) => {
+        stopAbort()
+        this.#unsubscribed(s)
+      },
+      this.#countDropped,
+    )
     const refusal = this.#subscribeRefusal(prefix, options.signal)
     if (refusal !== undefined) {
       subscription._end(refusal)
@@ -534,6 +541,10 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscribeRequests.set(message.reqId, { message, subscription })
     if (this.#link === 'ready') this.#send(message)
     return subscription
+  }
+
+  readonly #countDropped = (): void => {
+    this.metrics.eventsDropped++
   }
 
   /** Registers a request asking the hub again for a granted subscription (see `#welcome`); returns it to send. */
@@ -922,6 +933,7 @@ export class ConcordNode implements AsyncDisposable {
         const pending = message.reqId === null ? undefined : this.#publishes.get(message.reqId)
         if (pending !== undefined) {
           this.#publishes.delete(message.reqId!)
+          count(this.metrics.publishErrors, error.code)
           pending.reject(error)
         }
         return
@@ -983,6 +995,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const [id, pending] of this.#publishes) {
       if (pending.issuedAt > cutoff) break
       this.#publishes.delete(id)
+      this.metrics.publishTimeouts++
       pending.reject(new UnavailableError(`no answer from the hub within ${this.#writeTimeout} ms`))
     }
   }
