@@ -61,6 +61,14 @@ export interface NodeMetrics {
   /** Writes that rejected with `UnavailableError` after `writeTimeout`, sent or not (S3.7). */
   writeTimeouts: number
   /**
+   * Writes the master answered whose seq this clone could not apply, its link to the hub
+   * down for `writeTimeout` in all since the answer (see the core README, *An acknowledged
+   * write whose broadcast does not arrive*): an acknowledged one rejected with
+   * `UnavailableError` carrying `ackedSeq` (it took effect), a compare-and-set refused at
+   * that seq with its `ConflictError`.
+   */
+  ackedWriteTimeouts: number
+  /**
    * Writes refused at once, with `UnavailableError`, because `maxPendingWrites` writes and
    * publishes were outstanding (S3.7): nothing was sent or queued.
    */
@@ -124,6 +132,7 @@ export function newNodeMetrics(): NodeMetrics {
     writesSent: 0,
     writesResent: 0,
     writeTimeouts: 0,
+    ackedWriteTimeouts: 0,
     writesOverLimit: 0,
     writeErrors: {},
     writesInDoubt: 0,

@@ -5,6 +5,7 @@ import {
   OutOfViewError,
   PersistenceError,
   TooLargeError,
+  UnavailableError,
   ValidationError,
 } from '../errors.js'
 import { wireSize } from '../protocol/codec.js'
@@ -87,6 +88,13 @@ export interface AppliedWaiter {
    * does not have that write.
    */
   ackedOnLink?: number
+  /**
+   * Set by the node for a write the master answered: how long the node had been without a
+   * link to its hub, in all, at the answer. Once it has been without one for `writeTimeout`
+   * more, the write stops waiting (see {@link Clone._expireAnswered}); a waiter without it
+   * (`reached`) waits as long as it takes.
+   */
+  downAt?: number
   /** The key a put or compare-and-set waiting here wrote: a store restarted without it shows an older write of it. */
   readonly writtenKey?: string
   applied(): void
@@ -113,6 +121,11 @@ export interface Clone {
   _openFailed(error: Error): void
   _watchdog(now: number, staleAfter: number): void
   _afterApplied(waiter: AppliedWaiter): void
+  /**
+   * Fails the waiting writes answered when the node's link-down time was at most `cutoff`
+   * (`timeout` ms of it ago); returns how many.
+   */
+  _expireAnswered(cutoff: number, timeout: number): number
   readonly _links: number
 }
 
@@ -433,6 +446,27 @@ export class Store<T = unknown, I = T> implements Clone, AsyncDisposable {
     let i = this.#waiters.length
     while (i > 0 && this.#waiters[i - 1]!.seq > waiter.seq) i--
     this.#waiters.splice(i, 0, waiter)
+  }
+
+  /** @internal See {@link Clone._expireAnswered}. */
+  _expireAnswered(cutoff: number, timeout: number): number {
+    if (!this.#waiters.some((w) => w.downAt !== undefined && w.downAt <= cutoff)) return 0
+    const due: AppliedWaiter[] = []
+    const kept: AppliedWaiter[] = []
+    for (const w of this.#waiters) (w.downAt !== undefined && w.downAt <= cutoff ? due : kept).push(w)
+    this.#waiters = kept
+    for (const waiter of due) {
+      // A compare-and-set refused at this seq rejects with its ConflictError instead (as on close).
+      waiter.failed(
+        new UnavailableError(
+          `store '${this.name}': the master acknowledged this write at seq ${waiter.seq}, so it took effect, ` +
+            'but the link to the hub was lost before this clone applied it, and has been down for ' +
+            `${timeout} ms (writeTimeout) since; retrying a non-idempotent update would apply it twice`,
+          { ackedSeq: waiter.seq },
+        ),
+      )
+    }
+    return due.length
   }
 
   #releaseWaiters(): void {
