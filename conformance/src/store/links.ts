@@ -497,6 +497,26 @@ export function linkTests({ h, probe }: SuiteContext): void {
       })
     }
 
+    it('S3.2 S3.7 a write acknowledged, its broadcast not applied when the hub went away for good, rejects after writeTimeout with UnavailableError naming its seq', async () => {
+      const hub = await h().hub({ stores: { kv: { schema: Text } } })
+      const { node, gate } = await h().gatedNode(hub, { writeTimeout: 300 })
+      const writer = await node.open('kv', { schema: Text })
+      const first = await writer.put('a', 'applied')
+      gate.holding = true
+      const write = settle(writer.put('b', 'acknowledged'))
+      await eventually(() => expect(masterSeq(hub, 'kv')).toBe(first + 1))
+      // Acknowledged on the same ordered channel before this publish's answer.
+      await node.publish('probe/after-ack', new Uint8Array([1]))
+      await h().stopHub(hub)
+      const outcome = await within(write, 15_000, 'the acknowledged write')
+      expect(!outcome.ok && outcome.error instanceof UnavailableError).toBe(true)
+      const error = (outcome as { error: UnavailableError }).error
+      expect(error.ackedSeq).toBe(first + 1)
+      expect(error.message).toMatch(/took effect/)
+      expect(node.metrics).toMatchObject({ ackedWriteTimeouts: 1, writesLost: 0 })
+      expect(writer.get('b')).toBeUndefined()
+    })
+
     if (canCrash) {
       it('S6.4 after a crash, the restarted master still holds every acknowledged write', async () => {
         const stores = { kv: { schema: Text } }

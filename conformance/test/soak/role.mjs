@@ -232,7 +232,11 @@ if (role === 'hub') {
           if (op.kind !== 'remove' && op.kind !== 'clear' && at !== 0 && at < seq)
             breach(`${op.kind} ${op.key} resolved to seq ${seq}, the clone holds the key at ${at}`)
         } catch (error) {
-          outcomes.push([n, 0, error?.code ?? 'none', String(error?.message ?? error)])
+          // Acknowledged at its seq (it took effect), only not applied here before the
+          // clone's link had been down for writeTimeout: an acknowledged write, to check as one.
+          if (error?.code === 'ERR_UNAVAILABLE' && Number.isSafeInteger(error.ackedSeq))
+            outcomes.push([n, error.ackedSeq])
+          else outcomes.push([n, 0, error?.code ?? 'none', String(error?.message ?? error)])
         }
       }
     } finally {

@@ -76,8 +76,16 @@ export class ConflictError extends ConcordError {
 /** The master cannot be reached in time, or the pending-write bound is full (S3.7). */
 export class UnavailableError extends ConcordError {
   static readonly code = ErrorCodes.UNAVAILABLE
-  constructor(message: string, options?: ConcordErrorOptions) {
+  /**
+   * Set when the master acknowledged the write at this seq, so it took effect, and this
+   * clone could not apply it (its link to the hub stayed down for `writeTimeout`): the
+   * write is done, and retrying a non-idempotent `update` would apply it twice. Wait for
+   * it with `store.reached(ackedSeq)`. Undefined when the outcome is not known to be that.
+   */
+  readonly ackedSeq?: number
+  constructor(message: string, options: ConcordErrorOptions & { readonly ackedSeq?: number } = {}) {
     super(UnavailableError.code, message, options)
+    this.ackedSeq = options.ackedSeq
   }
 }
 

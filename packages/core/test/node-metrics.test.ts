@@ -12,13 +12,17 @@ import {
   type ConcordNode,
   ConflictError,
   constantBackoff,
+  createHub,
   createNode,
+  ForbiddenError,
+  memoryPersistence,
   memoryTransport,
   type NodeMetrics,
   PersistenceError,
   type ResyncCause,
   UnavailableError,
   UnknownOperationError,
+  ValidationError,
 } from '../src/index.js'
 import { newNodeMetrics } from '../src/node/node-metrics.js'
 import { decodeFrame, encodeFrame } from '../src/protocol/codec.js'
@@ -252,6 +256,21 @@ describe('node.metrics', () => {
       expect(cutOff.metrics).toMatchObject({ writesSent: 0, writeTimeouts: 1, linksUp: 1, linksLost: 1 })
     })
 
+    it('S3.7 refused at once beyond maxPendingWrites, counted in writesOverLimit; the queued ones go through', async () => {
+      const { transport, node } = await cluster(QUIET)
+      const writerNode = await node('writer', { maxPendingWrites: 2, backoff: constantBackoff(10) })
+      const kv = await writerNode.open('kv', { schema: Text })
+      transport.faults.partition('writer')
+      await vi.waitFor(() => expect(writerNode.status).toBe('connecting'))
+      const queued = [kv.put('a', 'one'), kv.put('b', 'two')]
+      await expect(kv.put('c', 'over the bound')).rejects.toThrow(UnavailableError)
+      expect(writerNode.metrics).toMatchObject({ writesOverLimit: 1, writesSent: 0, publishesOverLimit: 0 })
+      transport.faults.heal()
+      expect(await Promise.all(queued)).toEqual([1, 2])
+      expect(kv.has('c')).toBe(false)
+      expect(writerNode.metrics).toMatchObject({ writesOverLimit: 1, writesSent: 2, writeTimeouts: 0 })
+    })
+
     it('S3.7 in doubt: sent but not answered when the hub restarted', async () => {
       const restartable = await restartableHub(closers, QUIET)
       const node = await restartable.node('writer')
@@ -311,6 +330,30 @@ describe('node.metrics', () => {
       expect(subscriber.metrics.eventsLost).toBe(published - queue)
     })
 
+    it("S7.6 events a slow reader's drop-oldest buffer dropped count in eventsDropped, summed over the subscriptions", async () => {
+      const { node } = await cluster(QUIET)
+      const publisher = await node('publisher')
+      const subscriber = await node('subscriber')
+      const four = subscriber.subscribe('t', { bufferSize: 4 })
+      const eight = subscriber.subscribe('t', { bufferSize: 8, overflow: 'drop-oldest' })
+      const roomy = subscriber.subscribe('t', { bufferSize: 100 })
+      await Promise.all([four.ready, eight.ready, roomy.ready])
+      const published = 10
+      for (let i = 0; i < published; i++) await publisher.publish('t', new Uint8Array([i]))
+      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(published))
+      // Nobody read: each buffer kept the newest events it had room for.
+      const newest = async (subscription: typeof four, n: number) => {
+        const payloads: number[] = []
+        for (let i = 0; i < n; i++)
+          payloads.push(((await subscription.next()).value.payload as Uint8Array)[0]!)
+        return payloads
+      }
+      expect(await newest(four, 4)).toEqual([6, 7, 8, 9])
+      expect(await newest(eight, 8)).toEqual([2, 3, 4, 5, 6, 7, 8, 9])
+      expect([four.dropped, eight.dropped, roomy.dropped]).toEqual([6, 2, 0])
+      expect(subscriber.metrics).toMatchObject({ eventsDropped: 8, eventsLost: 0 })
+    })
+
     it('S7.6 events lost just before one that cannot be decoded still count as lost', async () => {
       const queue = 8
       const { transport, node } = await cluster({ peerQueueLimit: queue, ...QUIET })
@@ -345,6 +388,68 @@ describe('node.metrics', () => {
       expect(subscriber.metrics.refused).toEqual({ [DecodeError.code]: 1 })
       expect(subscriber.metrics).toMatchObject({ events: 1, eventsLost: 0 })
       expect(subscriber.refusedFrames).toBe(1)
+    })
+  })
+
+  describe('publishes', () => {
+    it('S3.7 S7.2 timed out after writeTimeout, sent (no answer) or not (no link), counted in publishTimeouts', async () => {
+      const { transport, node } = await cluster()
+      const options = { writeTimeout: 200, staleAfter: '1m' } as const
+      const unanswered = await node('unanswered', options)
+      await vi.waitFor(() => expect(unanswered.status).toBe('connected'))
+      transport.faults.pause('unanswered')
+      await expect(unanswered.publish('t', new Uint8Array([1]))).rejects.toThrow(UnavailableError)
+      expect(unanswered.metrics).toMatchObject({ publishTimeouts: 1, writeTimeouts: 0, publishErrors: {} })
+      transport.faults.resume('unanswered')
+
+      const cutOff = await node('cut-off', options)
+      await vi.waitFor(() => expect(cutOff.status).toBe('connected'))
+      transport.faults.partition('cut-off')
+      await vi.waitFor(() => expect(cutOff.status).toBe('connecting'))
+      await expect(cutOff.publish('t', new Uint8Array([2]))).rejects.toThrow(UnavailableError)
+      expect(cutOff.metrics).toMatchObject({ publishTimeouts: 1, writeTimeouts: 0, linksLost: 1 })
+    })
+
+    it('S7.4 S8.2 refused by the hub, by error code, as the hub counts them in eventsRefused', async () => {
+      const transport = memoryTransport()
+      const hub = await createHub({
+        transport,
+        listen: 'memory://*',
+        persistence: memoryPersistence(),
+        heartbeat: '1h',
+        topics: { typed: { schema: Text } },
+        access: [{ identities: ['publisher'], allow: ['publish'], topics: ['typed', 'open'] }],
+      })
+      closers.push(() => hub.close())
+      // No payload schemas on the node: it sends bytes the hub checks.
+      const publisher = await createNode({ transport, hub: hub.address, identity: 'publisher' })
+      closers.push(() => publisher.close())
+      await expect(publisher.publish('secret', new Uint8Array([1]))).rejects.toThrow(ForbiddenError)
+      await expect(publisher.publish('typed', Uint8Array.from([0xc1]))).rejects.toThrow(ValidationError)
+      await expect(publisher.publish('typed/more', Uint8Array.from([0xc1]))).rejects.toThrow(ValidationError)
+      await publisher.publish('open', new Uint8Array([2]))
+      expect(publisher.metrics.publishErrors).toEqual({ ERR_FORBIDDEN: 1, ERR_SCHEMA_INVALID: 2 })
+      expect(hub.metrics).toMatchObject({ eventsRefused: 3, events: 1 })
+      expect(publisher.metrics.refusedByHub).toEqual({})
+    })
+
+    it('S3.7 refused at once beyond maxPendingWrites, counted in publishesOverLimit; the queued ones go through', async () => {
+      const { transport, node } = await cluster(QUIET)
+      const publisherNode = await node('publisher', { maxPendingWrites: 2, backoff: constantBackoff(10) })
+      await vi.waitFor(() => expect(publisherNode.status).toBe('connected'))
+      const subscriberNode = await node('subscriber')
+      const subscription = subscriberNode.subscribe('t')
+      await subscription.ready
+      transport.faults.partition('publisher')
+      await vi.waitFor(() => expect(publisherNode.status).toBe('connecting'))
+      const queued = [1, 2].map((i) => publisherNode.publish('t', new Uint8Array([i])))
+      await expect(publisherNode.publish('t', new Uint8Array([3]))).rejects.toThrow(UnavailableError)
+      expect(publisherNode.metrics).toMatchObject({ publishesOverLimit: 1, writesOverLimit: 0 })
+      transport.faults.heal()
+      await Promise.all(queued)
+      const received = [(await subscription.next()).value, (await subscription.next()).value]
+      expect(received.map((event) => event.payload)).toEqual([new Uint8Array([1]), new Uint8Array([2])])
+      expect(publisherNode.metrics).toMatchObject({ publishesOverLimit: 1, publishTimeouts: 0 })
     })
   })
 

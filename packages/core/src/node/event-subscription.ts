@@ -62,11 +62,14 @@ export class EventSubscription<P = unknown>
     readonly prefix: string,
     options: SubscribeOptions,
     private readonly onEnd: (subscription: Subscriber) => void,
+    /** Called for each event the `drop-oldest` policy drops (the node counts them). */
+    onDrop?: () => void,
   ) {
     this.#queue = new BoundedQueue(
       options.bufferSize ?? 10_000,
       options.overflow === 'disconnect' ? 'error' : 'drop-oldest',
       () => this.#finish(undefined),
+      onDrop,
     )
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve

@@ -60,6 +60,19 @@ export interface NodeMetrics {
   writesResent: number
   /** Writes that rejected with `UnavailableError` after `writeTimeout`, sent or not (S3.7). */
   writeTimeouts: number
+  /**
+   * Writes the master answered whose seq this clone could not apply, its link to the hub
+   * down for `writeTimeout` in all since the answer (see the core README, *An acknowledged
+   * write whose broadcast does not arrive*): an acknowledged one rejected with
+   * `UnavailableError` carrying `ackedSeq` (it took effect), a compare-and-set refused at
+   * that seq with its `ConflictError`.
+   */
+  ackedWriteTimeouts: number
+  /**
+   * Writes refused at once, with `UnavailableError`, because `maxPendingWrites` writes and
+   * publishes were outstanding (S3.7): nothing was sent or queued.
+   */
+  writesOverLimit: number
   /** Writes the master refused, by error code (S3.3): its `metrics.writeErrors` for this node. */
   writeErrors: Record<string, number>
   /**
@@ -84,11 +97,29 @@ export interface NodeMetrics {
   /** Events received and handed to this node's subscriptions, each once however many take it (S7). */
   events: number
   /**
+   * Events a subscription's `drop-oldest` overflow policy dropped from its buffer, the
+   * reader having fallen behind (S7.6), summed over the subscriptions: each counts its own
+   * in `subscription.dropped`.
+   */
+  eventsDropped: number
+  /**
    * Events lost on their way to this node (a full queue at the hub or on the link), found by
    * the per-topic numbering (S7.6), each once: every subscription that covers the topic
    * counts the same events in its own `lost`.
    */
   eventsLost: number
+  /** Publishes that rejected with `UnavailableError` after `writeTimeout`, sent (no answer) or not (no link) (S3.7, S7.2). */
+  publishTimeouts: number
+  /**
+   * Publishes the hub refused, by error code (`ERR_FORBIDDEN`, `ERR_SCHEMA_INVALID`, …; S7.4,
+   * S8.2): the part of its `metrics.eventsRefused` this node caused.
+   */
+  publishErrors: Record<string, number>
+  /**
+   * Publishes refused at once, with `UnavailableError`, because `maxPendingWrites` writes and
+   * publishes were outstanding (S3.7): nothing was sent or queued.
+   */
+  publishesOverLimit: number
 }
 
 export function newNodeMetrics(): NodeMetrics {
@@ -101,12 +132,18 @@ export function newNodeMetrics(): NodeMetrics {
     writesSent: 0,
     writesResent: 0,
     writeTimeouts: 0,
+    ackedWriteTimeouts: 0,
+    writesOverLimit: 0,
     writeErrors: {},
     writesInDoubt: 0,
     writesLost: 0,
     linksUp: 0,
     linksLost: 0,
     events: 0,
+    eventsDropped: 0,
     eventsLost: 0,
+    publishTimeouts: 0,
+    publishErrors: {},
+    publishesOverLimit: 0,
   }
 }

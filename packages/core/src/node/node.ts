@@ -57,6 +57,7 @@ class PendingWrite implements AppliedWaiter {
   sent = false
   seq = 0
   ackedOnLink: number | undefined
+  downAt: number | undefined
   #ack: WriteAck | undefined
   /** The refusal to report once the clone has applied `seq` (see {@link refusedAt}). */
   #refusal: Error | undefined
@@ -85,10 +86,12 @@ class PendingWrite implements AppliedWaiter {
     return kind === WriteKind.PUT || kind === WriteKind.CAS ? this.message.key : undefined
   }
 
-  acked(ack: WriteAck): void {
+  /** The master applied it at `ack.seq`; `downAt` is the node's link-down time then (see `AppliedWaiter`). */
+  acked(ack: WriteAck, downAt: number): void {
     this.#ack = ack
     this.seq = ack.seq
     this.ackedOnLink = this.store._links
+    this.downAt = downAt
     this.store._afterApplied(this)
   }
 
@@ -96,10 +99,11 @@ class PendingWrite implements AppliedWaiter {
    * Rejects with `error` once the clone has applied `seq`: a compare-and-set that lost to the
    * write at `seq` reports it when `get`/`seqOf` show that write, so a retry reads what won.
    */
-  refusedAt(seq: number, error: Error): void {
+  refusedAt(seq: number, error: Error, downAt: number): void {
     this.seq = seq
     this.#refusal = error
     this.ackedOnLink = this.store._links
+    this.downAt = downAt
     this.store._afterApplied(this)
   }
 
@@ -184,6 +188,10 @@ export class ConcordNode implements AsyncDisposable {
   readonly #granted = new Set<Subscriber>()
   /** Links welcomed so far: a subscription granted across a new link is asked again. */
   #linkUps = 0
+  /** Time spent without a link to the hub (status `connecting`), over the links lost so far. */
+  #downTotal = 0
+  /** When the current link was lost, while it is (see {@link #downTime}). */
+  #downSince: number | undefined
   /** Frames a full link queue refused, in order, waiting for room (see `#sendNow`). */
   #held: Uint8Array[] = []
   #heldSince = 0
@@ -267,6 +275,17 @@ export class ConcordNode implements AsyncDisposable {
     return total(this.metrics.refused) + total(this.metrics.refusedByHub)
   }
 
+  /**
+   * How long this node has been without a link to its hub, in all, since it started: the
+   * clock of the writes the master answered that wait for their clone (see {@link #expireAnswered}).
+   * It stands still while the link is up.
+   */
+  #downTime(): number {
+    return this.#downSince === undefined
+      ? this.#downTotal
+      : this.#downTotal + this.#elapsed() - this.#downSince
+  }
+
   /** Link status changes from now on. */
   statusChanges(): AsyncIterableIterator<StatusChange<NodeStatus>> {
     const queue: BoundedQueue<StatusChange<NodeStatus>> = new BoundedQueue(64, 'drop-oldest', () =>
@@ -279,8 +298,14 @@ export class ConcordNode implements AsyncDisposable {
 
   #setStatus(status: NodeStatus, error?: Error): void {
     if (this.#status === status || this.#status === 'closed') return
-    if (status === 'connected') this.metrics.linksUp++
-    else if (status === 'connecting') this.metrics.linksLost++
+    if (status === 'connected') {
+      this.metrics.linksUp++
+      if (this.#downSince !== undefined) this.#downTotal += this.#elapsed() - this.#downSince
+      this.#downSince = undefined
+    } else if (status === 'connecting') {
+      this.metrics.linksLost++
+      this.#downSince = this.#elapsed()
+    }
     this.#status = status
     for (const queue of this.#statusQueues) queue.push(error === undefined ? { status } : { status, error })
     if (status === 'closed') for (const queue of this.#statusQueues) queue.end()
@@ -433,6 +458,7 @@ export class ConcordNode implements AsyncDisposable {
   ): Promise<R> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
     if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      this.metrics.writesOverLimit++
       return Promise.reject(
         new UnavailableError(
           `${this.#maxPending} writes are pending: the master is unreachable or slow (S3.7)`,
@@ -532,6 +558,7 @@ export class ConcordNode implements AsyncDisposable {
         `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
       )
     if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+      this.metrics.publishesOverLimit++
       throw new UnavailableError(`${this.#maxPending} writes and publishes are pending`)
     }
     const message: Publish = {
@@ -553,10 +580,15 @@ export class ConcordNode implements AsyncDisposable {
    */
   subscribe<P = unknown>(prefix: string, options: SubscribeOptions = {}): EventSubscription<P> {
     let stopAbort = noop
-    const subscription = new EventSubscription<P>(prefix, options, (s) => {
-      stopAbort()
-      this.#unsubscribed(s)
-    })
+    const subscription = new EventSubscription<P>(
+      prefix,
+      options,
+      (s) => {
+        stopAbort()
+        this.#unsubscribed(s)
+      },
+      this.#countDropped,
+    )
     const refusal = this.#subscribeRefusal(prefix, options.signal)
     if (refusal !== undefined) {
       subscription._end(refusal)
@@ -568,6 +600,10 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscribeRequests.set(message.reqId, { message, subscription })
     if (this.#link === 'ready') this.#send(message)
     return subscription
+  }
+
+  readonly #countDropped = (): void => {
+    this.metrics.eventsDropped++
   }
 
   /** Registers a request asking the hub again for a granted subscription (see `#welcome`); returns it to send. */
@@ -908,14 +944,15 @@ export class ConcordNode implements AsyncDisposable {
         const pending = this.#writes.get(message.writeId)
         if (pending === undefined) return
         this.#writes.delete(message.writeId)
-        return pending.acked({ seq: message.seq, applied: message.applied })
+        return pending.acked({ seq: message.seq, applied: message.applied }, this.#downTime())
       }
       case MessageType.WRITE_ACKS: {
+        const downAt = this.#downTime()
         for (let i = 0; i < message.count; i++) {
           const pending = this.#writes.get(message.firstWriteId + i)
           if (pending === undefined) continue
           this.#writes.delete(message.firstWriteId + i)
-          pending.acked({ seq: message.firstSeq + i, applied: true })
+          pending.acked({ seq: message.firstSeq + i, applied: true }, downAt)
         }
         return
       }
@@ -926,7 +963,7 @@ export class ConcordNode implements AsyncDisposable {
         const error = errorFromWire(message.code, message.message, message.details)
         count(this.metrics.writeErrors, error.code)
         if (error instanceof ConflictError && error.actualSeq !== undefined) {
-          return pending.refusedAt(error.actualSeq, error)
+          return pending.refusedAt(error.actualSeq, error, this.#downTime())
         }
         return pending.failed(error)
       }
@@ -965,6 +1002,7 @@ export class ConcordNode implements AsyncDisposable {
         const pending = message.reqId === null ? undefined : this.#publishes.get(message.reqId)
         if (pending !== undefined) {
           this.#publishes.delete(message.reqId!)
+          count(this.metrics.publishErrors, error.code)
           pending.reject(error)
         }
         return
@@ -1013,6 +1051,7 @@ export class ConcordNode implements AsyncDisposable {
     }
     if (this.#link === 'ready') for (const store of this.#stores.values()) store._watchdog(now, staleAfter)
     this.#expire(now)
+    if (this.#status === 'connecting') this.#expireAnswered()
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
   }
 
@@ -1034,8 +1073,21 @@ export class ConcordNode implements AsyncDisposable {
     for (const [id, pending] of this.#publishes) {
       if (pending.issuedAt > cutoff) break
       this.#publishes.delete(id)
+      this.metrics.publishTimeouts++
       pending.reject(new UnavailableError(`no answer from the hub within ${this.#writeTimeout} ms`))
     }
+  }
+
+  /**
+   * Writes the master answered, whose clone has not applied their seq, with the link down
+   * for `writeTimeout` since the answer (in all: the time the link was up does not count),
+   * stop waiting: the hub may never come back to deliver the seq (see the core README).
+   * Called only while the link is down: a sync under way delivers them, however long it takes.
+   */
+  #expireAnswered(): void {
+    const cutoff = this.#downTime() - this.#writeTimeout
+    for (const store of this.#stores.values())
+      this.metrics.ackedWriteTimeouts += store._expireAnswered(cutoff, this.#writeTimeout)
   }
 
   // ---- frames out --------------------------------------------------------------------------

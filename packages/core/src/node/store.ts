@@ -1,5 +1,5 @@
 import type { Schema } from '@concord/schema/contract'
-import { ClosedError, type ConcordError, PersistenceError } from '../errors.js'
+import { ClosedError, type ConcordError, PersistenceError, UnavailableError } from '../errors.js'
 import { wireSize } from '../protocol/codec.js'
 import {
   MutationKind,
@@ -57,6 +57,11 @@ export interface Clone extends WriteTarget {
   _heartbeat(epoch: string, seq: number): void
   _openFailed(error: Error): void
   _watchdog(now: number, staleAfter: number): void
+  /**
+   * Fails the waiting writes answered when the node's link-down time was at most `cutoff`
+   * (`timeout` ms of it ago); returns how many.
+   */
+  _expireAnswered(cutoff: number, timeout: number): number
 }
 
 interface Sync {
@@ -268,6 +273,27 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
     let i = this.#waiters.length
     while (i > 0 && this.#waiters[i - 1]!.seq > waiter.seq) i--
     this.#waiters.splice(i, 0, waiter)
+  }
+
+  /** @internal See {@link Clone._expireAnswered}. */
+  _expireAnswered(cutoff: number, timeout: number): number {
+    if (!this.#waiters.some((w) => w.downAt !== undefined && w.downAt <= cutoff)) return 0
+    const due: AppliedWaiter[] = []
+    const kept: AppliedWaiter[] = []
+    for (const w of this.#waiters) (w.downAt !== undefined && w.downAt <= cutoff ? due : kept).push(w)
+    this.#waiters = kept
+    for (const waiter of due) {
+      // A compare-and-set refused at this seq rejects with its ConflictError instead (as on close).
+      waiter.failed(
+        new UnavailableError(
+          `store '${this.name}': the master acknowledged this write at seq ${waiter.seq}, so it took effect, ` +
+            'but the link to the hub was lost before this clone applied it, and has been down for ' +
+            `${timeout} ms (writeTimeout) since; retrying a non-idempotent update would apply it twice`,
+          { ackedSeq: waiter.seq },
+        ),
+      )
+    }
+    return due.length
   }
 
   #releaseWaiters(): void {

@@ -22,6 +22,13 @@ export interface AppliedWaiter {
    * does not have that write.
    */
   ackedOnLink?: number
+  /**
+   * Set by the node for a write the master answered: how long the node had been without a
+   * link to its hub, in all, at the answer. Once it has been without one for `writeTimeout`
+   * more, the write stops waiting (see `Clone._expireAnswered`); a waiter without it
+   * (`reached`) waits as long as it takes.
+   */
+  downAt?: number
   /** The key a put or compare-and-set waiting here wrote: a store restarted without it shows an older write of it. */
   readonly writtenKey?: string
   applied(): void

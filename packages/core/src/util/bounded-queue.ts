@@ -7,7 +7,8 @@ export type OverflowPolicy = 'error' | 'drop-oldest'
  * A bounded buffer read as an async iterator: the producer pushes synchronously and never
  * waits; the consumer pulls. When full, `'error'` ends the iteration with an
  * {@link OverflowError} (after the buffered items), `'drop-oldest'` discards the oldest item
- * and counts it. Leaving a `for await` early (or calling `return()`) runs `onClose`.
+ * and counts it (and runs `onDrop`). Leaving a `for await` early (or calling `return()`)
+ * runs `onClose`.
  */
 export class BoundedQueue<T> implements AsyncIterableIterator<T> {
   /** Items discarded by the `'drop-oldest'` policy. */
@@ -22,13 +23,15 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
   readonly #limit: number
   readonly #policy: OverflowPolicy
   readonly #onClose: (() => void) | undefined
+  readonly #onDrop: (() => void) | undefined
 
-  constructor(limit: number, policy: OverflowPolicy, onClose?: () => void) {
+  constructor(limit: number, policy: OverflowPolicy, onClose?: () => void, onDrop?: () => void) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`queue limit must be a positive integer, got ${limit}`)
     this.#limit = limit
     this.#policy = policy
     this.#onClose = onClose
+    this.#onDrop = onDrop
   }
 
   /** Items waiting to be read. */
@@ -59,6 +62,7 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
       this.#items[this.#head] = undefined as T
       this.#head++
       this.dropped++
+      this.#onDrop?.()
       this.#compact()
     }
     this.#items.push(item)
