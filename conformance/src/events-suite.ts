@@ -16,7 +16,13 @@ import {
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import type { SuiteOptions, TransportEnv } from './env.js'
-import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
+import {
+  expectTransportCapabilities,
+  type Harness,
+  probe,
+  STALL_PROOF_HEARTBEAT,
+  useHarness,
+} from './harness.js'
 import { bytesInclude, bytesOf, eventually, msgpack, record, settle, take, within } from './helpers.js'
 import { Count, Numbered, Text } from './schemas.js'
 
@@ -191,7 +197,9 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
       }
 
       it('S9.1 an event over the size limit rejects locally with TooLargeError; publishes sent with it succeed and the link stays up', async () => {
-        const hub = await h().hub({})
+        // A heartbeat long enough that the stall of building a frame-sized payload and topic on
+        // a busy machine is not taken for silence: what must not make the link go is the refusal.
+        const hub = await h().hub({ heartbeat: STALL_PROOF_HEARTBEAT })
         const publisher = await h().node(hub)
         const subscriber = await h().node(hub)
         const subscription = subscriber.subscribe<Uint8Array>('t')
@@ -217,7 +225,8 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
       })
 
       it('S9.1 a subscription prefix over the size limit ends the subscription with TooLargeError; nothing is sent, the link stays up', async () => {
-        const { nodes } = await setup(2)
+        // As above: a frame-sized prefix may stall a busy machine longer than a short heartbeat.
+        const { nodes } = await setup(2, { heartbeat: STALL_PROOF_HEARTBEAT })
         const [publisher, subscriber] = nodes as [ConcordNode, ConcordNode]
         const good = subscriber.subscribe<Payload>('t')
         await good.ready

@@ -21,6 +21,11 @@ import { eventually, type LinkGate, type LinkGateOptions, linkGate } from './hel
 
 /** The hub heartbeat the suites use unless a test needs another: short, so silence is noticed fast (S6.2). */
 export const HEARTBEAT = 100
+/**
+ * A hub heartbeat for tests whose own work may stall a busy machine for a few hundred ms
+ * (frame-sized payloads, bursts): silence is then noticed after 3 s, not 300 ms.
+ */
+export const STALL_PROOF_HEARTBEAT = 1_000
 
 /** Options of {@link Harness.hub}: `createHub`'s, with the transport, address and persistence filled in. */
 export type HubOptions = Omit<CreateHubOptions, 'transport' | 'listen'> & { readonly listen?: string }

@@ -8,7 +8,7 @@ import {
   UnavailableError,
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
-import type { SuiteContext } from '../harness.js'
+import { STALL_PROOF_HEARTBEAT, type SuiteContext } from '../harness.js'
 import type { LinkGate } from '../helpers.js'
 import {
   cloneEntries,
@@ -373,7 +373,7 @@ export function linkTests({ h, probe }: SuiteContext): void {
     it("S3.7 S6.5 a burst of writes bigger than the link's queue waits for room: the link stays up and every write resolves, in order", async () => {
       // A heartbeat long enough that a stall of a busy machine is not taken for silence: what
       // must not make the link go is the burst.
-      const hub = await h().hub({ heartbeat: 1_000, stores: { kv: { schema: Text } } })
+      const hub = await h().hub({ heartbeat: STALL_PROOF_HEARTBEAT, stores: { kv: { schema: Text } } })
       const node = await h().node(hub)
       const store = await node.open('kv', { schema: Text })
       const statuses = record(node.statusChanges())
