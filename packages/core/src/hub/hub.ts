@@ -384,7 +384,10 @@ export class Hub implements AsyncDisposable {
       if (bar <= 0 || (kind === 's|' && bar !== rest.length - 1)) return false
       // An unknown store has nothing to read: let the subscription through so that OPEN is
       // answered with UnknownStoreError rather than a refused subscription.
-      return this.#authorizer.authorize(identity, 'read', { store: rest.slice(0, bar) })
+      if (this.#authorizer.authorize(identity, 'read', { store: rest.slice(0, bar) })) return true
+      // The clone's open rejects with ForbiddenError without sending OPEN: count it here.
+      count(this.metrics.opensRefused, ForbiddenError.code)
+      return false
     }
     const prefix =
       kind === 'e|'
@@ -538,7 +541,10 @@ export class Hub implements AsyncDisposable {
   // ---- stores ------------------------------------------------------------------------------
 
   #open(peer: PeerState, message: Open): void {
-    const fail = (error: ConcordError) => this.#answerError(peer, MessageType.OPEN, message.openId, error)
+    const fail = (error: ConcordError) => {
+      count(this.metrics.opensRefused, error.code)
+      this.#answerError(peer, MessageType.OPEN, message.openId, error)
+    }
     const store = this.#stores.get(message.store)
     if (store === undefined) return fail(new UnknownStoreError(message.store))
     if (!this.#allowed(peer, 'read', message.store)) {
@@ -705,6 +711,7 @@ export class Hub implements AsyncDisposable {
       : new PersistenceError(`reading store '${open.store}' failed: ${(cause as Error)?.message ?? cause}`, {
           cause,
         })
+    count(this.metrics.opensRefused, error.code)
     this.#answerError(peer, MessageType.OPEN, openId, error)
   }
 

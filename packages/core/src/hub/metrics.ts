@@ -33,6 +33,13 @@ export interface HubMetrics {
   skippedBroadcasts: number
   /** Peers dropped after heartbeat silence. */
   peerTimeouts: number
+  /**
+   * Opens refused, by the error code the clone's `open` rejected with: an unknown store,
+   * another schema, a snapshot the persistence failed to read, and no `read` permission
+   * (`ERR_FORBIDDEN`, counted when the hub refuses the clone's subscription to the store,
+   * on each link that asks).
+   */
+  opensRefused: Record<string, number>
   /** Snapshots and log resumes served. */
   snapshots: number
   resumes: number
@@ -57,6 +64,7 @@ export function newHubMetrics(): HubMetrics {
     peerQueueOverflows: 0,
     skippedBroadcasts: 0,
     peerTimeouts: 0,
+    opensRefused: {},
     snapshots: 0,
     resumes: 0,
     events: 0,
