@@ -272,6 +272,43 @@ describe('an acknowledged write whose broadcast does not arrive', () => {
     expect(kv.get('b')).toBeUndefined()
   })
 
+  it('S3.2 S3.7 a hub back that refuses the clone its resync (read revoked, write kept): its acknowledged writes reject at once with UnavailableError naming the seq, instead of waiting with the link up for ever', async () => {
+    const s = await setup()
+    const { node, kv, transport, clock } = s
+    const write = await acknowledgedNotApplied(s)
+    const reaching = track(kv.reached(2))
+    await s.killHub()
+    // Back on its data, but 'writer' may no longer read the store: the clone's resync is
+    // refused while the link stays up, so no seq of the store reaches it.
+    const persistence = memoryPersistence()
+    const back = await createHub({
+      transport,
+      listen: ADDRESS,
+      persistence,
+      clock,
+      heartbeat: HEARTBEAT,
+      stores: { kv: { schema: Text } },
+      access: [{ identities: ['writer'], allow: ['write'], stores: ['kv'] }],
+    })
+    closers.push(() => back.close())
+    await stepUntil(clock, () => kv.status === 'stale' && node.status === 'connected')
+    expect(write.outcome?.ok).toBe(false)
+    const error = (write.outcome as { error: UnavailableError }).error
+    expect(error).toBeInstanceOf(UnavailableError)
+    expect(error.ackedSeq).toBe(2)
+    expect(error.message).toMatch(/refused this clone's resync/)
+    // A write the master acknowledges on this link cannot wait for its seq either.
+    const later = track(kv.put('c', 'acknowledged too'))
+    await vi.waitFor(() => expect(later.outcome).toBeDefined())
+    expect((later.outcome as { error: UnavailableError }).error.ackedSeq).toBe(1)
+    expect(back.master('kv')!.lastSeq).toBe(1)
+    expect(node.metrics).toMatchObject({ ackedWriteTimeouts: 2, writesLost: 0 })
+    // A reader waiting for the seq is not a write: it waits until the store closes.
+    await s.pass(2 * WRITE_TIMEOUT)
+    expect(node.status).toBe('connected')
+    expect(reaching.outcome).toBeUndefined()
+  })
+
   it('S6.4 a hub back in a new epoch without the write, within the bound: PersistenceError, as before', async () => {
     const s = await setup()
     const { node, kv } = s

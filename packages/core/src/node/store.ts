@@ -110,6 +110,11 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
   /** Links up so far (see {@link _links}). */
   #links = 0
   #opened: Waiting | undefined
+  /**
+   * Why the hub refused this clone's latest resync, until another starts: no seq arrives on
+   * this link, so the writes the master answers meanwhile cannot wait for theirs.
+   */
+  #resyncRefused: Error | undefined
 
   /** @internal Built by `node.open`. */
   constructor(
@@ -268,6 +273,11 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
   /** @internal Settles `waiter` once this clone has applied its seq (S3.2). */
   override _afterApplied(waiter: AppliedWaiter): void {
     if (this.#status === 'closed') return waiter.failed(new ClosedError(`store '${this.name}' is closed`))
+    // Refused, this clone follows no epoch: its seq says nothing of a seq acknowledged now.
+    if (this.#resyncRefused !== undefined && waiter.downAt !== undefined) {
+      this.host.metrics.ackedWriteTimeouts++
+      return waiter.failed(this.#notApplied(waiter, this.#refusedWhy(this.#resyncRefused)))
+    }
     if (this.#seq >= waiter.seq && this.#sync === undefined) return waiter.applied()
     // Acks arrive in seq order almost always: insert from the back.
     let i = this.#waiters.length
@@ -277,23 +287,35 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
 
   /** @internal See {@link Clone._expireAnswered}. */
   _expireAnswered(cutoff: number, timeout: number): number {
+    return this.#failAnswered(
+      cutoff,
+      `the link to the hub was lost before this clone applied it, and has been down for ${timeout} ms (writeTimeout) since`,
+    )
+  }
+
+  /** Rejects the waiting writes answered when the link-down time was at most `cutoff`; returns how many. */
+  #failAnswered(cutoff: number, why: string): number {
     if (!this.#waiters.some((w) => w.downAt !== undefined && w.downAt <= cutoff)) return 0
     const due: AppliedWaiter[] = []
     const kept: AppliedWaiter[] = []
     for (const w of this.#waiters) (w.downAt !== undefined && w.downAt <= cutoff ? due : kept).push(w)
     this.#waiters = kept
-    for (const waiter of due) {
-      // A compare-and-set refused at this seq rejects with its ConflictError instead (as on close).
-      waiter.failed(
-        new UnavailableError(
-          `store '${this.name}': the master acknowledged this write at seq ${waiter.seq}, so it took effect, ` +
-            'but the link to the hub was lost before this clone applied it, and has been down for ' +
-            `${timeout} ms (writeTimeout) since; retrying a non-idempotent update would apply it twice`,
-          { ackedSeq: waiter.seq },
-        ),
-      )
-    }
+    // A compare-and-set refused at this seq rejects with its ConflictError instead (as on close).
+    for (const waiter of due) waiter.failed(this.#notApplied(waiter, why))
     return due.length
+  }
+
+  /** A write the master acknowledged that this clone cannot show, `why`. */
+  #notApplied(waiter: AppliedWaiter, why: string): UnavailableError {
+    return new UnavailableError(
+      `store '${this.name}': the master acknowledged this write at seq ${waiter.seq}, so it took effect, ` +
+        `but ${why}; retrying a non-idempotent update would apply it twice`,
+      { ackedSeq: waiter.seq },
+    )
+  }
+
+  #refusedWhy(error: Error): string {
+    return `the hub refused this clone's resync (${error.message}), so it cannot apply the seq on this link`
   }
 
   #releaseWaiters(): void {
@@ -325,6 +347,7 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
   }
 
   #startSync(resume: { epoch: string; seq: number } | undefined): void {
+    this.#resyncRefused = undefined
     // The open this replaces, live or still syncing, ends at the hub (or its registration,
     // a view's broadcast topic among it, would outlive it).
     if (this.#openId !== undefined) this.host.sendClose(this.#openId)
@@ -644,6 +667,12 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
     // A resync refused later (permission revoked, store gone): report it and keep serving reads.
     this.#sync = undefined
     this.#setStatus('stale', error)
+    // No seq arrives on this link: the writes the master answered stop waiting for theirs.
+    this.#resyncRefused = error
+    this.host.metrics.ackedWriteTimeouts += this.#failAnswered(
+      Number.POSITIVE_INFINITY,
+      this.#refusedWhy(error),
+    )
   }
 
   #fail(error: ConcordError): void {
