@@ -179,6 +179,8 @@ export class ConcordNode implements AsyncDisposable {
   readonly #writers = new Set<StoreWriter<unknown, unknown>>()
   /** Write-only handles whose check by the hub is under way on this link, by request id. */
   readonly #writerRequests = new Map<number, StoreWriter<unknown, unknown>>()
+  /** The other way round: each writer's check still waiting for an answer. */
+  readonly #writerRequestOf = new Map<StoreWriter<unknown, unknown>, number>()
   readonly #writes = new Map<number, PendingWrite>()
   readonly #publishes = new Map<number, PendingPublish>()
   readonly #subscribeRequests = new Map<number, PendingSubscribe>()
@@ -430,8 +432,9 @@ export class ConcordNode implements AsyncDisposable {
   readonly #writerHost: WriterHost = {
     sendWriter: (writer) => {
       const reqId = ++this.#nextRequestId
-      for (const [id, w] of this.#writerRequests) if (w === writer) this.#writerRequests.delete(id)
+      this.#forgetWriterRequest(writer)
       this.#writerRequests.set(reqId, writer)
+      this.#writerRequestOf.set(writer, reqId)
       this.#send({
         type: MessageType.WRITER,
         reqId,
@@ -442,7 +445,7 @@ export class ConcordNode implements AsyncDisposable {
     },
     detachWriter: (writer) => {
       this.#writers.delete(writer)
-      for (const [id, w] of this.#writerRequests) if (w === writer) this.#writerRequests.delete(id)
+      this.#forgetWriterRequest(writer)
       this.#failWrites(writer, new ClosedError(`the writer of store '${writer.name}' is closed`))
     },
     submitWrite: (target, kind, key, value, expiry, op, expectedSeq, signal, result) =>
@@ -806,6 +809,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const store of this.#stores.values()) store._linkDown(error)
     this.#storesByOpenId.clear()
     this.#writerRequests.clear()
+    this.#writerRequestOf.clear()
     // An event sent on the lost link may or may not have been routed; events are not resent.
     for (const [id, pending] of this.#publishes) {
       if (!pending.sent) continue
@@ -976,15 +980,30 @@ export class ConcordNode implements AsyncDisposable {
         void this.#subscribed(message.reqId)
         return
       case MessageType.WRITER_READY: {
-        const writer = this.#writerRequests.get(message.reqId)
-        this.#writerRequests.delete(message.reqId)
-        return writer?._accepted()
+        return this.#takeWriterRequest(message.reqId)?._accepted()
       }
       case MessageType.PONG:
         return
       case MessageType.ERROR:
         return this.#error(message)
     }
+  }
+
+  /** Forgets `writer`'s check still waiting for an answer, if it has one. */
+  #forgetWriterRequest(writer: StoreWriter<unknown, unknown>): void {
+    const reqId = this.#writerRequestOf.get(writer)
+    if (reqId === undefined) return
+    this.#writerRequestOf.delete(writer)
+    this.#writerRequests.delete(reqId)
+  }
+
+  /** The writer whose check `reqId` answers, now answered; undefined for an unknown id. */
+  #takeWriterRequest(reqId: number): StoreWriter<unknown, unknown> | undefined {
+    const writer = this.#writerRequests.get(reqId)
+    if (writer === undefined) return undefined
+    this.#writerRequests.delete(reqId)
+    this.#writerRequestOf.delete(writer)
+    return writer
   }
 
   #error(message: ErrorMessage): void {
@@ -1008,11 +1027,7 @@ export class ConcordNode implements AsyncDisposable {
         return
       }
       case MessageType.WRITER: {
-        const writer = message.reqId === null ? undefined : this.#writerRequests.get(message.reqId)
-        if (writer !== undefined) {
-          this.#writerRequests.delete(message.reqId!)
-          writer._refused(error)
-        }
+        if (message.reqId !== null) this.#takeWriterRequest(message.reqId)?._refused(error)
         return
       }
       case MessageType.SUBSCRIBE: {
