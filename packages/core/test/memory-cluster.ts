@@ -93,29 +93,34 @@ export interface RestartableHub {
   /** A node presenting `identity`, reconnecting within 10 ms. */
   node(identity: string): Promise<ConcordNode>
   /**
-   * The hub stops as in a crash (answering nothing more); a new one, a new epoch, starts in
-   * its place on empty storage, its store `kv` of `schema` (by default the one it had).
+   * The hub stops as in a crash (answering nothing more), or closes cleanly (`crash: false`);
+   * a new one, a new epoch, starts in its place, its store `kv` of `schema` (by default the
+   * one it had), on `persistence` (by default the hub's: see {@link restartableHub}).
    */
-  restart(schema?: Schema): Promise<void>
+  restart(options?: { schema?: Schema; crash?: boolean; persistence?: Persistence }): Promise<void>
 }
 
 /**
  * A hub on `memory://restartable` with one store `kv` (a string by default), which a test
- * restarts on the same address; it and its nodes are closed by the `closers` the file runs
- * after each test.
+ * restarts on the same address: on `persistence`, its data kept, or without it on empty
+ * storage each time. It and its nodes are closed by the `closers` the file runs after each test.
  */
 export async function restartableHub(
   closers: Array<() => Promise<unknown>>,
-  { heartbeat, schema = t.string() }: { heartbeat?: HubConfig['heartbeat']; schema?: Schema } = {},
+  {
+    heartbeat,
+    schema = t.string(),
+    persistence,
+  }: { heartbeat?: HubConfig['heartbeat']; schema?: Schema; persistence?: Persistence } = {},
 ): Promise<RestartableHub> {
   const transport = memoryTransport()
   const address = 'memory://restartable'
   let current = schema
-  const start = () =>
+  const start = (on = persistence ?? memoryPersistence()) =>
     createHub({
       transport,
       listen: address,
-      persistence: memoryPersistence(),
+      persistence: on,
       ...(heartbeat === undefined ? {} : { heartbeat }),
       stores: { kv: { schema: current } },
     })
@@ -131,11 +136,13 @@ export async function restartableHub(
       closers.push(() => node.close())
       return node
     },
-    async restart(next = current) {
-      hub.abort()
-      transport.faults.killHub(address)
+    async restart({ schema: next = current, crash = true, persistence: on } = {}) {
+      if (crash) {
+        hub.abort()
+        transport.faults.killHub(address)
+      } else await hub.close()
       current = next
-      hub = await start()
+      hub = await start(on)
     },
   }
 }

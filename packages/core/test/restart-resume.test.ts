@@ -5,17 +5,15 @@
 import { t } from '@concord/schema'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
-  type ConcordNode,
-  constantBackoff,
   createHub,
   createNode,
-  type Hub,
   memoryPersistence,
   memoryTransport,
   type Persistence,
   PersistenceError,
 } from '../src/index.js'
 import { newNodeMetrics } from '../src/node/node-metrics.js'
+import { restartableHub } from './memory-cluster.js'
 
 const Text = t.string()
 const closers: Array<() => Promise<unknown>> = []
@@ -23,40 +21,9 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close()
 })
 
-/** Hubs on `memory://restarted`, one at a time, each on `persistence` unless told otherwise. */
-async function restartable(persistence: Persistence = memoryPersistence()) {
-  const transport = memoryTransport()
-  const address = 'memory://restarted'
-  const start = (on: Persistence = persistence) =>
-    createHub({
-      transport,
-      listen: address,
-      persistence: on,
-      heartbeat: '1h',
-      stores: { kv: { schema: Text } },
-    })
-  let hub: Hub = await start()
-  closers.push(() => hub.close())
-  return {
-    transport,
-    get hub(): Hub {
-      return hub
-    },
-    async node(identity: string): Promise<ConcordNode> {
-      const node = await createNode({ transport, hub: address, identity, backoff: constantBackoff(10) })
-      closers.push(() => node.close())
-      return node
-    },
-    /** Closes the hub cleanly, or (`crash`) as in a crash, and starts another in its place. */
-    async restart({ crash = false, on }: { crash?: boolean; on?: Persistence } = {}): Promise<void> {
-      if (crash) {
-        hub.abort()
-        transport.faults.killHub(address)
-      } else await hub.close()
-      hub = await start(on)
-    },
-  }
-}
+/** A hub without heartbeats (nothing but what a test does reaches the nodes) on `persistence`. */
+const restartable = (persistence: Persistence = memoryPersistence()) =>
+  restartableHub(closers, { heartbeat: '1h', persistence })
 
 describe('a hub restarted on its data', () => {
   it('S6.3 S6.4 a clone that had everything resumes in the new epoch: no snapshot, no change reported', async () => {
@@ -71,7 +38,7 @@ describe('a hub restarted on its data', () => {
     const changes = reader.changes()[Symbol.asyncIterator]()
     const before = reader.epoch
 
-    await cluster.restart()
+    await cluster.restart({ crash: false })
     await vi.waitFor(() => expect(reader.epoch).toBe(cluster.hub.master('kv')!.epoch))
     expect(reader.epoch).not.toBe(before)
     expect(cluster.hub.metrics).toMatchObject({ resumes: 2, snapshots: 0 })
@@ -100,7 +67,7 @@ describe('a hub restarted on its data', () => {
     const lose = cluster.transport.faults.drop(1, { direction: 'toNode', kind: 'broadcast', node: 'reader' })
     const missed = await writer.put('b', 'missed')
     lose()
-    await cluster.restart({ crash: true })
+    await cluster.restart()
     await vi.waitFor(() => expect(reader.get('b')).toBe('missed'))
     expect(reader.seq).toBe(missed)
     expect(cluster.hub.metrics.snapshots).toBe(1)
@@ -127,7 +94,7 @@ describe('a hub restarted on its data', () => {
     await seedNode.close()
     await seeder.close()
 
-    await cluster.restart({ on: other })
+    await cluster.restart({ crash: false, persistence: other })
     await vi.waitFor(() => expect(reader.get('a')).toBe('other'))
     expect(reader.epoch).toBe(cluster.hub.master('kv')!.epoch)
     expect(cluster.hub.metrics.resumes).toBe(0)
@@ -163,7 +130,7 @@ describe('a hub restarted on its data', () => {
     const write = writer.put('b', 'acknowledged, then lost')
     await vi.waitFor(() => expect(cluster.hub.metrics.mutations).toBe(2))
     lose()
-    await cluster.restart({ crash: true })
+    await cluster.restart()
     forget = false
     await expect(write).rejects.toBeInstanceOf(PersistenceError)
     expect(writer.seq).toBe(seq)

@@ -540,19 +540,33 @@ export class Hub implements AsyncDisposable {
 
   // ---- stores ------------------------------------------------------------------------------
 
+  /**
+   * The store a clone (which reads) or a writer asks for, or why it may not have it: no such
+   * store, no `read` (clone) or `write` (writer) permission (S8.2), another schema (S2.2).
+   */
+  #handleStore(
+    peer: PeerState,
+    name: string,
+    fingerprint: string,
+    handle: 'clone' | 'writer',
+  ): StoreState | ConcordError {
+    const store = this.#stores.get(name)
+    if (store === undefined) return new UnknownStoreError(name)
+    const action = handle === 'clone' ? 'read' : 'write'
+    if (!this.#allowed(peer, action, name)) {
+      return new ForbiddenError(`'${peer.info.identity}' may not ${action} store '${name}'`)
+    }
+    return schemaMismatch(store, fingerprint, handle) ?? store
+  }
+
   #open(peer: PeerState, message: Open): void {
     const fail = (error: ConcordError) => {
       count(this.metrics.opensRefused, error.code)
       this.#answerError(peer, MessageType.OPEN, message.openId, error)
     }
-    const store = this.#stores.get(message.store)
-    if (store === undefined) return fail(new UnknownStoreError(message.store))
-    if (!this.#allowed(peer, 'read', message.store)) {
-      return fail(new ForbiddenError(`'${peer.info.identity}' may not read store '${message.store}'`))
-    }
+    const store = this.#handleStore(peer, message.store, message.fingerprint, 'clone')
+    if (isConcordError(store)) return fail(store)
     const schema = store.config.schema
-    const mismatch = schemaMismatch(store, message.fingerprint, 'clone')
-    if (mismatch !== undefined) return fail(mismatch)
     const previous = peer.opens.get(message.openId)
     if (previous !== undefined) this.#closeOpen(previous)
     const open: OpenState = {
@@ -610,13 +624,8 @@ export class Hub implements AsyncDisposable {
       count(this.metrics.writersRefused, error.code)
       this.#answerError(peer, MessageType.WRITER, message.reqId, error)
     }
-    const store = this.#stores.get(message.store)
-    if (store === undefined) return fail(new UnknownStoreError(message.store))
-    if (!this.#allowed(peer, 'write', message.store)) {
-      return fail(new ForbiddenError(`'${peer.info.identity}' may not write store '${message.store}'`))
-    }
-    const mismatch = schemaMismatch(store, message.fingerprint, 'writer')
-    if (mismatch !== undefined) return fail(mismatch)
+    const store = this.#handleStore(peer, message.store, message.fingerprint, 'writer')
+    if (isConcordError(store)) return fail(store)
     this.metrics.writers++
     this.#queue(peer, { type: MessageType.WRITER_READY, reqId: message.reqId })
   }
