@@ -86,8 +86,8 @@ async function hub(options) {
   return { ...h, address: ready.address, ready }
 }
 
-async function node(address, transport = 'zmq') {
-  const n = proc('node', { hub: address, transport })
+async function node(address, transport = 'zmq', handle = 'clone') {
+  const n = proc('node', { hub: address, transport, handle })
   return { ...n, ready: await n.next('ready') }
 }
 
@@ -102,6 +102,7 @@ async function putsPerSecond({
   transport = 'zmq',
   listen,
   onClone,
+  writerHolds = 'writer',
 }) {
   const h = await hub({
     path: dir(),
@@ -110,7 +111,9 @@ async function putsPerSecond({
     transport,
     ...(listen === undefined ? {} : { listen }),
   })
-  const writer = await node(h.address, transport)
+  // The writer writes through node.writer (acknowledged by the master, no replica); with
+  // writerHolds 'clone' it holds a fourth clone and its puts resolve on the broadcast.
+  const writer = await node(h.address, transport, writerHolds)
   const clones = await Promise.all([1, 2, 3].map(() => node(h.address, transport)))
   // Warm up, then measure from the first write to the last clone applying the last one.
   await writer.ask({ cmd: 'write', total: Math.min(total, 2000), inFlight, keys }, 'wrote')
@@ -241,7 +244,9 @@ async function main() {
   console.log(
     `Concord across processes, ZeroMQ + SQLite/LMDB, Node ${process.version}${quick ? ' (quick)' : ''}`,
   )
-  console.log('1 writer and 3 clone processes, 100-byte values; raw drivers measured in this same run\n')
+  console.log(
+    '1 writer (a write-only handle) and 3 clone processes, 100-byte values; raw drivers measured in this same run\n',
+  )
 
   const rtt1 = await dealerRouterRoundTrips({ inFlight: 1, total: Math.round(20_000 * scale) })
   const rtt1000 = await dealerRouterRoundTrips({ inFlight: 1000, total: Math.round(200_000 * scale) })
@@ -288,6 +293,16 @@ async function main() {
     baseline: smallGets.map,
     against: 'Map.get',
     goal: '>= 10M/s',
+  })
+  const pipelinedFourth = await putsPerSecond({
+    durability: 'sync',
+    inFlight: 1000,
+    total: many,
+    writerHolds: 'clone',
+  })
+  row('  ... the writer holding a clone too (4 replicas)', pipelinedFourth, '/s', {
+    baseline: pipelined,
+    against: 'write-only writer',
   })
   const pipelinedLmdb = await putsPerSecond({
     persistence: 'lmdb',
@@ -346,7 +361,7 @@ async function main() {
     // Every entry carries a deadline (the store expires them after an hour), so recovery
     // rebuilds the expiry heap of all of them.
     let h = await hub({ path, persistence, durability: 'relaxed', expiry: '1h' })
-    const loader = await node(h.address)
+    const loader = await node(h.address, 'zmq', 'writer')
     await loader.ask({ cmd: 'write', total: ENTRIES, inFlight: 1000, keys: ENTRIES }, 'wrote')
     loader.kill()
     if (persistence === 'sqlite') {

@@ -1,7 +1,8 @@
 // One process of the cluster benchmark, driven over IPC by cluster.mjs.
 //   hub:    a hub on ZeroMQ with SQLite or LMDB persistence
-//   clone:  a node holding a clone of `kv`; reports when it reached a seq
-//   writer: a node writing 100-byte values with N puts in flight, keys in order or at random
+//   node:   a node holding a clone of `kv`: reports when it reached a seq, writes 100-byte
+//           values with N puts in flight (keys in order or at random), measures its gets;
+//           with `handle: 'writer'` it holds a write-only handle instead and only writes
 //   map:    the baseline: a plain Map holding the same values as a clone
 import { constantBackoff, createHub, createNode } from '@concord/core'
 import { seededRandom } from '@concord/core/testing'
@@ -61,7 +62,9 @@ if (role === 'hub') {
   const node = await createNode({ transport: transport(), hub: options.hub, backoff: constantBackoff(20) })
   const before = gcRss()
   const start = performance.now()
-  const kv = await node.open('kv', { schema })
+  // A writer writes through a write-only handle (`node.writer`) unless told to hold a clone.
+  const kv =
+    options.handle === 'writer' ? await node.writer('kv', { schema }) : await node.open('kv', { schema })
   send({ cmd: 'ready', openMs: performance.now() - start, seq: kv.seq, size: kv.size, rss: gcRss() - before })
   process.on('message', async (message) => {
     if (message.cmd === 'wait') {
