@@ -18,6 +18,7 @@ import {
   memoryPersistence,
   memoryTransport,
   type NodeMetrics,
+  OverflowError,
   PersistenceError,
   type ResyncCause,
   UnavailableError,
@@ -354,6 +355,24 @@ describe('node.metrics', () => {
       expect(subscriber.metrics).toMatchObject({ eventsDropped: 8, eventsLost: 0 })
     })
 
+    it('S7.6 subscriptions the disconnect policy ended count in subscriptionsOverflowed; drop-oldest ones do not', async () => {
+      const { node } = await cluster(QUIET)
+      const publisher = await node('publisher')
+      const subscriber = await node('subscriber')
+      const strict = subscriber.subscribe('t', { bufferSize: 2, overflow: 'disconnect' })
+      const lenient = subscriber.subscribe('t', { bufferSize: 2 })
+      const reader = subscriber.subscribe('t', { bufferSize: 100 })
+      await Promise.all([strict.ready, lenient.ready, reader.ready])
+      for (let i = 0; i < 5; i++) await publisher.publish('t', new Uint8Array([i]))
+      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(5))
+      expect(await strict.closed).toBeInstanceOf(OverflowError)
+      expect(subscriber.metrics).toMatchObject({ subscriptionsOverflowed: 1, eventsDropped: 3 })
+      // Ending it otherwise counts nothing more.
+      lenient.unsubscribe()
+      reader.unsubscribe()
+      expect(subscriber.metrics.subscriptionsOverflowed).toBe(1)
+    })
+
     it('S7.6 events lost just before one that cannot be decoded still count as lost', async () => {
       const queue = 8
       const { transport, node } = await cluster({ peerQueueLimit: queue, ...QUIET })
@@ -408,6 +427,23 @@ describe('node.metrics', () => {
       await vi.waitFor(() => expect(cutOff.status).toBe('connecting'))
       await expect(cutOff.publish('t', new Uint8Array([2]))).rejects.toThrow(UnavailableError)
       expect(cutOff.metrics).toMatchObject({ publishTimeouts: 1, writeTimeouts: 0, linksLost: 1 })
+    })
+
+    it('S7.3 sent on a link that dropped before the answer: rejected at once, counted in publishesInDoubt', async () => {
+      const { transport, hub, node } = await cluster(QUIET)
+      const publisher = await node('publisher', { writeTimeout: '1h' })
+      await vi.waitFor(() => expect(publisher.status).toBe('connected'))
+      // The hub routes the event; its answer never reaches the publisher, whose link then drops.
+      const deaf = transport.faults.drop(1, { direction: 'toNode', node: 'publisher' })
+      const sent = publisher.publish('t', new Uint8Array([1]))
+      await vi.waitFor(() => expect(hub.metrics.events).toBe(1))
+      transport.faults.kill('publisher')
+      deaf()
+      await expect(sent).rejects.toThrow(/may or may not have been delivered/)
+      expect(publisher.metrics).toMatchObject({ publishesInDoubt: 1, publishTimeouts: 0, linksLost: 1 })
+      // One published while the link is down is not in doubt: it goes when the link is back.
+      await publisher.publish('t', new Uint8Array([2]))
+      expect(publisher.metrics).toMatchObject({ publishesInDoubt: 1, publishTimeouts: 0 })
     })
 
     it('S7.4 S8.2 refused by the hub, by error code, as the hub counts them in eventsRefused', async () => {

@@ -62,14 +62,14 @@ export class EventSubscription<P = unknown>
     readonly prefix: string,
     options: SubscribeOptions,
     private readonly onEnd: (subscription: Subscriber) => void,
-    /** Called for each event the `drop-oldest` policy drops (the node counts them). */
-    onDrop?: () => void,
+    /** Told of each event the `drop-oldest` policy drops, and of an overflow that ends it (the node counts them). */
+    private readonly overflow?: { readonly dropped: () => void; readonly ended: () => void },
   ) {
     this.#queue = new BoundedQueue(
       options.bufferSize ?? 10_000,
       options.overflow === 'disconnect' ? 'error' : 'drop-oldest',
       () => this.#finish(undefined),
-      onDrop,
+      overflow?.dropped,
     )
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve
@@ -107,6 +107,7 @@ export class EventSubscription<P = unknown>
   #finish(error: Error | undefined, overflowed = false): void {
     if (this.#ended) return
     this.#ended = true
+    if (overflowed) this.overflow?.ended()
     const reason = overflowed ? new OverflowError(`subscriber of '${this.prefix}' fell behind`) : error
     // Settles `ready` if the hub had not granted the subscription yet (a no-op after).
     this.#rejectReady(

@@ -103,6 +103,11 @@ export interface NodeMetrics {
    */
   eventsDropped: number
   /**
+   * Subscriptions the `disconnect` overflow policy ended with `OverflowError`, their reader
+   * having fallen behind a full buffer (S7.6).
+   */
+  subscriptionsOverflowed: number
+  /**
    * Events lost on their way to this node (a full queue at the hub or on the link), found by
    * the per-topic numbering (S7.6), each once: every subscription that covers the topic
    * counts the same events in its own `lost`.
@@ -110,6 +115,12 @@ export interface NodeMetrics {
   eventsLost: number
   /** Publishes that rejected with `UnavailableError` after `writeTimeout`, sent (no answer) or not (no link) (S3.7, S7.2). */
   publishTimeouts: number
+  /**
+   * Publishes sent on a link that dropped before the hub answered: rejected with
+   * `UnavailableError` at once, not resent (events are not persisted, S7.3); they may or may
+   * not have been delivered.
+   */
+  publishesInDoubt: number
   /**
    * Publishes the hub refused, by error code (`ERR_FORBIDDEN`, `ERR_SCHEMA_INVALID`, …; S7.4,
    * S8.2): the part of its `metrics.eventsRefused` this node caused.
@@ -141,8 +152,10 @@ export function newNodeMetrics(): NodeMetrics {
     linksLost: 0,
     events: 0,
     eventsDropped: 0,
+    subscriptionsOverflowed: 0,
     eventsLost: 0,
     publishTimeouts: 0,
+    publishesInDoubt: 0,
     publishErrors: {},
     publishesOverLimit: 0,
   }

@@ -590,7 +590,7 @@ export class ConcordNode implements AsyncDisposable {
         stopAbort()
         this.#unsubscribed(s)
       },
-      this.#countDropped,
+      this.#countOverflow,
     )
     const refusal = this.#subscribeRefusal(prefix, options.signal)
     if (refusal !== undefined) {
@@ -605,8 +605,13 @@ export class ConcordNode implements AsyncDisposable {
     return subscription
   }
 
-  readonly #countDropped = (): void => {
-    this.metrics.eventsDropped++
+  readonly #countOverflow = {
+    dropped: (): void => {
+      this.metrics.eventsDropped++
+    },
+    ended: (): void => {
+      this.metrics.subscriptionsOverflowed++
+    },
   }
 
   /** Registers a request asking the hub again for a granted subscription (see `#welcome`); returns it to send. */
@@ -814,6 +819,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const [id, pending] of this.#publishes) {
       if (!pending.sent) continue
       this.#publishes.delete(id)
+      this.metrics.publishesInDoubt++
       pending.reject(
         new UnavailableError('the link to the hub was lost; the event may or may not have been delivered'),
       )
