@@ -16,7 +16,13 @@ import {
   type WireError,
 } from '../errors.js'
 import { updateRegistry } from '../ops.js'
-import { type Action, type Authorizer, allowAll, rulesAuthorizer, topicMatches } from '../ports/authorizer.js'
+import {
+  type Action,
+  type Authorizer,
+  allowAll,
+  longestTopicMatch,
+  rulesAuthorizer,
+} from '../ports/authorizer.js'
 import { type Clock, elapsedOf, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { Persistence, SnapshotCursor, StoredEntry } from '../ports/persistence.js'
 import type { HubEndpoint, PeerInfo } from '../ports/transport.js'
@@ -885,12 +891,7 @@ export class Hub implements AsyncDisposable {
   // ---- events ------------------------------------------------------------------------------
 
   #topicSchema(topic: string): Schema | undefined {
-    let best: [string, Schema] | undefined
-    for (const entry of this.#topicSchemas) {
-      if (topicMatches(entry[0], topic) && (best === undefined || entry[0].length > best[0].length))
-        best = entry
-    }
-    return best?.[1]
+    return longestTopicMatch(this.#topicSchemas, topic)
   }
 
   #publish(peer: PeerState, message: Publish): void {

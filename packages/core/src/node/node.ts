@@ -1,47 +1,38 @@
-import type { AnySchema, Schema } from '@concord/schema/contract'
+import type { AnySchema } from '@concord/schema/contract'
 import {
   AbortedError,
   ClosedError,
   ConflictError,
   isConcordError,
   ProtocolError,
-  TooLargeError,
   UnavailableError,
 } from '../errors.js'
-import { topicMatches } from '../ports/authorizer.js'
 import { exponentialBackoff } from '../ports/backoff.js'
 import { type Clock, elapsedOf, systemClock, type TimerHandle } from '../ports/clock.js'
 import type { NodeEndpoint } from '../ports/transport.js'
 import { decodeFrame, encodeFrame } from '../protocol/codec.js'
 import {
   type ErrorMessage,
-  type EventMessage,
   type HubMessage,
   MessageType,
   type NodeMessage,
   PROTOCOL_VERSION,
-  type Publish,
-  type Subscribe,
   type Write,
   WriteKind,
 } from '../protocol/messages.js'
-import { abortableWait, onAbort, throwIfAborted } from '../util/abort.js'
+import { onAbort, throwIfAborted } from '../util/abort.js'
 import { BoundedQueue } from '../util/bounded-queue.js'
 import { count, total } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
-import { checkName, checkSchema, checkViewPrefix, isTopic, Topics } from '../util/names.js'
-import {
-  type ConcordEvent,
-  EventSubscription,
-  type SubscribeOptions,
-  type Subscriber,
-} from './event-subscription.js'
+import { checkName, checkSchema, checkViewPrefix, Topics } from '../util/names.js'
+import type { EventSubscription, SubscribeOptions } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
+import { NodeEvents, type PublishOptions } from './node-events.js'
 import { type NodeMetrics, newNodeMetrics } from './node-metrics.js'
 import { type Clone, Store, type StoreHost, type SyncBufferLimit } from './store.js'
 import { StoreWriter, type WriterHost } from './store-writer.js'
-import type { CallOptions, OpenOptions, StatusChange, WriterOptions } from './types.js'
+import type { OpenOptions, StatusChange, WriterOptions } from './types.js'
 import { errorFromWire } from './wire-errors.js'
 import type { AppliedWaiter, WriteAck, WriteTarget } from './writable-store.js'
 
@@ -127,33 +118,11 @@ class PendingWrite implements AppliedWaiter {
 
 function noop(): void {}
 
-interface PendingPublish {
-  readonly message: Publish
-  readonly issuedAt: number
-  sent: boolean
-  readonly resolve: () => void
-  readonly reject: (error: Error) => void
-}
-
-interface PendingSubscribe {
-  readonly message: Subscribe
-  readonly subscription: Subscriber
-  /** Asked again of a hub on a new link for a granted subscription: may it go on (S8.2)? */
-  readonly recheck?: true
-}
-
-/** Options of `publish`. */
-export interface PublishOptions extends CallOptions {
-  /** Deliver only to members of this group (S7.5). */
-  readonly group?: string
-}
-
 const DEFAULT_HEARTBEAT = 1000
 /** A node flushes its outbox early once it holds this many bytes. */
 const FLUSH_BYTES = 32 * 1024
 /** The longest wait before a frame held back by a full link queue is offered again. */
 const MAX_RETRY_MS = 50
-const MAX_STREAMS = 65_536
 
 /**
  * A node: one link to one hub, over which it opens clones of stores, publishes and
@@ -182,14 +151,8 @@ export class ConcordNode implements AsyncDisposable {
   /** The other way round: each writer's check still waiting for an answer. */
   readonly #writerRequestOf = new Map<StoreWriter<unknown, unknown>, number>()
   readonly #writes = new Map<number, PendingWrite>()
-  readonly #publishes = new Map<number, PendingPublish>()
-  readonly #subscribeRequests = new Map<number, PendingSubscribe>()
-  /** Every subscription until it ends. */
-  readonly #subscriptions = new Set<Subscriber>()
-  /** The subscriptions the hub granted and the transport carries: the only ones events reach (S8.2). */
-  readonly #granted = new Set<Subscriber>()
-  /** Links welcomed so far: a subscription granted across a new link is asked again. */
-  #linkUps = 0
+  /** Publishes, subscriptions and the delivery of events (S7). */
+  readonly #events: NodeEvents
   /** Time spent without a link to the hub (status `connecting`), over the links lost so far. */
   #downTotal = 0
   /** When the current link was lost, while it is (see {@link #downTime}). */
@@ -199,13 +162,6 @@ export class ConcordNode implements AsyncDisposable {
   #heldSince = 0
   #retryMs = 1
   #retryTimer: TimerHandle | undefined
-  readonly #transportTopics = new Map<string, number>()
-  /**
-   * The last seq seen per event stream, to count what the transport lost (S7.6). Kept only
-   * while a granted subscription covers the stream's topic: the node receives it only then.
-   */
-  readonly #streams = new Map<number, { readonly topic: string; seq: number }>()
-  readonly #topicSchemas: [string, Schema][] = []
   readonly #statusQueues = new Set<BoundedQueue<StatusChange<NodeStatus>>>()
   #endpoint: NodeEndpoint | undefined
   #link: 'down' | 'hello' | 'ready' = 'down'
@@ -235,6 +191,21 @@ export class ConcordNode implements AsyncDisposable {
     }
     this.#maxFrame = config.transport.capabilities.maxFrameSize
     for (const group of config.groups ?? []) checkName('group', group)
+    this.#events = new NodeEvents({
+      metrics: this.metrics,
+      groups: this.config.groups ?? [],
+      maxPending: this.#maxPending,
+      now: () => this.#elapsed(),
+      closed: () => this.#status === 'closed',
+      ready: () => this.#link === 'ready',
+      pendingWrites: () => this.#writes.size,
+      nextRequestId: () => ++this.#nextRequestId,
+      send: (message) => this.#send(message),
+      unsend: (message) => this.#unsend(message),
+      endpoint: () => this.#endpoint,
+      maxValueSize: () => this.#maxValueSize(),
+      refused: (error) => this.#refused(error),
+    })
     for (const [prefix, topic] of Object.entries(config.topics ?? {})) this.topic(prefix, topic.schema)
   }
 
@@ -460,7 +431,7 @@ export class ConcordNode implements AsyncDisposable {
     result: (ack: WriteAck) => R,
   ): Promise<R> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
-    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
+    if (this.#writes.size + this.#events.pending >= this.#maxPending) {
       this.metrics.writesOverLimit++
       return Promise.reject(
         new UnavailableError(
@@ -501,21 +472,7 @@ export class ConcordNode implements AsyncDisposable {
    * `TypeError` (subscriptions made since were checked against the first one by the hub).
    */
   topic(prefix: string, schema: AnySchema): void {
-    checkSchema(`topic '${prefix}'`, schema)
-    const known = this.#topicSchemas.find((entry) => entry[0] === prefix)
-    if (known === undefined) this.#topicSchemas.push([prefix, schema])
-    else if (known[1].fingerprint !== schema.fingerprint) {
-      throw new TypeError(`topic prefix '${prefix}' already has another payload schema on this node`)
-    }
-  }
-
-  #topicSchema(topic: string): Schema | undefined {
-    let best: [string, Schema] | undefined
-    for (const entry of this.#topicSchemas) {
-      if (topicMatches(entry[0], topic) && (best === undefined || entry[0].length > best[0].length))
-        best = entry
-    }
-    return best?.[1]
+    this.#events.topic(prefix, schema)
   }
 
   /**
@@ -523,57 +480,7 @@ export class ConcordNode implements AsyncDisposable {
    * the hub, which re-validates and routes it. Resolves when the hub accepted it.
    */
   publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
-    let message: Publish
-    try {
-      message = this.#publishMessage(topic, payload, options)
-    } catch (error) {
-      // Every mistake rejects, a programmer's too: one channel per failure.
-      return Promise.reject(error)
-    }
-    const pubId = message.pubId
-    const { promise, waiting } = abortableWait(options.signal, () => {
-      this.#publishes.delete(pubId)
-      // Still in the outbox (aborted in the task that published it): it never leaves.
-      this.#unsend(message)
-    })
-    const pending: PendingPublish = { message, issuedAt: this.#elapsed(), sent: false, ...waiting }
-    this.#publishes.set(pubId, pending)
-    if (this.#link === 'ready') {
-      pending.sent = true
-      this.#send(message)
-    }
-    return promise
-  }
-
-  /** The message `publish` sends, checked as far as the node can; throws what `publish` rejects with. */
-  #publishMessage(topic: string, payload: unknown, options: PublishOptions): Publish {
-    if (this.#status === 'closed') throw new ClosedError('the node is closed')
-    if (!isTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`)
-    const group = options.group ?? null
-    if (group !== null) checkName('group', group)
-    throwIfAborted(options.signal)
-    const schema = this.#topicSchema(topic)
-    let bytes: Uint8Array
-    if (schema !== undefined) bytes = schema.encodeTransient?.(payload) ?? schema.encode(payload)
-    else if (payload instanceof Uint8Array) bytes = payload
-    else
-      throw new TypeError(
-        `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
-      )
-    if (this.#writes.size + this.#publishes.size >= this.#maxPending) {
-      this.metrics.publishesOverLimit++
-      throw new UnavailableError(`${this.#maxPending} writes and publishes are pending`)
-    }
-    const message: Publish = {
-      type: MessageType.PUBLISH,
-      pubId: ++this.#nextRequestId,
-      topic,
-      group,
-      payload: bytes,
-    }
-    const tooLarge = this.#publishTooLarge(message)
-    if (tooLarge !== undefined) throw tooLarge
-    return message
+    return this.#events.publish(topic, payload, options)
   }
 
   /**
@@ -582,204 +489,12 @@ export class ConcordNode implements AsyncDisposable {
    * `await sub.ready` to know that events published from then on will arrive.
    */
   subscribe<P = unknown>(prefix: string, options: SubscribeOptions = {}): EventSubscription<P> {
-    let stopAbort = noop
-    const subscription = new EventSubscription<P>(
-      prefix,
-      options,
-      (s) => {
-        stopAbort()
-        this.#unsubscribed(s)
-      },
-      this.#countOverflow,
-    )
-    const refusal = this.#subscribeRefusal(prefix, options.signal)
-    if (refusal !== undefined) {
-      subscription._end(refusal)
-      return subscription
-    }
-    stopAbort = onAbort(options.signal, (error) => subscription._end(error))
-    this.#subscriptions.add(subscription)
-    const message = this.#subscribeMessage(prefix)
-    this.#subscribeRequests.set(message.reqId, { message, subscription })
-    if (this.#link === 'ready') this.#send(message)
-    return subscription
-  }
-
-  readonly #countOverflow = {
-    dropped: (): void => {
-      this.metrics.eventsDropped++
-    },
-    ended: (): void => {
-      this.metrics.subscriptionsOverflowed++
-    },
-  }
-
-  /** Registers a request asking the hub again for a granted subscription (see `#welcome`); returns it to send. */
-  #recheck(subscription: Subscriber): Subscribe {
-    const message = this.#subscribeMessage(subscription.prefix)
-    this.#subscribeRequests.set(message.reqId, { message, subscription, recheck: true })
-    return message
-  }
-
-  /** A SUBSCRIBE asking the hub for `prefix`, under a new request id. */
-  #subscribeMessage(prefix: string): Subscribe {
-    return {
-      type: MessageType.SUBSCRIBE,
-      reqId: ++this.#nextRequestId,
-      prefix,
-      group: null,
-      fingerprint: this.#topicSchema(prefix)?.fingerprint ?? null,
-    }
+    return this.#events.subscribe<P>(prefix, options)
   }
 
   /** What a store value or key may take, and an event: a quarter of the frame limit. */
   #maxValueSize(): number {
     return Math.floor(this.#maxFrame / 4)
-  }
-
-  /**
-   * Why `message` cannot be sent: its topic, group and payload travel whole in one frame to
-   * the hub and in one from it, so together they may take what a store value may. Past that
-   * the frame would be refused and the link dropped, with everything queued on it (S9.1).
-   */
-  #publishTooLarge(message: Publish): TooLargeError | undefined {
-    return this.#tooLarge('event', message.topic, (message.group?.length ?? 0) + message.payload.byteLength)
-  }
-
-  /** A `TooLargeError` when `topic` as UTF-8 plus `bytes` more exceed {@link #maxValueSize}. */
-  #tooLarge(what: string, topic: string, bytes: number): TooLargeError | undefined {
-    const limit = this.#maxValueSize()
-    if (topic.length * 3 + bytes <= limit) return undefined
-    const size = Buffer.byteLength(topic) + bytes
-    if (size <= limit) return undefined
-    return new TooLargeError(`${what} of ${size} bytes exceeds the limit of ${limit} (a quarter of a frame)`)
-  }
-
-  /** Why a subscription to `prefix` ends at once, before anything is sent; undefined if it may go on. */
-  #subscribeRefusal(prefix: string, signal: AbortSignal | undefined): Error | undefined {
-    if (this.#status === 'closed') return new ClosedError('the node is closed')
-    if (!isTopic(prefix)) return new TypeError(`invalid topic prefix ${JSON.stringify(prefix)}`)
-    const tooLarge = this.#tooLarge('topic prefix', prefix, 0)
-    if (tooLarge !== undefined) return tooLarge
-    // An abort listener added now would never fire: end it here, as a late abort would.
-    if (signal?.aborted) return new AbortedError('aborted', { cause: signal.reason })
-    return undefined
-  }
-
-  #eventTopics(prefix: string): string[] {
-    return [
-      ...Topics.eventPrefixes('e|', prefix),
-      ...(this.config.groups ?? []).flatMap((g) => Topics.eventPrefixes(`g|${g}|`, prefix)),
-    ]
-  }
-
-  async #subscribed(reqId: number): Promise<void> {
-    const request = this.#subscribeRequests.get(reqId)
-    if (request === undefined) return
-    this.#subscribeRequests.delete(reqId)
-    const subscription = request.subscription
-    if (!this.#subscriptions.has(subscription) || request.recheck) return
-    const linkUps = this.#linkUps
-    try {
-      await Promise.all(
-        this.#eventTopics(subscription.prefix).map((topic) => {
-          const n = this.#transportTopics.get(topic) ?? 0
-          this.#transportTopics.set(topic, n + 1)
-          return this.#endpoint!.subscribe(topic)
-        }),
-      )
-      // Events reach it from here on only: before, the hub might still refuse it (S8.2).
-      if (!this.#subscriptions.has(subscription)) return
-      this.#granted.add(subscription)
-      subscription._ready()
-      // A new link came up meanwhile, whose hub has not been asked about it yet (S8.2).
-      if (linkUps !== this.#linkUps && this.#link === 'ready') this.#send(this.#recheck(subscription))
-    } catch (error) {
-      subscription._end(error as Error)
-    }
-  }
-
-  #unsubscribed(subscription: Subscriber): void {
-    if (!this.#subscriptions.delete(subscription)) return
-    if (this.#granted.delete(subscription)) this.#forgetStreams(subscription.prefix)
-    for (const [reqId, request] of this.#subscribeRequests) {
-      if (request.subscription === subscription) {
-        this.#subscribeRequests.delete(reqId)
-        // Not granted yet: it holds no transport topics. A recheck's subscription does.
-        if (!request.recheck) return
-        break
-      }
-    }
-    for (const topic of this.#eventTopics(subscription.prefix)) {
-      const n = (this.#transportTopics.get(topic) ?? 0) - 1
-      if (n > 0) this.#transportTopics.set(topic, n)
-      else {
-        this.#transportTopics.delete(topic)
-        this.#endpoint?.unsubscribe(topic)
-      }
-    }
-  }
-
-  /**
-   * Forgets the numbering of the topics under `prefix` that no granted subscription covers
-   * any more: events published until one does again never reach this node, and are not lost.
-   */
-  #forgetStreams(prefix: string): void {
-    for (const [id, stream] of this.#streams) {
-      if (topicMatches(prefix, stream.topic) && !this.#covered(stream.topic)) this.#streams.delete(id)
-    }
-  }
-
-  #covered(topic: string): boolean {
-    for (const subscription of this.#granted) if (topicMatches(subscription.prefix, topic)) return true
-    return false
-  }
-
-  #deliver(event: EventMessage): void {
-    if (event.group !== null && !(this.config.groups ?? []).includes(event.group)) return
-    let lost = 0
-    let payload: unknown
-    let decoded = false
-    let refused = false
-    for (const subscription of this.#granted) {
-      if (!topicMatches(subscription.prefix, event.topic)) continue
-      if (!decoded) {
-        // Numbered only once a subscription takes it (see #forgetStreams).
-        const stream = this.#streams.get(event.stream)
-        if (stream === undefined) {
-          if (this.#streams.size >= MAX_STREAMS)
-            this.#streams.delete(this.#streams.keys().next().value as number)
-          this.#streams.set(event.stream, { topic: event.topic, seq: event.seq })
-        } else if (event.seq <= stream.seq) {
-          return // a duplicate
-        } else {
-          lost = event.seq - stream.seq - 1
-          stream.seq = event.seq
-        }
-        decoded = true
-        const schema = this.#topicSchema(event.topic)
-        try {
-          payload =
-            schema === undefined
-              ? // A plain copy (the frame may be a Buffer, whose slice is a view): the subscriber may keep it.
-                new Uint8Array(event.payload)
-              : schema.decode(event.payload)
-          this.metrics.events++
-        } catch (error) {
-          // Refused; the gap before it is still lost, to every subscription it was for.
-          this.#refused(error)
-          refused = true
-        }
-        this.metrics.eventsLost += lost
-      }
-      subscription.lost += lost
-      if (refused) continue
-      const delivered: ConcordEvent =
-        event.group === null
-          ? { topic: event.topic, payload }
-          : { topic: event.topic, payload, group: event.group }
-      subscription._push(delivered)
-    }
   }
 
   // ---- link --------------------------------------------------------------------------------
@@ -815,15 +530,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#storesByOpenId.clear()
     this.#writerRequests.clear()
     this.#writerRequestOf.clear()
-    // An event sent on the lost link may or may not have been routed; events are not resent.
-    for (const [id, pending] of this.#publishes) {
-      if (!pending.sent) continue
-      this.#publishes.delete(id)
-      this.metrics.publishesInDoubt++
-      pending.reject(
-        new UnavailableError('the link to the hub was lost; the event may or may not have been delivered'),
-      )
-    }
+    this.#events.linkDown()
   }
 
   #welcome(hubInstance: string, heartbeatMs: number, maxFrameSize: number): void {
@@ -859,29 +566,7 @@ export class ConcordNode implements AsyncDisposable {
       pending.sent = true
       this.#send(pending.message)
     }
-    for (const [id, pending] of this.#publishes) {
-      // Queued while the frame limit was the transport's alone: the hub's may be smaller.
-      const tooLarge = this.#publishTooLarge(pending.message)
-      if (tooLarge !== undefined) {
-        this.#publishes.delete(id)
-        pending.reject(tooLarge)
-        continue
-      }
-      pending.sent = true
-      this.#send(pending.message)
-    }
-    // Granted subscriptions are asked again: this hub (restarted, or its authorizer) may
-    // refuse them now, and they must end with its refusal rather than go silent (S8.2).
-    this.#linkUps++
-    for (const [reqId, request] of this.#subscribeRequests)
-      if (request.recheck) this.#subscribeRequests.delete(reqId)
-    for (const subscription of this.#granted) this.#recheck(subscription)
-    for (const request of this.#subscribeRequests.values()) {
-      // As for publishes: a prefix accepted under the transport's limit may exceed the hub's.
-      const tooLarge = this.#tooLarge('topic prefix', request.message.prefix, 0)
-      if (tooLarge === undefined) this.#send(request.message)
-      else request.subscription._end(tooLarge)
-    }
+    this.#events.welcome()
     for (const store of this.#stores.values()) if (!this.#subscribing.has(store)) store._linkUp()
   }
 
@@ -926,7 +611,7 @@ export class ConcordNode implements AsyncDisposable {
       if (this.#link === 'ready' && message.hubInstance !== this.#hubInstance) this.#sendHello()
       return
     }
-    if (message.type === MessageType.EVENT) return this.#deliver(message)
+    if (message.type === MessageType.EVENT) return this.#events.deliver(message)
     if (message.type === MessageType.MUTATIONS) {
       const store = this.#stores.get(message.store)
       if (store === undefined) return
@@ -977,13 +662,10 @@ export class ConcordNode implements AsyncDisposable {
         }
         return pending.failed(error)
       }
-      case MessageType.PUBLISH_ACK: {
-        const pending = this.#publishes.get(message.pubId)
-        this.#publishes.delete(message.pubId)
-        return pending?.resolve()
-      }
+      case MessageType.PUBLISH_ACK:
+        return this.#events.published(message.pubId)
       case MessageType.SUBSCRIBED:
-        void this.#subscribed(message.reqId)
+        void this.#events.subscribed(message.reqId)
         return
       case MessageType.WRITER_READY: {
         return this.#takeWriterRequest(message.reqId)?._accepted()
@@ -1024,12 +706,7 @@ export class ConcordNode implements AsyncDisposable {
         return
       }
       case MessageType.PUBLISH: {
-        const pending = message.reqId === null ? undefined : this.#publishes.get(message.reqId)
-        if (pending !== undefined) {
-          this.#publishes.delete(message.reqId!)
-          count(this.metrics.publishErrors, error.code)
-          pending.reject(error)
-        }
+        if (message.reqId !== null) this.#events.publishRefused(message.reqId, error)
         return
       }
       case MessageType.WRITER: {
@@ -1037,12 +714,7 @@ export class ConcordNode implements AsyncDisposable {
         return
       }
       case MessageType.SUBSCRIBE: {
-        // Ending it forgets the request: its transport topics, never counted, stay as they are.
-        const request = message.reqId === null ? undefined : this.#subscribeRequests.get(message.reqId)
-        // A refused recheck ends a granted subscription: forget the request first, so that
-        // ending it lets go of its transport topics.
-        if (request?.recheck) this.#subscribeRequests.delete(message.reqId!)
-        request?.subscription._end(error)
+        if (message.reqId !== null) this.#events.subscribeRefused(message.reqId, error)
         return
       }
       default:
@@ -1091,12 +763,7 @@ export class ConcordNode implements AsyncDisposable {
         ),
       )
     }
-    for (const [id, pending] of this.#publishes) {
-      if (pending.issuedAt > cutoff) break
-      this.#publishes.delete(id)
-      this.metrics.publishTimeouts++
-      pending.reject(new UnavailableError(`no answer from the hub within ${this.#writeTimeout} ms`))
-    }
+    this.#events.expire(cutoff, this.#writeTimeout)
   }
 
   /**
@@ -1223,12 +890,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const writer of [...this.#writers]) await writer.close()
     for (const pending of this.#writes.values()) pending.failed(error)
     this.#writes.clear()
-    for (const pending of this.#publishes.values()) pending.reject(error)
-    this.#publishes.clear()
-    for (const subscription of [...this.#subscriptions]) subscription._end(error)
-    this.#subscriptions.clear()
-    this.#granted.clear()
-    this.#subscribeRequests.clear()
+    this.#events.close(error)
     // Last, after what closing the stores and subscriptions sent: the hub forgets the link
     // on BYE, and would count anything after it as from a stranger (S9.1).
     if (this.#link === 'ready') {

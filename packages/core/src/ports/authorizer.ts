@@ -41,6 +41,19 @@ export function topicMatches(prefix: string, topic: string): boolean {
 }
 
 /**
+ * The entry registered under the longest prefix that matches `topic` on whole segments (the
+ * payload schema of a topic, S7.4), or undefined when none does.
+ */
+export function longestTopicMatch<V>(entries: Iterable<readonly [string, V]>, topic: string): V | undefined {
+  let best: readonly [string, V] | undefined
+  for (const entry of entries) {
+    if (topicMatches(entry[0], topic) && (best === undefined || entry[0].length > best[0].length))
+      best = entry
+  }
+  return best?.[1]
+}
+
+/**
  * An authorizer from a list of allow rules: an action is allowed when some rule names the
  * identity (or `*`), the action, and the store (or `*`) / a topic prefix of the topic.
  * Everything else is denied.
