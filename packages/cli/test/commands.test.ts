@@ -219,6 +219,18 @@ describe('watch', () => {
     expect(await watch.code).toBe(0)
   })
 
+  test('says how many keys it starts with, one key as one', async () => {
+    await cli.run(['put', 'sessions', 'one/1', 'x'])
+    const one = await cli.background(['watch', 'sessions', '--prefix', 'one/'], /watching/, 'stderr')
+    expect(one.stderr.text).toBe("watching sessions (prefix 'one/'): 1 key; Ctrl-C to stop\n")
+    one.stop()
+    expect(await one.code).toBe(0)
+    const none = await cli.background(['watch', 'sessions', '--prefix', 'none/'], /watching/, 'stderr')
+    expect(none.stderr.text).toBe("watching sessions (prefix 'none/'): 0 keys; Ctrl-C to stop\n")
+    none.stop()
+    expect(await none.code).toBe(0)
+  })
+
   test('shows expiry', async () => {
     const watch = await cli.background(['watch', 'sessions', '--prefix', 'e/'], /watching/, 'stderr')
     await cli.run(['put', 'sessions', 'e/1', 'short', '--expiry', '50ms'])
