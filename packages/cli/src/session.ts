@@ -105,14 +105,25 @@ export class NodeSession {
       return await fn(signal)
     } catch (error) {
       if (this.ctx.signal.aborted) throw new InterruptedError(`${what}: interrupted`, { cause: error })
-      if (timeout.aborted) {
-        throw new UnavailableError(
-          `${what}: no answer from the hub at ${this.address} within ${formatInterval(BigInt(this.timeout) * 1_000_000n)} (is 'concord serve' running there?)`,
-          { cause: error },
-        )
-      }
+      if (timeout.aborted) throw new UnavailableError(this.#unanswered(what), { cause: error })
       throw error
     }
+  }
+
+  /**
+   * Why a call timed out, as far as the node can tell: a link that never came up is another
+   * matter (no hub there, or a CURVE hub that does not admit this node's key: ZeroMQ says
+   * neither) than a linked hub that did not answer.
+   */
+  #unanswered(what: string): string {
+    const within = `within ${formatInterval(BigInt(this.timeout) * 1_000_000n)}`
+    if (this.node.status === 'connected')
+      return `${what}: no answer from the hub at ${this.address} ${within}`
+    const curve =
+      this.config.transport.kind === 'zmq'
+        ? '; a hub with CURVE keys links only the nodes whose public key it admits'
+        : ''
+    return `${what}: no link to the hub at ${this.address} ${within} (is 'concord serve' running there${curve}?)`
   }
 
   /** Opens a live clone of `name` (a prefix view when `prefix` is given). */

@@ -505,7 +505,7 @@ describe('failures', () => {
     const r = await cli.run(['get', 'counters', 'hits', '--hub', 'memory://nowhere', '--timeout', '200ms'])
     expect(r.code).toBe(1)
     expect(r.stderr).toBe(
-      "concord: ERR_UNAVAILABLE: opening store 'counters': no answer from the hub at memory://nowhere within 200ms (is 'concord serve' running there?)\n",
+      "concord: ERR_UNAVAILABLE: opening store 'counters': no link to the hub at memory://nowhere within 200ms (is 'concord serve' running there?)\n",
     )
   })
 
