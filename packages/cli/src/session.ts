@@ -8,6 +8,8 @@
 import {
   type ConcordNode,
   createNode,
+  isConcordError,
+  SchemaMismatchError,
   type Store,
   type StoreWriter,
   type Transport,
@@ -130,11 +132,13 @@ export class NodeSession {
   async open(name: string, prefix?: string): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const store = await this.call(`opening store '${name}'`, (signal) =>
-      this.node.open<unknown>(name, {
-        schema: def.schema as never,
-        signal,
-        ...(prefix === undefined || prefix === '' ? {} : { prefix }),
-      }),
+      this.node
+        .open<unknown>(name, {
+          schema: def.schema as never,
+          signal,
+          ...(prefix === undefined || prefix === '' ? {} : { prefix }),
+        })
+        .catch((error: unknown) => this.#mismatch(name, def, error)),
     )
     this.#opened.add(store)
     return { store, def }
@@ -147,10 +151,29 @@ export class NodeSession {
   async writer(name: string): Promise<{ writer: StoreWriter<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const writer = await this.call(`opening store '${name}' to write`, (signal) =>
-      this.node.writer<unknown>(name, { schema: def.schema as never, signal }),
+      this.node
+        .writer<unknown>(name, { schema: def.schema as never, signal })
+        .catch((error: unknown) => this.#mismatch(name, def, error)),
     )
     this.#opened.add(writer)
     return { writer, def }
+  }
+
+  /**
+   * Rethrows `error`; a schema mismatch then also says where this node's schema came from:
+   * core's message names only the two fingerprints, and the fix is in a config file.
+   */
+  #mismatch(name: string, def: StoreDefinition, error: unknown): never {
+    if (!isConcordError(error, SchemaMismatchError.code)) throw error
+    const mismatch = error as SchemaMismatchError
+    const where = this.config.file === undefined ? 'the built-in config' : this.config.file
+    const type = def.type.length <= 80 ? ` is ${def.type} here, and` : ''
+    throw new SchemaMismatchError(
+      mismatch.local,
+      mismatch.remote,
+      `${mismatch.message}: stores.${name} in ${where}${type} must be the type the hub's config gives the store`,
+      { cause: error },
+    )
   }
 
   async close(): Promise<void> {

@@ -509,6 +509,26 @@ describe('failures', () => {
     )
   })
 
+  test("a store whose type differs from the hub's: ERR_SCHEMA_MISMATCH naming the config key to fix, exit 1", async () => {
+    const other = await ws.file(
+      'other.yaml',
+      'hub:\n  listen: memory://commands\ntransport: memory\nstores:\n  counters: int\n',
+    )
+    for (const argv of [
+      ['get', 'counters', 'hits'],
+      ['put', 'counters', 'hits', '1'],
+    ]) {
+      const r = await cli.run([...argv, '--config', other])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(
+        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+\) and the (clone|writer)'s \(cs1:\w+\) differ: /,
+      )
+      expect(r.stderr).toContain(
+        `: stores.counters in ${other} is int here, and must be the type the hub's config gives the store\n`,
+      )
+    }
+  })
+
   test('--config pointing nowhere is a config error', async () => {
     const r = await cli.run(['get', 'counters', 'x', '--config', 'missing.yaml'])
     expect(r.code).toBe(2)
