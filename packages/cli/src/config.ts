@@ -926,14 +926,14 @@ function accessOf(
         c.add(
           path,
           item as Found,
-          `${storeActions.join(' and ')} ${storeActions.length === 1 ? 'applies' : 'apply'} to stores, but the rule names no stores`,
+          `${storeActions.join(' and ')} ${storeActions.length === 1 ? 'applies' : 'apply'} to stores, but the rule names no stores (add stores: ['*'] for every store, or a list of names)`,
         )
       }
       if (topicActions.length > 0 && !f.has('topics')) {
         c.add(
           path,
           item as Found,
-          `${topicActions.join(' and ')} ${topicActions.length === 1 ? 'applies' : 'apply'} to topics, but the rule names no topics`,
+          `${topicActions.join(' and ')} ${topicActions.length === 1 ? 'applies' : 'apply'} to topics, but the rule names no topics (add topics: [''] for every topic, or a list of prefixes)`,
         )
       }
     }

@@ -147,3 +147,8 @@ export function untypedJson(value: unknown): string {
     return v
   })
 }
+
+/** `1 error`, `2 errors`; `1 entry`, `2 entries` with `many` given. */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`
+}

@@ -8,6 +8,8 @@
 import {
   type ConcordNode,
   createNode,
+  isConcordError,
+  SchemaMismatchError,
   type Store,
   type StoreWriter,
   type Transport,
@@ -105,25 +107,38 @@ export class NodeSession {
       return await fn(signal)
     } catch (error) {
       if (this.ctx.signal.aborted) throw new InterruptedError(`${what}: interrupted`, { cause: error })
-      if (timeout.aborted) {
-        throw new UnavailableError(
-          `${what}: no answer from the hub at ${this.address} within ${formatInterval(BigInt(this.timeout) * 1_000_000n)} (is 'concord serve' running there?)`,
-          { cause: error },
-        )
-      }
+      if (timeout.aborted) throw new UnavailableError(this.#unanswered(what), { cause: error })
       throw error
     }
+  }
+
+  /**
+   * Why a call timed out, as far as the node can tell: a link that never came up is another
+   * matter (no hub there, or a CURVE hub that does not admit this node's key: ZeroMQ says
+   * neither) than a linked hub that did not answer.
+   */
+  #unanswered(what: string): string {
+    const within = `within ${formatInterval(BigInt(this.timeout) * 1_000_000n)}`
+    if (this.node.status === 'connected')
+      return `${what}: no answer from the hub at ${this.address} ${within}`
+    const curve =
+      this.config.transport.kind === 'zmq'
+        ? '; a hub with CURVE keys links only the nodes whose public key it admits'
+        : ''
+    return `${what}: no link to the hub at ${this.address} ${within} (is 'concord serve' running there${curve}?)`
   }
 
   /** Opens a live clone of `name` (a prefix view when `prefix` is given). */
   async open(name: string, prefix?: string): Promise<{ store: Store<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const store = await this.call(`opening store '${name}'`, (signal) =>
-      this.node.open<unknown>(name, {
-        schema: def.schema as never,
-        signal,
-        ...(prefix === undefined || prefix === '' ? {} : { prefix }),
-      }),
+      this.node
+        .open<unknown>(name, {
+          schema: def.schema as never,
+          signal,
+          ...(prefix === undefined || prefix === '' ? {} : { prefix }),
+        })
+        .catch((error: unknown) => this.#mismatch(name, def, error)),
     )
     this.#opened.add(store)
     return { store, def }
@@ -136,10 +151,29 @@ export class NodeSession {
   async writer(name: string): Promise<{ writer: StoreWriter<unknown>; def: StoreDefinition }> {
     const def = this.store(name)
     const writer = await this.call(`opening store '${name}' to write`, (signal) =>
-      this.node.writer<unknown>(name, { schema: def.schema as never, signal }),
+      this.node
+        .writer<unknown>(name, { schema: def.schema as never, signal })
+        .catch((error: unknown) => this.#mismatch(name, def, error)),
     )
     this.#opened.add(writer)
     return { writer, def }
+  }
+
+  /**
+   * Rethrows `error`; a schema mismatch then also says where this node's schema came from:
+   * core's message names only the two fingerprints, and the fix is in a config file.
+   */
+  #mismatch(name: string, def: StoreDefinition, error: unknown): never {
+    if (!isConcordError(error, SchemaMismatchError.code)) throw error
+    const mismatch = error as SchemaMismatchError
+    const where = this.config.file === undefined ? 'the built-in config' : this.config.file
+    const type = def.type.length <= 80 ? ` is ${def.type} here, and` : ''
+    throw new SchemaMismatchError(
+      mismatch.local,
+      mismatch.remote,
+      `${mismatch.message}: stores.${name} in ${where}${type} must be the type the hub's config gives the store`,
+      { cause: error },
+    )
   }
 
   async close(): Promise<void> {

@@ -219,6 +219,18 @@ describe('watch', () => {
     expect(await watch.code).toBe(0)
   })
 
+  test('says how many keys it starts with, one key as one', async () => {
+    await cli.run(['put', 'sessions', 'one/1', 'x'])
+    const one = await cli.background(['watch', 'sessions', '--prefix', 'one/'], /watching/, 'stderr')
+    expect(one.stderr.text).toBe("watching sessions (prefix 'one/'): 1 key; Ctrl-C to stop\n")
+    one.stop()
+    expect(await one.code).toBe(0)
+    const none = await cli.background(['watch', 'sessions', '--prefix', 'none/'], /watching/, 'stderr')
+    expect(none.stderr.text).toBe("watching sessions (prefix 'none/'): 0 keys; Ctrl-C to stop\n")
+    none.stop()
+    expect(await none.code).toBe(0)
+  })
+
   test('shows expiry', async () => {
     const watch = await cli.background(['watch', 'sessions', '--prefix', 'e/'], /watching/, 'stderr')
     await cli.run(['put', 'sessions', 'e/1', 'short', '--expiry', '50ms'])
@@ -493,8 +505,28 @@ describe('failures', () => {
     const r = await cli.run(['get', 'counters', 'hits', '--hub', 'memory://nowhere', '--timeout', '200ms'])
     expect(r.code).toBe(1)
     expect(r.stderr).toBe(
-      "concord: ERR_UNAVAILABLE: opening store 'counters': no answer from the hub at memory://nowhere within 200ms (is 'concord serve' running there?)\n",
+      "concord: ERR_UNAVAILABLE: opening store 'counters': no link to the hub at memory://nowhere within 200ms (is 'concord serve' running there?)\n",
     )
+  })
+
+  test("a store whose type differs from the hub's: ERR_SCHEMA_MISMATCH naming the config key to fix, exit 1", async () => {
+    const other = await ws.file(
+      'other.yaml',
+      'hub:\n  listen: memory://commands\ntransport: memory\nstores:\n  counters: int\n',
+    )
+    for (const argv of [
+      ['get', 'counters', 'hits'],
+      ['put', 'counters', 'hits', '1'],
+    ]) {
+      const r = await cli.run([...argv, '--config', other])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(
+        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+\) and the (clone|writer)'s \(cs1:\w+\) differ: /,
+      )
+      expect(r.stderr).toContain(
+        `: stores.counters in ${other} is int here, and must be the type the hub's config gives the store\n`,
+      )
+    }
   })
 
   test('--config pointing nowhere is a config error', async () => {

@@ -310,8 +310,16 @@ describe('mistakes', () => {
     expect(problems(text)).toEqual([
       '5: access[0].allow[1]: expected one of read, write, publish, subscribe, found "wrte" (did you mean \'write\'?)',
       '6: access[0].stores[0]: no store named "countres" in stores (did you mean \'counters\'?)',
-      '7: access[1]: publish applies to topics, but the rule names no topics',
+      "7: access[1]: publish applies to topics, but the rule names no topics (add topics: [''] for every topic, or a list of prefixes)",
       "10: access[2]: a rule needs identities (a list of names, '*' for anyone)",
+    ])
+  })
+
+  test('an access rule without stores or topics says how to name them all', () => {
+    const text = `stores:\n  counters: count\naccess:\n  - identities: [manager]\n    allow: [read, write, publish, subscribe]\n`
+    expect(problems(text)).toEqual([
+      "4: access[0]: read and write apply to stores, but the rule names no stores (add stores: ['*'] for every store, or a list of names)",
+      "4: access[0]: publish and subscribe apply to topics, but the rule names no topics (add topics: [''] for every topic, or a list of prefixes)",
     ])
   })
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-export type { Issue, IssueCode, Schema } from '@concord/schema/contract'
+export type { AnySchema, Issue, IssueCode, Schema } from '@concord/schema/contract'
 export { schemasCompatible } from '@concord/schema/contract'
 export {
   bindingModule,

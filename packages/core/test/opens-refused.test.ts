@@ -45,3 +45,30 @@ it('S2.1 S2.2 S8.2 opens refused for an unknown store, another schema or no read
   expect(hub.metrics.opensRefused).toEqual({ ERR_UNKNOWN_STORE: 1, ERR_SCHEMA_MISMATCH: 1, ERR_FORBIDDEN: 2 })
   expect(hub.metrics.snapshots).toBe(1)
 })
+
+it('S8.2 an open refused for want of read permission says which store may not be read, not the raw subscription topic', async () => {
+  const transport = memoryTransport()
+  const hub = await createHub({
+    transport,
+    listen: 'memory://*',
+    persistence: memoryPersistence(),
+    stores: { secret: { schema: t.string() } },
+    access: [{ identities: ['admin'], allow: ['read'], stores: ['*'] }],
+  })
+  closers.push(() => hub.close())
+  const node = await createNode({ transport, hub: hub.address, identity: 'mallory' })
+  closers.push(() => node.close())
+  const whole = await node.open('secret', { schema: t.string() }).catch((error: unknown) => error)
+  expect(whole).toBeInstanceOf(ForbiddenError)
+  expect((whole as ForbiddenError).message).toMatch(/^may not read store 'secret': the hub refused/)
+  // The transport's own refusal stays reachable, for whoever needs the raw topic.
+  expect((whole as ForbiddenError).cause).toBeInstanceOf(ForbiddenError)
+  const view = await node
+    .open('secret', { schema: t.string(), prefix: 'a/' })
+    .catch((error: unknown) => error)
+  expect(view).toBeInstanceOf(ForbiddenError)
+  expect((view as ForbiddenError).message).toMatch(
+    /^may not read store 'secret' \(the view of 'a\/'\): the hub refused/,
+  )
+  expect(hub.metrics.opensRefused).toEqual({ ERR_FORBIDDEN: 2 })
+})

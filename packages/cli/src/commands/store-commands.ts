@@ -8,7 +8,7 @@ import { type AnySchemaType, t, toJson } from '@concord/schema'
 import { isBareNumber } from '../config.js'
 import { line, untilAborted } from '../context.js'
 import { NotFoundError, UsageError } from '../errors.js'
-import { formatValue } from '../format.js'
+import { count, formatValue } from '../format.js'
 import { unwrap } from '../parse-value.js'
 import { withNode } from '../session.js'
 import { statsOption, statsPeriod, withNodeStats } from '../stats.js'
@@ -258,7 +258,7 @@ export const watch: Command = {
       const status = reportStatus(store, ctx, name)
       await line(
         ctx.stderr,
-        `watching ${name}${prefix === undefined ? '' : ` (prefix '${prefix}')`}: ${store.size} keys; Ctrl-C to stop`,
+        `watching ${name}${prefix === undefined ? '' : ` (prefix '${prefix}')`}: ${count(store.size, 'key')}; Ctrl-C to stop`,
       )
       for await (const change of untilAborted(changes, ctx.signal)) {
         await line(ctx.stdout, globals.json ? changeJson(def.schema, change) : changeLine(def.schema, change))

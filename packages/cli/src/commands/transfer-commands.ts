@@ -15,7 +15,7 @@ import { type AnySchemaType, fromJson } from '@concord/schema'
 import type { StoreDefinition } from '../config.js'
 import { type CommandContext, line, type Output, untilAborted, write } from '../context.js'
 import { InterruptedError, UsageError } from '../errors.js'
-import { formatValue } from '../format.js'
+import { count, formatValue } from '../format.js'
 import { formatKvLine, parseKvLine } from '../kv-line.js'
 import { hasHumanForm, parseValue, unwrap } from '../parse-value.js'
 import { withNode } from '../session.js'
@@ -181,11 +181,6 @@ export interface ImportOptions {
   /** Writes in flight at once. Default 1000. */
   readonly inFlight?: number
   readonly expiry?: string
-}
-
-/** `1 error`, `2 errors`. */
-function count(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`
 }
 
 function rate(rows: number, seconds: number): string {

@@ -315,7 +315,7 @@ export class Master {
       throw new ValidationError([{ path: '', code: 'type', message: 'a value is required' }])
     if (value.byteLength > this.config.maxValueSize) {
       throw new TooLargeError(
-        `value of ${value.byteLength} bytes exceeds the store's limit of ${this.config.maxValueSize}`,
+        `value of ${value.byteLength} bytes exceeds the limit of store '${this.name}', ${this.config.maxValueSize} bytes (its maxValueSize option)`,
       )
     }
     try {
@@ -393,7 +393,7 @@ export class Master {
     const bytes = this.config.schema.encode(next)
     if (bytes.byteLength > this.config.maxValueSize) {
       throw new TooLargeError(
-        `update '${write.op}' made a value of ${bytes.byteLength} bytes, over the store's limit`,
+        `update '${write.op}' made a value of ${bytes.byteLength} bytes, over the limit of store '${this.name}', ${this.config.maxValueSize} bytes (its maxValueSize option)`,
       )
     }
     this.#put(write.key, bytes, write.expiry, origin)

@@ -3,6 +3,7 @@ import {
   AbortedError,
   ClosedError,
   ConflictError,
+  ForbiddenError,
   isConcordError,
   ProtocolError,
   UnavailableError,
@@ -306,7 +307,9 @@ export class ConcordNode implements AsyncDisposable {
     this.#subscribing.add(store)
     await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix))
       .catch((error) => {
-        store._openFailed(error as Error)
+        store._openFailed(
+          isConcordError(error, ForbiddenError.code) ? readRefused(name, prefix, error) : error,
+        )
       })
       .finally(() => this.#subscribing.delete(store))
     if (this.#link === 'ready' && store.status !== 'closed') store._linkUp()
@@ -922,4 +925,19 @@ function sizeOf(message: NodeMessage): number {
     return 48 + message.key.length * 3 + (message.value?.byteLength ?? 0)
   if (message.type === MessageType.PUBLISH) return 48 + message.topic.length * 3 + message.payload.byteLength
   return 32
+}
+
+/**
+ * The refusal of a clone's subscription to its store, in the words of the access rules. The
+ * transport's own error, which leads with a raw topic (`s|kv|`) that means nothing to the
+ * caller, becomes the cause and the detail in parentheses (it names the identity refused).
+ */
+function readRefused(name: string, prefix: string, error: Error): ForbiddenError {
+  const what = prefix === '' ? `store '${name}'` : `store '${name}' (the view of '${prefix}')`
+  return new ForbiddenError(
+    `may not read ${what}: the hub refused the clone's subscription (${error.message})`,
+    {
+      cause: error,
+    },
+  )
 }
