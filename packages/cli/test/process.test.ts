@@ -3,8 +3,12 @@
  * demo` from start to finish (ZeroMQ + SQLite, three child processes of its own). Runs the
  * TypeScript sources through a small loader (test/support/register-ts.mjs).
  */
+import { fileURLToPath } from 'node:url'
+import { createHub, createNode, type Hub, memoryPersistence } from '@concord/core'
+import { t } from '@concord/schema'
+import { zmqTransport } from '@concord/transport-zmq'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
-import { concord, Workspace } from './support/harness.js'
+import { concord, tsProcess, Workspace } from './support/harness.js'
 
 let ws: Workspace
 
@@ -46,6 +50,73 @@ describe('the executable', () => {
     expect(child.stderr).toBe(
       'concord: ERR_USAGE: missing arguments: usage: concord get STORE KEY [--json]\n',
     )
+  })
+})
+
+describe('a node in a process of its own (ZeroMQ)', () => {
+  const FOLLOWER = fileURLToPath(new URL('./support/follower.ts', import.meta.url))
+  const hub = (listen: string) =>
+    createHub({
+      transport: zmqTransport(),
+      listen,
+      persistence: memoryPersistence(),
+      stores: { kv: { schema: t.string() } },
+    })
+
+  /** A follower of the hub's store, once its clone is open; and the hub, closed (its link drops). */
+  async function followerOfClosedHub(args: readonly string[] = []) {
+    const first = await hub('tcp://127.0.0.1:0')
+    const follower = tsProcess(FOLLOWER, [first.address, ...args], ws.dir)
+    await vi.waitFor(() => expect(follower.stdout).toContain('open\n'), { timeout: 15_000, interval: 20 })
+    await first.close()
+    return { follower, address: first.address }
+  }
+
+  test('keeps its process alive while its hub is away, and follows the hub that comes back', async () => {
+    const { follower, address } = await followerOfClosedHub()
+    let exited = false
+    void follower.exit.then(() => {
+      exited = true
+    })
+    const alive = () => {
+      if (exited) throw new Error(`the follower exited: ${follower.stdout}${follower.stderr}`)
+    }
+    await vi.waitFor(
+      () => {
+        alive()
+        expect(follower.stdout).toContain('status connecting\n')
+      },
+      { timeout: 15_000, interval: 20 },
+    )
+    let again: Hub | undefined
+    try {
+      again = await hub(address)
+      const writer = await createNode({ transport: zmqTransport(), hub: address })
+      try {
+        const kv = await writer.writer('kv', { schema: t.string() })
+        await kv.put('after', 'the hub came back')
+        await vi.waitFor(
+          () => {
+            alive()
+            expect(follower.stdout).toContain('put after\n')
+          },
+          { timeout: 15_000, interval: 20 },
+        )
+        await kv.put('done', 'bye')
+      } finally {
+        await writer.close()
+      }
+      expect(await follower.exit).toBe(0)
+    } finally {
+      await again?.close()
+    }
+  })
+
+  test('with keepAlive: false, lets its process end once the link is down', async () => {
+    const { follower } = await followerOfClosedHub(['keep-alive-off'])
+    // Nothing holds the event loop: the unsettled top-level await ends the process (code 13).
+    expect(await follower.exit).toBe(13)
+    expect(follower.stdout).not.toContain('put')
   })
 })
 

@@ -179,12 +179,23 @@ async function end(child: Child): Promise<void> {
   }
 }
 
-/**
- * Spawns `concord ARGS` in `cwd`, collecting its output. Called in a test, the child is
- * ended when the test finishes if it is still running then.
- */
+/** Spawns `concord ARGS` in `cwd` (see {@link tsProcess}). */
 export function concord(args: readonly string[], cwd: string, env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, ['--conditions=concord-source', '--import', LOADER, BIN, ...args], {
+  return tsProcess(BIN, args, cwd, env)
+}
+
+/**
+ * Runs the TypeScript file `entry` of this repository (from source) as a child process with
+ * `args`, collecting its output. Called in a test, the child is ended when the test finishes
+ * if it is still running then.
+ */
+export function tsProcess(
+  entry: string,
+  args: readonly string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Child {
+  const child = spawn(process.execPath, ['--conditions=concord-source', '--import', LOADER, entry, ...args], {
     cwd,
     env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -25,6 +25,11 @@ export interface NodeConfig {
   /** How long a write may wait for the master before it rejects with `UnavailableError` (S3.7). Default 30 s. */
   readonly writeTimeout?: Duration
   readonly limits?: NodeLimits
+  /**
+   * Whether the node keeps its process alive until `close()`, as an open socket does, linked
+   * to its hub or not. Default true; false lets the process exit once nothing else holds it.
+   */
+  readonly keepAlive?: boolean
 }
 
 /** Bounds a node keeps (all optional). */

@@ -178,6 +178,8 @@ export class ConcordNode implements AsyncDisposable {
   #outboxBytes = 0
   #flushScheduled = false
   #timer: TimerHandle | undefined
+  /** Holds the process alive from `start` to `close` (see `NodeConfig.keepAlive`). */
+  #keepAlive: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
 
   constructor(readonly config: NodeConfig) {
@@ -234,6 +236,10 @@ export class ConcordNode implements AsyncDisposable {
       })
     void this.#endpoint.subscribe(Topics.hub).catch(() => {})
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+    // The node's own timers are unref'd, and a transport holds the event loop open at most
+    // while a link is up: a program waiting on the node would end while it reconnects.
+    if (this.config.keepAlive !== false && this.#status !== 'closed')
+      this.#keepAlive = setInterval(noop, 2 ** 30)
   }
 
   get status(): NodeStatus {
@@ -887,6 +893,7 @@ export class ConcordNode implements AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#setStatus('closed')
+    clearInterval(this.#keepAlive)
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
     const error = new ClosedError('the node is closed')
     for (const store of [...this.#stores.values()]) await store.close()
