@@ -462,10 +462,12 @@ describe('node.metrics', () => {
       closers.push(() => publisher.close())
       await expect(publisher.publish('secret', new Uint8Array([1]))).rejects.toThrow(ForbiddenError)
       await expect(publisher.publish('typed', Uint8Array.from([0xc1]))).rejects.toThrow(ValidationError)
+      // An event is refused by the hub, which routes it; no master takes part.
+      await expect(publisher.publish('typed', Uint8Array.from([0xc1]))).rejects.toThrow(/^refused by the hub/)
       await expect(publisher.publish('typed/more', Uint8Array.from([0xc1]))).rejects.toThrow(ValidationError)
       await publisher.publish('open', new Uint8Array([2]))
-      expect(publisher.metrics.publishErrors).toEqual({ ERR_FORBIDDEN: 1, ERR_SCHEMA_INVALID: 2 })
-      expect(hub.metrics).toMatchObject({ eventsRefused: 3, events: 1 })
+      expect(publisher.metrics.publishErrors).toEqual({ ERR_FORBIDDEN: 1, ERR_SCHEMA_INVALID: 3 })
+      expect(hub.metrics).toMatchObject({ eventsRefused: 4, events: 1 })
       expect(publisher.metrics.refusedByHub).toEqual({})
     })
 

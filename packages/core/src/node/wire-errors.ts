@@ -32,7 +32,7 @@ export function errorFromWire(code: string, message: string, details: unknown): 
       const issues = detail(details, 'issues')
       return new ValidationError(
         Array.isArray(issues) ? (issues as Issue[]) : [{ path: '', code: 'type', message }],
-        { context: 'refused by the master' },
+        { context: 'refused by the hub' },
       )
     }
     case DecodeError.code:
