@@ -9,10 +9,11 @@ import { sqlitePersistence } from '@concord/persist-sqlite'
 import { t } from '@concord/schema'
 import { redisTransport } from '@concord/transport-redis'
 import { zmqTransport } from '@concord/transport-zmq'
-import { opFor } from './ops.mjs'
+import { configureOps, opFor } from './ops.mjs'
 
 const [role, json] = process.argv.slice(2)
 const options = JSON.parse(json ?? '{}')
+configureOps(options.ops)
 const schemas = { kv: t.string(), counters: t.count(), logs: t.string() }
 const send = (message) => process.send?.(message)
 
@@ -86,6 +87,8 @@ if (role === 'hub') {
         const rows = []
         let deadlines = 0
         let overdue = 0
+        /** The keys that have a deadline, to check against the write that set each (S4.2). */
+        const deadlineKeys = []
         const now = Date.now()
         for (
           let batch = cursor.next(10_000, 1 << 30);
@@ -96,13 +99,14 @@ if (role === 'hub') {
             rows.push([key, schemas[name].decode(entry.value), entry.seq])
             if (entry.deadline !== undefined) {
               deadlines++
+              deadlineKeys.push(key)
               // Far past its deadline (the tolerance is 100 ms): expiry stopped working (S4.3).
               if (entry.deadline < now - 5000) overdue++
             }
           }
         }
         cursor.close()
-        stores[name] = { seq, entries: entriesOf(rows), deadlines, overdue }
+        stores[name] = { seq, entries: entriesOf(rows), deadlines, deadlineKeys, overdue }
       }
       send({ cmd: 'dump', stores, metrics: hub.metrics, instance: hub.instance })
     } else if (message.cmd === 'metrics') {
@@ -121,13 +125,18 @@ if (role === 'hub') {
     }),
   )
   const stores = {}
-  // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing.
+  // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing. A
+  // write-only node takes write-only handles (node.writer): no replica, each write resolves
+  // on the master's acknowledgement.
+  const writeOnly = options.writeOnly === true
   for (const name of Object.keys(schemas)) {
     const prefix = options.views?.[name]
-    stores[name] = await node.open(name, {
-      schema: schemas[name],
-      ...(prefix === undefined ? {} : { prefix }),
-    })
+    stores[name] = writeOnly
+      ? await node.writer(name, { schema: schemas[name] })
+      : await node.open(name, {
+          schema: schemas[name],
+          ...(prefix === undefined ? {} : { prefix }),
+        })
   }
   /** Broken promises seen from inside the node; each is a finding. */
   const breaches = []
@@ -138,6 +147,7 @@ if (role === 'hub') {
   // A clone never goes back (S3.4, S6.4: a restarted master keeps every seq it acknowledged).
   const lastSeq = {}
   setInterval(() => {
+    if (writeOnly) return
     for (const [name, store] of Object.entries(stores)) {
       if (store.seq < (lastSeq[name] ?? 0))
         breach(`${name}: the clone went back from seq ${lastSeq[name]} to ${store.seq}`)
@@ -171,7 +181,7 @@ if (role === 'hub') {
       }
     }
   }
-  void follow()
+  if (!writeOnly) void follow()
 
   let granted = 0
   let next = 1
@@ -195,7 +205,8 @@ if (role === 'hub') {
       case 'remove':
         return store.remove(op.key)
       case 'cas':
-        return store.compareAndSet(op.key, store.seqOf(op.key), op.value)
+        // A write-only handle has no replica to read the seq from: it expects the key absent.
+        return store.compareAndSet(op.key, writeOnly ? 0 : store.seqOf(op.key), op.value)
       case 'incr':
         return store.update(op.key, 1n, { op: 'increment' })
       case 'append':
@@ -224,6 +235,7 @@ if (role === 'hub') {
         try {
           const seq = await run(op)
           outcomes.push([n, seq])
+          if (writeOnly) continue
           // Read your writes (S3.2): once it resolved, the clone shows the write or a later one.
           const store = stores[op.store]
           if (store.seq < seq)
@@ -261,6 +273,10 @@ if (role === 'hub') {
       stopped = true
       send({ cmd: 'stopped', issued: next - 1 })
     } else if (message.cmd === 'dump') {
+      if (writeOnly) {
+        send({ cmd: 'dump', stores: undefined, breaches, mirrorRestarts, metrics: node.metrics })
+        return
+      }
       const out = {}
       for (const [name, store] of Object.entries(stores)) {
         const rows = []

@@ -1,7 +1,9 @@
 // The chaos soak: a hub and 2-4 node processes over a real transport and persistence, a
 // seeded random workload (ops.mjs) with 1-500 writes in flight per node, and a chaos driver
 // that kills the hub (SIGKILL) and restarts it on the same folder, stops a clone (SIGSTOP)
-// until its link overflows, kills and restarts nodes, and restarts redis-server. Between
+// until its link overflows, kills and restarts nodes, cuts one node's links (each node
+// reaches the hub or redis-server through its own proxy here), and restarts redis-server.
+// From 3 nodes the last one writes through write-only handles (node.writer). Between
 // phases it quiesces and checks the invariants of check.mjs, that every clone equals the
 // master (seqs included), that no process crashed or had an unhandled rejection, and that
 // no process's memory grows without bound. Runs the built packages (`npm run build` first).
@@ -10,6 +12,7 @@
 //   node conformance/test/soak/soak.mjs --combo redis-sqlite --seed 7 --phases 3
 //
 // `--brief` leaves out the stops past the nodes' write timeout (30-40 s), for short runs.
+// `--expiry-share P` and `--large-share P` change the workload's mix (ops.mjs).
 // Combos: zmq-sqlite, zmq-lmdb, redis-sqlite. Exit code 0 when every invariant held; 1 with
 // the violations, the seed and the command that replays the run otherwise (timings differ
 // between runs, the workload and the chaos schedule do not).
@@ -21,6 +24,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seededRandom } from '@concord/core/testing'
 import { addCounters, countersText, diffClone, Ledger, Model, nodeMetricsViolations } from './check.mjs'
+import { configureOps } from './ops.mjs'
 
 const ROLE = new URL('./role.mjs', import.meta.url).pathname
 
@@ -31,6 +35,9 @@ const { values: args } = parseArgs({
     minutes: { type: 'string' },
     phases: { type: 'string' },
     nodes: { type: 'string' },
+    'write-only': { type: 'string' },
+    'expiry-share': { type: 'string' },
+    'large-share': { type: 'string' },
     'phase-seconds': { type: 'string' },
     chaos: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -45,11 +52,24 @@ if (!['zmq', 'redis'].includes(transportName) || !['sqlite', 'lmdb'].includes(pe
   throw new TypeError(`unknown combo '${combo}' (zmq-sqlite, zmq-lmdb, redis-sqlite, redis-lmdb)`)
 }
 const random = seededRandom(seed)
+/** The workload's mix (ops.mjs), given to every node process too. */
+const ops = {
+  expiryShare: args['expiry-share'] === undefined ? undefined : Number(args['expiry-share']),
+  largeShare: args['large-share'] === undefined ? undefined : Number(args['large-share']),
+}
+configureOps(ops)
 const minutes = args.minutes === undefined ? undefined : Number(args.minutes)
 const maxPhases =
   args.phases === undefined ? (minutes === undefined ? 3 : Number.POSITIVE_INFINITY) : Number(args.phases)
 const deadline = minutes === undefined ? Number.POSITIVE_INFINITY : Date.now() + minutes * 60_000
 const nodeCount = args.nodes === undefined ? 2 + random.int(3) : Number(args.nodes)
+/** The last `writeOnlyCount` writers take write-only handles (node.writer) instead of clones. */
+const writeOnlyCount =
+  args['write-only'] === undefined
+    ? nodeCount >= 3
+      ? 1
+      : 0
+    : Math.min(nodeCount, Number(args['write-only']))
 const phaseSeconds = args['phase-seconds'] === undefined ? undefined : Number(args['phase-seconds'])
 /** `--chaos hubKill,cloneStop`: every phase does exactly these (at random times), instead of 1-3 drawn. */
 const forcedChaos = args.chaos?.split(',')
@@ -207,6 +227,57 @@ async function stopRedis(server) {
   await exited
 }
 
+// ---- links ---------------------------------------------------------------------------------
+
+/**
+ * Each node process reaches the hub (ZeroMQ) or redis-server (Redis) through its own TCP
+ * proxy in the driver, so the chaos can cut one node's links while every process runs on: a
+ * link flap. While cut, the proxy resets every connection it carries and each new one at once.
+ */
+class LinkProxy {
+  constructor(port) {
+    this.port = port
+    this.cutUntil = 0
+    this.sockets = new Set()
+    this.server = createServer((client) => this.#accept(client))
+  }
+
+  async listen() {
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(0, '127.0.0.1', resolve)
+    })
+    return this.server.address().port
+  }
+
+  #accept(client) {
+    if (Date.now() < this.cutUntil) return client.resetAndDestroy()
+    const upstream = createConnection(this.port, '127.0.0.1')
+    const pair = [client, upstream]
+    for (const socket of pair) {
+      this.sockets.add(socket)
+      socket.on('error', () => {})
+      socket.on('close', () => {
+        this.sockets.delete(socket)
+        for (const other of pair) if (!other.destroyed) other.resetAndDestroy()
+      })
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+
+  /** Resets every connection and refuses new ones for `ms`. */
+  cut(ms) {
+    this.cutUntil = Math.max(this.cutUntil, Date.now() + ms)
+    for (const socket of this.sockets) if (!socket.destroyed) socket.resetAndDestroy()
+  }
+
+  close() {
+    this.cut(Number.POSITIVE_INFINITY)
+    this.server.close()
+  }
+}
+
 // ---- the cluster ----------------------------------------------------------------------------
 
 const address =
@@ -215,7 +286,17 @@ const address =
     : `tcp://127.0.0.1:${await freePort()}`
 if (transportName === 'redis') redis = await startRedis(Number(/:(\d+)\//.exec(address)[1]))
 const heartbeat = random.pick([100, 250, 1000])
-const common = { transport: transportName, queue }
+const proxies = []
+/** A node's address: its own proxy's in front of the hub's (ZeroMQ) or redis-server's (Redis) port. */
+async function nodeAddress(w) {
+  if (w.proxy === undefined) {
+    w.proxy = new LinkProxy(Number(/:(\d+)(\/|$)/.exec(address)[1]))
+    proxies.push(w.proxy)
+    w.address = address.replace(/:(\d+)(\/|$)/, `:${await w.proxy.listen()}$2`)
+  }
+  return w.address
+}
+const common = { transport: transportName, queue, ops }
 let hub
 let hubs = 0
 const hubSamples = []
@@ -273,6 +354,7 @@ async function startWriter(w) {
   }
   const samples = []
   w.samples.push(samples)
+  const hubAddress = await nodeAddress(w)
   const onMessage = (message) => {
     if (message.cmd !== 'outcomes' || ledger === undefined) return
     for (const result of message.list) ledger.record(result)
@@ -287,12 +369,13 @@ async function startWriter(w) {
   const proc = await launch(() => {
     w.proc = new Proc(`node${w.id}.${w.inc}`, 'node', {
       ...common,
-      hub: address,
+      hub: hubAddress,
       writer: w.id,
       inc: w.inc,
       seed,
       inFlight: w.inFlight,
       views: w.views,
+      writeOnly: w.writeOnly,
     })
     w.proc.samples = samples
     w.proc.onMessage = onMessage
@@ -402,6 +485,20 @@ const chaos = {
       await startWriter(w)
     })
   },
+  async linkFlap(r) {
+    // One node's links cut 1-4 times (reset, refused for up to 4 s), its process running on:
+    // writes queue (S3.7), in-flight ones are resent on the next link to the same hub.
+    const w = r.pick(clones)
+    await exclusive(`w${w.id}`, async () => {
+      const cuts = 1 + r.int(4)
+      say(`chaos: ${cuts} link cut${cuts === 1 ? '' : 's'} of ${w.proc.name}`)
+      for (let i = 0; i < cuts; i++) {
+        const ms = r.chance(0.3) ? 0 : r.int(4000)
+        w.proxy.cut(ms)
+        await sleep(ms + r.int(2000))
+      }
+    })
+  },
   async redisStop(r) {
     // A stalled Redis (a fork for a save, a slow disk): everything waits, nothing is lost.
     await exclusive('redis', async () => {
@@ -427,6 +524,7 @@ const kinds = [
   ['hubFlap', 8],
   ['cloneStop', 25],
   ['nodeKill', 20],
+  ['linkFlap', 20],
   ...(transportName === 'redis'
     ? [
         ['redisRestart', 12],
@@ -490,7 +588,10 @@ async function converge() {
       for (const text of c.breaches) fatal.push(`${clones[i].proc.name}: ${text}`)
     }
     if (fatal.length > 0) return master
-    const diffs = dumps.flatMap((c, i) => diffClone(clones[i].proc.name, c.stores, master.stores))
+    // A write-only node has no replica to compare.
+    const diffs = dumps.flatMap((c, i) =>
+      clones[i].writeOnly ? [] : diffClone(clones[i].proc.name, c.stores, master.stores),
+    )
     if (diffs.length === 0) return master
     if (Date.now() > until) {
       fatal.push(`clones did not converge to the master within 90 s:\n  ${diffs.join('\n  ')}`)
@@ -529,6 +630,7 @@ function mib(bytes) {
 async function shutdown(code) {
   for (const w of clones) if (w.proc !== undefined && !w.proc.exited) await w.proc.kill()
   if (hub !== undefined && !hub.exited) await hub.kill()
+  for (const proxy of proxies) proxy.close()
   if (redis !== undefined) await stopRedis(redis)
   if (code === 0 && !args.keep) rmSync(dir, { recursive: true, force: true })
   else console.log(`data and logs kept in ${dir}`)
@@ -567,11 +669,18 @@ process.on('unhandledRejection', (error) => {
 })
 
 say(
-  `soak ${combo}, seed ${seed}, ${nodeCount} nodes, link queue ${queue}, heartbeat ${heartbeat} ms, in ${dir}`,
+  `soak ${combo}, seed ${seed}, ${nodeCount} nodes (${writeOnlyCount} write-only), link queue ${queue}, heartbeat ${heartbeat} ms, in ${dir}`,
 )
 await startHub()
 for (let id = 1; id <= nodeCount; id++) {
-  const w = { id, inc: 0, inFlight: 1 + random.int(500), samples: [], quiescing: false }
+  const w = {
+    id,
+    inc: 0,
+    inFlight: 1 + random.int(500),
+    samples: [],
+    quiescing: false,
+    writeOnly: id > nodeCount - writeOnlyCount,
+  }
   writers.push(w)
   clones.push(w)
 }
@@ -656,7 +765,7 @@ console.log(
     `writes acked ${model.tally.acked}, unknown ${model.tally.unknown}, failed ${model.tally.failed}; chaos ${JSON.stringify(counts)}`,
 )
 for (const [i, w] of clones.entries()) {
-  const name = w.views === undefined ? `node${w.id}` : 'viewer'
+  const name = w.views === undefined ? `node${w.id}${w.writeOnly ? ' (write-only)' : ''}` : 'viewer'
   console.log(
     `  node metrics of ${name} (${w.inc} process${w.inc === 1 ? '' : 'es'}): ${countersText(nodeCounters(w, i))}`,
   )
