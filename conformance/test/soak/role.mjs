@@ -15,6 +15,9 @@ const [role, json] = process.argv.slice(2)
 const options = JSON.parse(json ?? '{}')
 configureOps(options.ops)
 const schemas = { kv: t.string(), counters: t.count(), logs: t.string() }
+/** Events: each writer incarnation publishes `<writer>.<inc>.<n>` on `ev/<writer>.<inc>`, n = 1, 2, … */
+const EVENTS = 'ev'
+const eventSchema = t.string()
 const send = (message) => process.send?.(message)
 
 // Any of these is a finding: report it, and die as a crash would.
@@ -74,6 +77,7 @@ if (role === 'hub') {
       persistence,
       heartbeat: options.heartbeat ?? 250,
       stores: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, { schema }])),
+      topics: { [EVENTS]: { schema: eventSchema } },
     }),
   )
   process.on('message', (message) => {
@@ -122,6 +126,7 @@ if (role === 'hub') {
       transport: transport(),
       hub: options.hub,
       backoff: constantBackoff(50),
+      topics: { [EVENTS]: { schema: eventSchema } },
     }),
   )
   const stores = {}
@@ -182,6 +187,66 @@ if (role === 'hub') {
     }
   }
   if (!writeOnly) void follow()
+
+  // Events (S7.3): a writer publishes one at a time, every 10 ms, numbered in issue order on a
+  // topic of its own; the viewer subscribes to them all and checks that each topic's events
+  // come in that order, each once, and that what it counts as lost (node.metrics.eventsLost)
+  // plus what it received is no more than the numbers its topics spanned.
+  // While quiesced the driver pauses them and publishes one last event (`publish`).
+  const events = {
+    published: 0,
+    received: 0,
+    topic: `${EVENTS}/${options.writer}.${options.inc}`,
+    spans: {},
+    paused: false,
+    resume: () => {},
+    current: Promise.resolve(),
+  }
+  if (options.views === undefined) {
+    const publishOne = async () => {
+      const n = ++events.published
+      await node.publish(events.topic, `${options.writer}.${options.inc}.${n}`)
+      return n
+    }
+    events.publishOne = publishOne
+    const loop = async () => {
+      for (;;) {
+        if (events.paused) await new Promise((resolve) => (events.resume = resolve))
+        events.current = publishOne().then(
+          () => {},
+          (error) => {
+            // Refused for want of a link (ERR_UNAVAILABLE); anything else is a finding.
+            if (error?.code !== 'ERR_UNAVAILABLE')
+              breach(`publish on ${events.topic}: ${error?.code} ${error?.message}`)
+          },
+        )
+        await events.current
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    }
+    void loop()
+  } else {
+    const subscription = node.subscribe(EVENTS, { bufferSize: 100_000 })
+    void subscription.closed.then((error) =>
+      breach(`the events subscription ended: ${error?.code} ${error?.message}`),
+    )
+    void (async () => {
+      for await (const event of subscription) {
+        const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(String(event.payload))
+        const topic = `${EVENTS}/${match?.[1]}.${match?.[2]}`
+        if (match === null || topic !== event.topic) {
+          breach(`event '${event.payload}' on ${event.topic}: never published there`)
+          continue
+        }
+        const n = Number(match[3])
+        events.received++
+        const span = events.spans[topic]
+        if (span === undefined) events.spans[topic] = { first: n, last: n }
+        else if (n <= span.last) breach(`event ${n} on ${topic} after ${span.last} (S7.3: once, in order)`)
+        else span.last = n
+      }
+    })()
+  }
 
   let granted = 0
   let next = 1
@@ -265,6 +330,8 @@ if (role === 'hub') {
 
   process.on('message', (message) => {
     if (message.cmd === 'grant') {
+      events.paused = false
+      events.resume()
       granted = Math.max(granted, message.upTo)
       stopped = false
       setWorkers(message.inFlight ?? inFlight)
@@ -286,11 +353,25 @@ if (role === 'hub') {
       const mirrored = {}
       for (const [key, [value, seq]] of mirror) mirrored[key] = [String(value), seq]
       out.kv.mirror = mirrored
-      send({ cmd: 'dump', stores: out, breaches, mirrorRestarts, metrics: node.metrics })
+      send({
+        cmd: 'dump',
+        stores: out,
+        breaches,
+        mirrorRestarts,
+        metrics: node.metrics,
+        events: { spans: events.spans, received: events.received },
+      })
     } else if (message.cmd === 'metrics') {
       send({ cmd: 'metrics', metrics: node.metrics })
     } else if (message.cmd === 'mem') {
       send({ cmd: 'mem', ...memory() })
+    } else if (message.cmd === 'publish') {
+      // Publishing paused, one more event acknowledged by the hub: the viewer must get it (S7.3).
+      events.paused = true
+      events.current.then(events.publishOne).then(
+        (n) => send({ cmd: 'publish', topic: events.topic, n }),
+        (error) => send({ cmd: 'publish', topic: events.topic, error: `${error?.code} ${error?.message}` }),
+      )
     }
   })
   setWorkers(inFlight)

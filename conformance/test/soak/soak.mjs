@@ -3,7 +3,8 @@
 // that kills the hub (SIGKILL) and restarts it on the same folder, stops a clone (SIGSTOP)
 // until its link overflows, kills and restarts nodes, cuts one node's links (each node
 // reaches the hub or redis-server through its own proxy here), and restarts redis-server.
-// From 3 nodes the last one writes through write-only handles (node.writer). Between
+// From 3 nodes the last one writes through write-only handles (node.writer). Every writer
+// publishes numbered events, which the viewer subscribes to (checkEvents). Between
 // phases it quiesces and checks the invariants of check.mjs, that every clone equals the
 // master (seqs included), that no process crashed or had an unhandled rejection, and that
 // no process's memory grows without bound. Runs the built packages (`npm run build` first).
@@ -601,6 +602,53 @@ async function converge() {
   }
 }
 
+/**
+ * Events (S7.3, S7.6), quiesced and converged: each writer pauses its events and publishes one
+ * more, which the hub must acknowledge and the viewer's subscription deliver, whatever the
+ * chaos did to the links and the hub. Then the viewer's own counts must add up: it received
+ * each topic's events in order, each once (checked as they come), and what it received plus
+ * what it counted as lost is no more than the numbers its topics spanned (no event is counted
+ * twice, or lost and received).
+ */
+async function checkEvents() {
+  const marks = await Promise.all(
+    writers.map((w) =>
+      w.proc.ask({ cmd: 'publish' }, 'publish').then((mark) => ({ ...mark, name: w.proc.name })),
+    ),
+  )
+  for (const mark of marks)
+    if (mark.error !== undefined) fatal.push(`${mark.name}: a publish after quiescing failed: ${mark.error}`)
+  if (fatal.length > 0) return
+  const until = Date.now() + 30_000
+  for (;;) {
+    const dump = await viewer.proc.ask({ cmd: 'dump' })
+    for (const text of dump.breaches) fatal.push(`${viewer.proc.name}: ${text}`)
+    if (fatal.length > 0) return
+    const { spans, received } = dump.events
+    const missing = marks.filter((mark) => (spans[mark.topic]?.last ?? 0) < mark.n)
+    if (missing.length === 0) {
+      const { events, eventsLost, eventsDropped } = dump.metrics
+      const spanned = Object.values(spans).reduce((sum, span) => sum + span.last - span.first + 1, 0)
+      if (received + eventsLost > spanned)
+        fatal.push(
+          `${viewer.proc.name}: received ${received} events and counted ${eventsLost} lost, their topics spanned ${spanned} (S7.6)`,
+        )
+      if (received + eventsDropped !== events)
+        fatal.push(
+          `${viewer.proc.name}: received ${received} events, dropped ${eventsDropped}, node.metrics.events ${events}`,
+        )
+      return
+    }
+    if (Date.now() > until) {
+      fatal.push(
+        `${viewer.proc.name}: ${missing.map((m) => `event ${m.n} on ${m.topic} (last ${spans[m.topic]?.last ?? 'none'})`).join(', ')} not received 30 s after its publish was acknowledged (S7.3)`,
+      )
+      return
+    }
+    await sleep(100)
+  }
+}
+
 async function sampleMemory() {
   const hubMem = await hub.ask({ cmd: 'mem' })
   hub.samples.push(hubMem)
@@ -736,6 +784,8 @@ while (phase < maxPhases && Date.now() < deadline) {
       }),
     )
   }
+  await checkEvents()
+  if (fatal.length > 0) await fail(phase)
   const violations = [...model.absorb(ledgers, phase), ...model.check(master.stores)]
   fatal.push(...violations.slice(0, 200))
   if (violations.length > 200) fatal.push(`… ${violations.length} violations in all`)
