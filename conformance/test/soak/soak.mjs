@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seededRandom } from '@concord/core/testing'
 import { addCounters, countersText, diffClone, Ledger, Model, nodeMetricsViolations } from './check.mjs'
-import { configureOps } from './ops.mjs'
+import { configureOps, STORE_NAMES } from './ops.mjs'
 
 const ROLE = new URL('./role.mjs', import.meta.url).pathname
 
@@ -72,8 +72,11 @@ const writeOnlyCount =
       : 0
     : Math.min(nodeCount, Number(args['write-only']))
 const phaseSeconds = args['phase-seconds'] === undefined ? undefined : Number(args['phase-seconds'])
-/** `--chaos hubKill,cloneStop`: every phase does exactly these (at random times), instead of 1-3 drawn. */
-const forcedChaos = args.chaos?.split(',')
+/**
+ * `--chaos hubKill,cloneStop`: every phase does exactly these (at random times), instead of 1-3
+ * drawn; `--chaos none`: no chaos at all (what a quiet cluster shows, e.g. of its counters).
+ */
+const forcedChaos = args.chaos === 'none' ? [] : args.chaos?.split(',')
 // Small link queues in some runs, so a stopped clone overflows its link quickly (S6.5).
 const queue = random.pick([64, 256, 10_000])
 const replay = `node conformance/test/soak/soak.mjs ${process.argv
@@ -743,6 +746,18 @@ const viewer = {
 }
 clones.push(viewer)
 await Promise.all(clones.map((w) => startWriter(w)))
+// Before any chaos: each clone process's first open of each store took one snapshot, and the
+// hub served exactly those (S2.1: one sync per open).
+{
+  const { metrics } = await hub.ask({ cmd: 'metrics' })
+  const opens = STORE_NAMES.length * clones.filter((w) => !w.writeOnly).length
+  if (metrics.snapshots !== opens || metrics.resumes !== 0) {
+    fatal.push(
+      `the hub served ${metrics.snapshots} snapshots and ${metrics.resumes} resumes for the ${opens} first opens of the clones`,
+    )
+    await fail(0)
+  }
+}
 
 const model = new Model()
 while (phase < maxPhases && Date.now() < deadline) {
@@ -794,6 +809,15 @@ while (phase < maxPhases && Date.now() < deadline) {
   if (fatal.length > 0) await fail(phase)
   const tally = model.tally
   const m = addMetrics(addMetrics({}, pastMetrics), master.metrics)
+  if (forcedChaos?.length === 0) {
+    // No chaos: no link was lost and no process restarted, so the hub served exactly the
+    // snapshots and log replays the nodes' clones asked for and got.
+    const nodes = nodeTotals()
+    for (const name of ['snapshots', 'resumes'])
+      if (m[name] !== nodes[name])
+        fatal.push(`hub.metrics.${name} is ${m[name]}, the nodes counted ${nodes[name]}`)
+    if (fatal.length > 0) await fail(phase)
+  }
   say(
     `phase ${phase} ok in ${((Date.now() - t0) / 1000).toFixed(0)} s (quiesce+check ${((Date.now() - quiesceStart) / 1000).toFixed(1)} s): ` +
       `kv seq ${master.stores.kv.seq}, writes acked ${tally.acked}, unknown ${tally.unknown}, failed ${tally.failed}; ` +
