@@ -419,3 +419,23 @@ export function nodeMetricsViolations(name, metrics, { viewer = false, ledger } 
   }
   return out
 }
+
+/**
+ * What the `hub.metrics` of one hub process must show in a correct run under the soak's
+ * chaos, as violations (as `nodeMetricsViolations` for nodes).
+ */
+export function hubMetricsViolations(name, metrics) {
+  const out = []
+  const bad = (text) => out.push(`${name}: hub.metrics.${text}`)
+  // The same as the nodes' writeErrors: no access rules, values that fit their schemas.
+  const codes = Object.keys(metrics.writeErrors).filter(
+    (c) => c !== 'ERR_CONFLICT' && c !== 'ERR_UNAVAILABLE',
+  )
+  if (codes.length > 0) bad(`writeErrors has ${codes.join(', ')}: ${JSON.stringify(metrics.writeErrors)}`)
+  // Every node opens the hub's stores with the hub's schemas, with every permission, and
+  // publishes strings on a topic whose schema is a string: nothing of that is refused.
+  for (const counter of ['opensRefused', 'writersRefused'])
+    if (Object.keys(metrics[counter]).length > 0) bad(`${counter} is ${JSON.stringify(metrics[counter])}`)
+  if (metrics.eventsRefused !== 0) bad(`eventsRefused is ${metrics.eventsRefused}`)
+  return out
+}

@@ -24,7 +24,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seededRandom } from '@concord/core/testing'
-import { addCounters, countersText, diffClone, Ledger, Model, nodeMetricsViolations } from './check.mjs'
+import {
+  addCounters,
+  countersText,
+  diffClone,
+  hubMetricsViolations,
+  Ledger,
+  Model,
+  nodeMetricsViolations,
+} from './check.mjs'
 import { configureOps, STORE_NAMES } from './ops.mjs'
 
 const ROLE = new URL('./role.mjs', import.meta.url).pathname
@@ -420,10 +428,14 @@ function addMetrics(into, metrics) {
   for (const name of METRICS) into[name] = (into[name] ?? 0) + (metrics?.[name] ?? 0)
   return into
 }
-/** Kills the hub (SIGKILL), keeping its metrics first. */
+/** Every counter of `hub.metrics`, summed over the hubs killed so far, as `addCounters` keeps them. */
+const pastHub = {}
+/** Kills the hub (SIGKILL), keeping its metrics first (checked: what holds at any time). */
 async function killHub() {
   const { metrics } = await hub.ask({ cmd: 'metrics' }, 'metrics', 5000).catch(() => ({}))
   addMetrics(pastMetrics, metrics)
+  if (metrics !== undefined) fatal.push(...hubMetricsViolations(hub.name, metrics))
+  addCounters(pastHub, metrics)
   await hub.kill()
 }
 /**
@@ -800,6 +812,7 @@ while (phase < maxPhases && Date.now() < deadline) {
     )
   }
   await checkEvents()
+  fatal.push(...hubMetricsViolations(hub.name, master.metrics))
   if (fatal.length > 0) await fail(phase)
   const violations = [...model.absorb(ledgers, phase), ...model.check(master.stores)]
   fatal.push(...violations.slice(0, 200))
@@ -825,6 +838,9 @@ while (phase < maxPhases && Date.now() < deadline) {
       `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
   )
   say(`phase ${phase} node metrics, all node processes so far: ${countersText(nodeTotals())}`)
+  say(
+    `phase ${phase} hub metrics, all hubs so far: ${countersText(addCounters({ ...pastHub }, master.metrics))}`,
+  )
 }
 
 /** Each node's `node.metrics` over its incarnations: the killed ones (asked before the kill) and the live one. */
