@@ -55,7 +55,25 @@ function memory() {
   globalThis.gc?.()
   globalThis.gc?.()
   const { rss, heapUsed } = process.memoryUsage()
-  return { rss, heapUsed }
+  return { rss, heapUsed, stall: stalls() }
+}
+
+/**
+ * The longest the event loop was held up since the last reading, in ms, and when (ms since
+ * the epoch): a process that holds its loop past 3 heartbeats looks silent to its peers.
+ */
+let longest = { ms: 0, at: 0 }
+let lastTick = performance.now()
+setInterval(() => {
+  const now = performance.now()
+  const late = now - lastTick - 20
+  if (late > longest.ms) longest = { ms: Math.round(late), at: Date.now() }
+  lastTick = now
+}, 20).unref()
+function stalls() {
+  const out = longest
+  longest = { ms: 0, at: 0 }
+  return out
 }
 
 /** Every entry of a clone or a master as `{ key: [value as text, seq] }`. */
@@ -129,6 +147,13 @@ if (role === 'hub') {
       topics: { [EVENTS]: { schema: eventSchema } },
     }),
   )
+  // Each change of the node's link, with why, in its log (kept with --keep).
+  void (async () => {
+    for await (const change of node.statusChanges())
+      console.error(
+        `${new Date().toISOString()} node ${change.status}${change.error ? `: ${change.error.message}` : ''}`,
+      )
+  })()
   const stores = {}
   // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing. A
   // write-only node takes write-only handles (node.writer): no replica, each write resolves

@@ -23,6 +23,7 @@ import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { Worker } from 'node:worker_threads'
 import { seededRandom } from '@concord/core/testing'
 import {
   addCounters,
@@ -243,50 +244,40 @@ async function stopRedis(server) {
 
 /**
  * Each node process reaches the hub (ZeroMQ) or redis-server (Redis) through its own TCP
- * proxy in the driver, so the chaos can cut one node's links while every process runs on: a
- * link flap. While cut, the proxy resets every connection it carries and each new one at once.
+ * proxy, so the chaos can cut one node's links while every process runs on: a link flap.
+ * While cut, the proxy resets every connection it carries and each new one at once. The
+ * proxies run in a worker thread (proxy.mjs): the checks between phases hold the driver's own
+ * loop for seconds, which must not stop every link.
  */
-class LinkProxy {
-  constructor(port) {
-    this.port = port
-    this.cutUntil = 0
-    this.sockets = new Set()
-    this.server = createServer((client) => this.#accept(client))
-  }
-
-  async listen() {
-    await new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(0, '127.0.0.1', resolve)
+class LinkProxies {
+  constructor() {
+    this.worker = new Worker(new URL('./proxy.mjs', import.meta.url))
+    this.worker.unref()
+    this.waiting = new Map()
+    this.next = 0
+    this.worker.on('message', ({ id, port }) => {
+      this.waiting.get(id)?.(port)
+      this.waiting.delete(id)
     })
-    return this.server.address().port
+    this.worker.on('error', (error) => fatal.push(`the link proxies: ${error?.stack ?? error}`))
   }
 
-  #accept(client) {
-    if (Date.now() < this.cutUntil) return client.resetAndDestroy()
-    const upstream = createConnection(this.port, '127.0.0.1')
-    const pair = [client, upstream]
-    for (const socket of pair) {
-      this.sockets.add(socket)
-      socket.on('error', () => {})
-      socket.on('close', () => {
-        this.sockets.delete(socket)
-        for (const other of pair) if (!other.destroyed) other.resetAndDestroy()
-      })
-    }
-    client.pipe(upstream)
-    upstream.pipe(client)
+  /** A new proxy in front of `port`: its id and the port it listens on. */
+  add(port) {
+    const id = ++this.next
+    return new Promise((resolve) => {
+      this.waiting.set(id, (listening) => resolve({ id, port: listening }))
+      this.worker.postMessage({ cmd: 'add', id, port })
+    })
   }
 
-  /** Resets every connection and refuses new ones for `ms`. */
-  cut(ms) {
-    this.cutUntil = Math.max(this.cutUntil, Date.now() + ms)
-    for (const socket of this.sockets) if (!socket.destroyed) socket.resetAndDestroy()
+  /** Resets every connection of proxy `id` and refuses new ones for `ms`. */
+  cut(id, ms) {
+    this.worker.postMessage({ cmd: 'cut', id, ms })
   }
 
   close() {
-    this.cut(Number.POSITIVE_INFINITY)
-    this.server.close()
+    this.worker.postMessage({ cmd: 'close' })
   }
 }
 
@@ -298,13 +289,12 @@ const address =
     : `tcp://127.0.0.1:${await freePort()}`
 if (transportName === 'redis') redis = await startRedis(Number(/:(\d+)\//.exec(address)[1]))
 const heartbeat = random.pick([100, 250, 1000])
-const proxies = []
+const proxies = new LinkProxies()
 /** A node's address: its own proxy's in front of the hub's (ZeroMQ) or redis-server's (Redis) port. */
 async function nodeAddress(w) {
   if (w.proxy === undefined) {
-    w.proxy = new LinkProxy(Number(/:(\d+)(\/|$)/.exec(address)[1]))
-    proxies.push(w.proxy)
-    w.address = address.replace(/:(\d+)(\/|$)/, `:${await w.proxy.listen()}$2`)
+    w.proxy = await proxies.add(Number(/:(\d+)(\/|$)/.exec(address)[1]))
+    w.address = address.replace(/:(\d+)(\/|$)/, `:${w.proxy.port}$2`)
   }
   return w.address
 }
@@ -510,7 +500,7 @@ const chaos = {
       say(`chaos: ${cuts} link cut${cuts === 1 ? '' : 's'} of ${w.proc.name}`)
       for (let i = 0; i < cuts; i++) {
         const ms = r.chance(0.3) ? 0 : r.int(4000)
-        w.proxy.cut(ms)
+        proxies.cut(w.proxy.id, ms)
         await sleep(ms + r.int(2000))
       }
     })
@@ -693,7 +683,7 @@ function mib(bytes) {
 async function shutdown(code) {
   for (const w of clones) if (w.proc !== undefined && !w.proc.exited) await w.proc.kill()
   if (hub !== undefined && !hub.exited) await hub.kill()
-  for (const proxy of proxies) proxy.close()
+  proxies.close()
   if (redis !== undefined) await stopRedis(redis)
   if (code === 0 && !args.keep) rmSync(dir, { recursive: true, force: true })
   else console.log(`data and logs kept in ${dir}`)
@@ -835,7 +825,8 @@ while (phase < maxPhases && Date.now() < deadline) {
     `phase ${phase} ok in ${((Date.now() - t0) / 1000).toFixed(0)} s (quiesce+check ${((Date.now() - quiesceStart) / 1000).toFixed(1)} s): ` +
       `kv seq ${master.stores.kv.seq}, writes acked ${tally.acked}, unknown ${tally.unknown}, failed ${tally.failed}; ` +
       `hub: overflows ${m.peerQueueOverflows}, skipped broadcasts ${m.skippedBroadcasts}, timeouts ${m.peerTimeouts}, resumes ${m.resumes}, snapshots ${m.snapshots}, dup writes ${m.duplicateWrites}; ` +
-      `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
+      `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}; ` +
+      `longest stall of the hub's event loop ${hub.samples.at(-1).stall.ms} ms, the nodes' ${clones.map((w) => w.proc.samples.at(-1).stall.ms).join('/')}`,
   )
   say(`phase ${phase} node metrics, all node processes so far: ${countersText(nodeTotals())}`)
   say(
