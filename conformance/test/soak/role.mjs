@@ -223,6 +223,8 @@ if (role === 'hub') {
     received: 0,
     topic: `${EVENTS}/${options.writer}.${options.inc}`,
     spans: {},
+    /** Per event number, whether the hub acknowledged it (1) or it may or may not have gone (2). */
+    outcomes: new Uint8Array(1024),
     paused: false,
     resume: () => {},
     current: Promise.resolve(),
@@ -230,7 +232,18 @@ if (role === 'hub') {
   if (options.views === undefined) {
     const publishOne = async () => {
       const n = ++events.published
-      await node.publish(events.topic, `${options.writer}.${options.inc}.${n}`)
+      if (n >= events.outcomes.length) {
+        const grown = new Uint8Array(events.outcomes.length * 2)
+        grown.set(events.outcomes)
+        events.outcomes = grown
+      }
+      try {
+        await node.publish(events.topic, `${options.writer}.${options.inc}.${n}`)
+      } catch (error) {
+        events.outcomes[n] = 2
+        throw error
+      }
+      events.outcomes[n] = 1
       return n
     }
     events.publishOne = publishOne
@@ -266,9 +279,12 @@ if (role === 'hub') {
         const n = Number(match[3])
         events.received++
         const span = events.spans[topic]
-        if (span === undefined) events.spans[topic] = { first: n, last: n }
+        if (span === undefined) events.spans[topic] = { first: n, last: n, received: 1 }
         else if (n <= span.last) breach(`event ${n} on ${topic} after ${span.last} (S7.3: once, in order)`)
-        else span.last = n
+        else {
+          span.last = n
+          span.received++
+        }
       }
     })()
   }
@@ -390,6 +406,11 @@ if (role === 'hub') {
       send({ cmd: 'metrics', metrics: node.metrics })
     } else if (message.cmd === 'mem') {
       send({ cmd: 'mem', ...memory() })
+    } else if (message.cmd === 'acked') {
+      // How many of this writer's events from..to the hub acknowledged.
+      let acked = 0
+      for (let n = message.from; n <= message.to; n++) if (events.outcomes[n] === 1) acked++
+      send({ cmd: 'acked', acked })
     } else if (message.cmd === 'publish') {
       // Publishing paused, one more event acknowledged by the hub: the viewer must get it (S7.3).
       events.paused = true

@@ -613,7 +613,11 @@ async function converge() {
  * chaos did to the links and the hub. Then the viewer's own counts must add up: it received
  * each topic's events in order, each once (checked as they come), and what it received plus
  * what it counted as lost is no more than the numbers its topics spanned (no event is counted
- * twice, or lost and received).
+ * twice, or lost and received). While the run has had one hub (its numbering of each topic
+ * never started again), every event the hub acknowledged between the first and the last the
+ * viewer received on a topic either reached it or was counted lost: for the live writers'
+ * topics, their acknowledged events in those spans are no more than what the viewer received
+ * of them plus all it counted lost or dropped (S7.6: loss is counted, also across link cuts).
  */
 async function checkEvents() {
   const marks = await Promise.all(
@@ -642,6 +646,20 @@ async function checkEvents() {
         fatal.push(
           `${viewer.proc.name}: received ${received} events, dropped ${eventsDropped}, node.metrics.events ${events}`,
         )
+      if (hubs === 1) {
+        let acked = 0
+        let got = 0
+        for (const [i, w] of writers.entries()) {
+          const span = spans[marks[i].topic]
+          if (span === undefined) continue
+          acked += (await w.proc.ask({ cmd: 'acked', from: span.first, to: span.last })).acked
+          got += span.received
+        }
+        if (acked > got + eventsLost + eventsDropped)
+          fatal.push(
+            `${viewer.proc.name}: the live writers' topics had ${acked} events acknowledged in the spans it received, it received ${got} of them and counted ${eventsLost} lost and ${eventsDropped} dropped in all: ${acked - got - eventsLost - eventsDropped} went missing uncounted (S7.6)`,
+          )
+      }
       return
     }
     if (Date.now() > until) {
