@@ -93,7 +93,10 @@ export class Ledger {
  * - each counter (incremented by one incarnation) is its acknowledged increments, plus at most
  *   those whose outcome is unknown;
  * - each append log holds every acknowledged token, in issue order, once, and nothing else;
- * - nothing stays stored long past its deadline (S4.3).
+ * - nothing stays stored long past its deadline (S4.3);
+ * - each entry has the deadline the write that holds it carried, or none (S4.2): a put
+ *   with an expiry has one (until it expires), a put without one or a compare-and-set has
+ *   none, whatever the key held before; counters and logs never have one.
  */
 export class Model {
   constructor() {
@@ -215,6 +218,7 @@ export class Model {
     if (kv.seq < this.lastClear)
       violations.push(`kv: clear acknowledged at ${this.lastClear}, master at ${kv.seq}`)
     // kv: each entry is a write that may have happened, at its seq.
+    const withDeadline = new Set(kv.deadlineKeys ?? [])
     for (const [key, [value, seq]] of Object.entries(kv.entries)) {
       const origin = parseValue(value)
       const fate = origin === undefined ? undefined : this.#fate(origin.writer, origin.inc, origin.n)
@@ -228,6 +232,20 @@ export class Model {
         violations.push(`kv '${key}' holds ${fate.name}'s value at seq ${seq}, acknowledged at ${fate.seq}`)
       if (seq <= this.lastClear)
         violations.push(`kv '${key}' at seq ${seq} survived a clear acknowledged at ${this.lastClear}`)
+      // The value names its write, so the write that set the entry's deadline (S4.2).
+      const ledger = this.ledgers.get(`${origin.writer}.${origin.inc}`)
+      const op = opFor(ledger.seed, origin.writer, origin.inc, origin.n)
+      const expected = op.kind === 'put' && op.expiry !== undefined
+      if (withDeadline.has(key) !== expected)
+        violations.push(
+          `kv '${key}' holds ${fate.name}'s value (${op.kind}${op.expiry === undefined ? ' without expiry' : ` expiring in ${op.expiry} ms`}) ${expected ? 'without' : 'with'} a deadline (S4.2)`,
+        )
+    }
+    for (const name of ['counters', 'logs']) {
+      if (master[name].deadlines > 0)
+        violations.push(
+          `${name}: ${master[name].deadlines} entries have a deadline, no write gave one (S4.2)`,
+        )
     }
     // kv: each key's last acknowledged write is there, or a later one replaced it.
     for (const [key, { last, unknownRemoval }] of this.kv) {
@@ -399,5 +417,25 @@ export function nodeMetricsViolations(name, metrics, { viewer = false, ledger } 
         `writeErrors.ERR_CONFLICT is ${metrics.writeErrors.ERR_CONFLICT}, ${ledger.codes.ERR_CONFLICT ?? 0} writes rejected with it`,
       )
   }
+  return out
+}
+
+/**
+ * What the `hub.metrics` of one hub process must show in a correct run under the soak's
+ * chaos, as violations (as `nodeMetricsViolations` for nodes).
+ */
+export function hubMetricsViolations(name, metrics) {
+  const out = []
+  const bad = (text) => out.push(`${name}: hub.metrics.${text}`)
+  // The same as the nodes' writeErrors: no access rules, values that fit their schemas.
+  const codes = Object.keys(metrics.writeErrors).filter(
+    (c) => c !== 'ERR_CONFLICT' && c !== 'ERR_UNAVAILABLE',
+  )
+  if (codes.length > 0) bad(`writeErrors has ${codes.join(', ')}: ${JSON.stringify(metrics.writeErrors)}`)
+  // Every node opens the hub's stores with the hub's schemas, with every permission, and
+  // publishes strings on a topic whose schema is a string: nothing of that is refused.
+  for (const counter of ['opensRefused', 'writersRefused'])
+    if (Object.keys(metrics[counter]).length > 0) bad(`${counter} is ${JSON.stringify(metrics[counter])}`)
+  if (metrics.eventsRefused !== 0) bad(`eventsRefused is ${metrics.eventsRefused}`)
   return out
 }

@@ -14,6 +14,19 @@ export const LOG_SPAN = 2000
 /** The stores a soak hub hosts, by name, with the schema kind of each. */
 export const STORE_NAMES = ['kv', 'counters', 'logs']
 
+/**
+ * The workload's mix, the same in the driver and every node of a run: the share of puts that
+ * carry an expiry, and the share of values that are large (8-24 KB, frames split, snapshot
+ * chunks fill up).
+ */
+const workload = { expiryShare: 0.15, largeShare: 0.01 }
+
+/** Sets the workload's mix (`--expiry-share`, `--large-share` of the soak); before any `opFor`. */
+export function configureOps({ expiryShare, largeShare } = {}) {
+  if (expiryShare !== undefined) workload.expiryShare = expiryShare
+  if (largeShare !== undefined) workload.largeShare = largeShare
+}
+
 /** A 32-bit mix of the numbers naming one write. */
 function mix(...parts) {
   let h = 0x811c9dc5
@@ -45,11 +58,11 @@ export function opFor(seed, writer, inc, n) {
   const x = r()
   const kvKey = () => `k${r.int(KV_KEYS)}`
   // A few large values (frames split, snapshot chunks fill up), most small.
-  const pad = () => (r.chance(0.01) ? 8000 + r.int(16_000) : r.int(120))
+  const pad = () => (r.chance(workload.largeShare) ? 8000 + r.int(16_000) : r.int(120))
   if (x < 0.33) {
     const key = kvKey()
     const value = writeValue(writer, inc, n, pad())
-    const expiry = r.chance(0.15) ? 100 + r.int(2900) : undefined
+    const expiry = r.chance(workload.expiryShare) ? 100 + r.int(2900) : undefined
     return { kind: 'put', store: 'kv', key, value, expiry }
   }
   if (x < 0.43) return { kind: 'remove', store: 'kv', key: kvKey() }

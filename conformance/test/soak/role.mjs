@@ -9,11 +9,15 @@ import { sqlitePersistence } from '@concord/persist-sqlite'
 import { t } from '@concord/schema'
 import { redisTransport } from '@concord/transport-redis'
 import { zmqTransport } from '@concord/transport-zmq'
-import { opFor } from './ops.mjs'
+import { configureOps, opFor } from './ops.mjs'
 
 const [role, json] = process.argv.slice(2)
 const options = JSON.parse(json ?? '{}')
+configureOps(options.ops)
 const schemas = { kv: t.string(), counters: t.count(), logs: t.string() }
+/** Events: each writer incarnation publishes `<writer>.<inc>.<n>` on `ev/<writer>.<inc>`, n = 1, 2, … */
+const EVENTS = 'ev'
+const eventSchema = t.string()
 const send = (message) => process.send?.(message)
 
 // Any of these is a finding: report it, and die as a crash would.
@@ -51,7 +55,25 @@ function memory() {
   globalThis.gc?.()
   globalThis.gc?.()
   const { rss, heapUsed } = process.memoryUsage()
-  return { rss, heapUsed }
+  return { rss, heapUsed, stall: stalls() }
+}
+
+/**
+ * The longest the event loop was held up since the last reading, in ms, and when (ms since
+ * the epoch): a process that holds its loop past 3 heartbeats looks silent to its peers.
+ */
+let longest = { ms: 0, at: 0 }
+let lastTick = performance.now()
+setInterval(() => {
+  const now = performance.now()
+  const late = now - lastTick - 20
+  if (late > longest.ms) longest = { ms: Math.round(late), at: Date.now() }
+  lastTick = now
+}, 20).unref()
+function stalls() {
+  const out = longest
+  longest = { ms: 0, at: 0 }
+  return out
 }
 
 /** Every entry of a clone or a master as `{ key: [value as text, seq] }`. */
@@ -73,6 +95,7 @@ if (role === 'hub') {
       persistence,
       heartbeat: options.heartbeat ?? 250,
       stores: Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, { schema }])),
+      topics: { [EVENTS]: { schema: eventSchema } },
     }),
   )
   process.on('message', (message) => {
@@ -86,6 +109,8 @@ if (role === 'hub') {
         const rows = []
         let deadlines = 0
         let overdue = 0
+        /** The keys that have a deadline, to check against the write that set each (S4.2). */
+        const deadlineKeys = []
         const now = Date.now()
         for (
           let batch = cursor.next(10_000, 1 << 30);
@@ -96,13 +121,14 @@ if (role === 'hub') {
             rows.push([key, schemas[name].decode(entry.value), entry.seq])
             if (entry.deadline !== undefined) {
               deadlines++
+              deadlineKeys.push(key)
               // Far past its deadline (the tolerance is 100 ms): expiry stopped working (S4.3).
               if (entry.deadline < now - 5000) overdue++
             }
           }
         }
         cursor.close()
-        stores[name] = { seq, entries: entriesOf(rows), deadlines, overdue }
+        stores[name] = { seq, entries: entriesOf(rows), deadlines, deadlineKeys, overdue }
       }
       send({ cmd: 'dump', stores, metrics: hub.metrics, instance: hub.instance })
     } else if (message.cmd === 'metrics') {
@@ -118,16 +144,29 @@ if (role === 'hub') {
       transport: transport(),
       hub: options.hub,
       backoff: constantBackoff(50),
+      topics: { [EVENTS]: { schema: eventSchema } },
     }),
   )
+  // Each change of the node's link, with why, in its log (kept with --keep).
+  void (async () => {
+    for await (const change of node.statusChanges())
+      console.error(
+        `${new Date().toISOString()} node ${change.status}${change.error ? `: ${change.error.message}` : ''}`,
+      )
+  })()
   const stores = {}
-  // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing.
+  // A viewer opens prefix views (S2.6) where `views` names one, and writes nothing. A
+  // write-only node takes write-only handles (node.writer): no replica, each write resolves
+  // on the master's acknowledgement.
+  const writeOnly = options.writeOnly === true
   for (const name of Object.keys(schemas)) {
     const prefix = options.views?.[name]
-    stores[name] = await node.open(name, {
-      schema: schemas[name],
-      ...(prefix === undefined ? {} : { prefix }),
-    })
+    stores[name] = writeOnly
+      ? await node.writer(name, { schema: schemas[name] })
+      : await node.open(name, {
+          schema: schemas[name],
+          ...(prefix === undefined ? {} : { prefix }),
+        })
   }
   /** Broken promises seen from inside the node; each is a finding. */
   const breaches = []
@@ -138,6 +177,7 @@ if (role === 'hub') {
   // A clone never goes back (S3.4, S6.4: a restarted master keeps every seq it acknowledged).
   const lastSeq = {}
   setInterval(() => {
+    if (writeOnly) return
     for (const [name, store] of Object.entries(stores)) {
       if (store.seq < (lastSeq[name] ?? 0))
         breach(`${name}: the clone went back from seq ${lastSeq[name]} to ${store.seq}`)
@@ -171,7 +211,83 @@ if (role === 'hub') {
       }
     }
   }
-  void follow()
+  if (!writeOnly) void follow()
+
+  // Events (S7.3): a writer publishes one at a time, every 10 ms, numbered in issue order on a
+  // topic of its own; the viewer subscribes to them all and checks that each topic's events
+  // come in that order, each once, and that what it counts as lost (node.metrics.eventsLost)
+  // plus what it received is no more than the numbers its topics spanned.
+  // While quiesced the driver pauses them and publishes one last event (`publish`).
+  const events = {
+    published: 0,
+    received: 0,
+    topic: `${EVENTS}/${options.writer}.${options.inc}`,
+    spans: {},
+    /** Per event number, whether the hub acknowledged it (1) or it may or may not have gone (2). */
+    outcomes: new Uint8Array(1024),
+    paused: false,
+    resume: () => {},
+    current: Promise.resolve(),
+  }
+  if (options.views === undefined) {
+    const publishOne = async () => {
+      const n = ++events.published
+      if (n >= events.outcomes.length) {
+        const grown = new Uint8Array(events.outcomes.length * 2)
+        grown.set(events.outcomes)
+        events.outcomes = grown
+      }
+      try {
+        await node.publish(events.topic, `${options.writer}.${options.inc}.${n}`)
+      } catch (error) {
+        events.outcomes[n] = 2
+        throw error
+      }
+      events.outcomes[n] = 1
+      return n
+    }
+    events.publishOne = publishOne
+    const loop = async () => {
+      for (;;) {
+        if (events.paused) await new Promise((resolve) => (events.resume = resolve))
+        events.current = publishOne().then(
+          () => {},
+          (error) => {
+            // Refused for want of a link (ERR_UNAVAILABLE); anything else is a finding.
+            if (error?.code !== 'ERR_UNAVAILABLE')
+              breach(`publish on ${events.topic}: ${error?.code} ${error?.message}`)
+          },
+        )
+        await events.current
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    }
+    void loop()
+  } else {
+    const subscription = node.subscribe(EVENTS, { bufferSize: 100_000 })
+    void subscription.closed.then((error) =>
+      breach(`the events subscription ended: ${error?.code} ${error?.message}`),
+    )
+    void (async () => {
+      for await (const event of subscription) {
+        const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(String(event.payload))
+        const topic = `${EVENTS}/${match?.[1]}.${match?.[2]}`
+        if (match === null || topic !== event.topic) {
+          breach(`event '${event.payload}' on ${event.topic}: never published there`)
+          continue
+        }
+        const n = Number(match[3])
+        events.received++
+        const span = events.spans[topic]
+        if (span === undefined) events.spans[topic] = { first: n, last: n, received: 1 }
+        else if (n <= span.last) breach(`event ${n} on ${topic} after ${span.last} (S7.3: once, in order)`)
+        else {
+          span.last = n
+          span.received++
+        }
+      }
+    })()
+  }
 
   let granted = 0
   let next = 1
@@ -195,7 +311,8 @@ if (role === 'hub') {
       case 'remove':
         return store.remove(op.key)
       case 'cas':
-        return store.compareAndSet(op.key, store.seqOf(op.key), op.value)
+        // A write-only handle has no replica to read the seq from: it expects the key absent.
+        return store.compareAndSet(op.key, writeOnly ? 0 : store.seqOf(op.key), op.value)
       case 'incr':
         return store.update(op.key, 1n, { op: 'increment' })
       case 'append':
@@ -224,6 +341,7 @@ if (role === 'hub') {
         try {
           const seq = await run(op)
           outcomes.push([n, seq])
+          if (writeOnly) continue
           // Read your writes (S3.2): once it resolved, the clone shows the write or a later one.
           const store = stores[op.store]
           if (store.seq < seq)
@@ -253,6 +371,8 @@ if (role === 'hub') {
 
   process.on('message', (message) => {
     if (message.cmd === 'grant') {
+      events.paused = false
+      events.resume()
       granted = Math.max(granted, message.upTo)
       stopped = false
       setWorkers(message.inFlight ?? inFlight)
@@ -261,6 +381,10 @@ if (role === 'hub') {
       stopped = true
       send({ cmd: 'stopped', issued: next - 1 })
     } else if (message.cmd === 'dump') {
+      if (writeOnly) {
+        send({ cmd: 'dump', stores: undefined, breaches, mirrorRestarts, metrics: node.metrics })
+        return
+      }
       const out = {}
       for (const [name, store] of Object.entries(stores)) {
         const rows = []
@@ -270,11 +394,30 @@ if (role === 'hub') {
       const mirrored = {}
       for (const [key, [value, seq]] of mirror) mirrored[key] = [String(value), seq]
       out.kv.mirror = mirrored
-      send({ cmd: 'dump', stores: out, breaches, mirrorRestarts, metrics: node.metrics })
+      send({
+        cmd: 'dump',
+        stores: out,
+        breaches,
+        mirrorRestarts,
+        metrics: node.metrics,
+        events: { spans: events.spans, received: events.received },
+      })
     } else if (message.cmd === 'metrics') {
       send({ cmd: 'metrics', metrics: node.metrics })
     } else if (message.cmd === 'mem') {
       send({ cmd: 'mem', ...memory() })
+    } else if (message.cmd === 'acked') {
+      // How many of this writer's events from..to the hub acknowledged.
+      let acked = 0
+      for (let n = message.from; n <= message.to; n++) if (events.outcomes[n] === 1) acked++
+      send({ cmd: 'acked', acked })
+    } else if (message.cmd === 'publish') {
+      // Publishing paused, one more event acknowledged by the hub: the viewer must get it (S7.3).
+      events.paused = true
+      events.current.then(events.publishOne).then(
+        (n) => send({ cmd: 'publish', topic: events.topic, n }),
+        (error) => send({ cmd: 'publish', topic: events.topic, error: `${error?.code} ${error?.message}` }),
+      )
     }
   })
   setWorkers(inFlight)

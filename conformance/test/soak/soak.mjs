@@ -1,7 +1,10 @@
 // The chaos soak: a hub and 2-4 node processes over a real transport and persistence, a
 // seeded random workload (ops.mjs) with 1-500 writes in flight per node, and a chaos driver
 // that kills the hub (SIGKILL) and restarts it on the same folder, stops a clone (SIGSTOP)
-// until its link overflows, kills and restarts nodes, and restarts redis-server. Between
+// until its link overflows, kills and restarts nodes, cuts one node's links (each node
+// reaches the hub or redis-server through its own proxy here), and restarts redis-server.
+// From 3 nodes the last one writes through write-only handles (node.writer). Every writer
+// publishes numbered events, which the viewer subscribes to (checkEvents). Between
 // phases it quiesces and checks the invariants of check.mjs, that every clone equals the
 // master (seqs included), that no process crashed or had an unhandled rejection, and that
 // no process's memory grows without bound. Runs the built packages (`npm run build` first).
@@ -10,6 +13,7 @@
 //   node conformance/test/soak/soak.mjs --combo redis-sqlite --seed 7 --phases 3
 //
 // `--brief` leaves out the stops past the nodes' write timeout (30-40 s), for short runs.
+// `--expiry-share P` and `--large-share P` change the workload's mix (ops.mjs).
 // Combos: zmq-sqlite, zmq-lmdb, redis-sqlite. Exit code 0 when every invariant held; 1 with
 // the violations, the seed and the command that replays the run otherwise (timings differ
 // between runs, the workload and the chaos schedule do not).
@@ -19,8 +23,18 @@ import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { Worker } from 'node:worker_threads'
 import { seededRandom } from '@concord/core/testing'
-import { addCounters, countersText, diffClone, Ledger, Model, nodeMetricsViolations } from './check.mjs'
+import {
+  addCounters,
+  countersText,
+  diffClone,
+  hubMetricsViolations,
+  Ledger,
+  Model,
+  nodeMetricsViolations,
+} from './check.mjs'
+import { configureOps, STORE_NAMES } from './ops.mjs'
 
 const ROLE = new URL('./role.mjs', import.meta.url).pathname
 
@@ -31,6 +45,9 @@ const { values: args } = parseArgs({
     minutes: { type: 'string' },
     phases: { type: 'string' },
     nodes: { type: 'string' },
+    'write-only': { type: 'string' },
+    'expiry-share': { type: 'string' },
+    'large-share': { type: 'string' },
     'phase-seconds': { type: 'string' },
     chaos: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -45,14 +62,30 @@ if (!['zmq', 'redis'].includes(transportName) || !['sqlite', 'lmdb'].includes(pe
   throw new TypeError(`unknown combo '${combo}' (zmq-sqlite, zmq-lmdb, redis-sqlite, redis-lmdb)`)
 }
 const random = seededRandom(seed)
+/** The workload's mix (ops.mjs), given to every node process too. */
+const ops = {
+  expiryShare: args['expiry-share'] === undefined ? undefined : Number(args['expiry-share']),
+  largeShare: args['large-share'] === undefined ? undefined : Number(args['large-share']),
+}
+configureOps(ops)
 const minutes = args.minutes === undefined ? undefined : Number(args.minutes)
 const maxPhases =
   args.phases === undefined ? (minutes === undefined ? 3 : Number.POSITIVE_INFINITY) : Number(args.phases)
 const deadline = minutes === undefined ? Number.POSITIVE_INFINITY : Date.now() + minutes * 60_000
 const nodeCount = args.nodes === undefined ? 2 + random.int(3) : Number(args.nodes)
+/** The last `writeOnlyCount` writers take write-only handles (node.writer) instead of clones. */
+const writeOnlyCount =
+  args['write-only'] === undefined
+    ? nodeCount >= 3
+      ? 1
+      : 0
+    : Math.min(nodeCount, Number(args['write-only']))
 const phaseSeconds = args['phase-seconds'] === undefined ? undefined : Number(args['phase-seconds'])
-/** `--chaos hubKill,cloneStop`: every phase does exactly these (at random times), instead of 1-3 drawn. */
-const forcedChaos = args.chaos?.split(',')
+/**
+ * `--chaos hubKill,cloneStop`: every phase does exactly these (at random times), instead of 1-3
+ * drawn; `--chaos none`: no chaos at all (what a quiet cluster shows, e.g. of its counters).
+ */
+const forcedChaos = args.chaos === 'none' ? [] : args.chaos?.split(',')
 // Small link queues in some runs, so a stopped clone overflows its link quickly (S6.5).
 const queue = random.pick([64, 256, 10_000])
 const replay = `node conformance/test/soak/soak.mjs ${process.argv
@@ -207,6 +240,47 @@ async function stopRedis(server) {
   await exited
 }
 
+// ---- links ---------------------------------------------------------------------------------
+
+/**
+ * Each node process reaches the hub (ZeroMQ) or redis-server (Redis) through its own TCP
+ * proxy, so the chaos can cut one node's links while every process runs on: a link flap.
+ * While cut, the proxy resets every connection it carries and each new one at once. The
+ * proxies run in a worker thread (proxy.mjs): the checks between phases hold the driver's own
+ * loop for seconds, which must not stop every link.
+ */
+class LinkProxies {
+  constructor() {
+    this.worker = new Worker(new URL('./proxy.mjs', import.meta.url))
+    this.worker.unref()
+    this.waiting = new Map()
+    this.next = 0
+    this.worker.on('message', ({ id, port }) => {
+      this.waiting.get(id)?.(port)
+      this.waiting.delete(id)
+    })
+    this.worker.on('error', (error) => fatal.push(`the link proxies: ${error?.stack ?? error}`))
+  }
+
+  /** A new proxy in front of `port`: its id and the port it listens on. */
+  add(port) {
+    const id = ++this.next
+    return new Promise((resolve) => {
+      this.waiting.set(id, (listening) => resolve({ id, port: listening }))
+      this.worker.postMessage({ cmd: 'add', id, port })
+    })
+  }
+
+  /** Resets every connection of proxy `id` and refuses new ones for `ms`. */
+  cut(id, ms) {
+    this.worker.postMessage({ cmd: 'cut', id, ms })
+  }
+
+  close() {
+    this.worker.postMessage({ cmd: 'close' })
+  }
+}
+
 // ---- the cluster ----------------------------------------------------------------------------
 
 const address =
@@ -215,7 +289,16 @@ const address =
     : `tcp://127.0.0.1:${await freePort()}`
 if (transportName === 'redis') redis = await startRedis(Number(/:(\d+)\//.exec(address)[1]))
 const heartbeat = random.pick([100, 250, 1000])
-const common = { transport: transportName, queue }
+const proxies = new LinkProxies()
+/** A node's address: its own proxy's in front of the hub's (ZeroMQ) or redis-server's (Redis) port. */
+async function nodeAddress(w) {
+  if (w.proxy === undefined) {
+    w.proxy = await proxies.add(Number(/:(\d+)(\/|$)/.exec(address)[1]))
+    w.address = address.replace(/:(\d+)(\/|$)/, `:${w.proxy.port}$2`)
+  }
+  return w.address
+}
+const common = { transport: transportName, queue, ops }
 let hub
 let hubs = 0
 const hubSamples = []
@@ -273,6 +356,7 @@ async function startWriter(w) {
   }
   const samples = []
   w.samples.push(samples)
+  const hubAddress = await nodeAddress(w)
   const onMessage = (message) => {
     if (message.cmd !== 'outcomes' || ledger === undefined) return
     for (const result of message.list) ledger.record(result)
@@ -287,12 +371,13 @@ async function startWriter(w) {
   const proc = await launch(() => {
     w.proc = new Proc(`node${w.id}.${w.inc}`, 'node', {
       ...common,
-      hub: address,
+      hub: hubAddress,
       writer: w.id,
       inc: w.inc,
       seed,
       inFlight: w.inFlight,
       views: w.views,
+      writeOnly: w.writeOnly,
     })
     w.proc.samples = samples
     w.proc.onMessage = onMessage
@@ -333,10 +418,14 @@ function addMetrics(into, metrics) {
   for (const name of METRICS) into[name] = (into[name] ?? 0) + (metrics?.[name] ?? 0)
   return into
 }
-/** Kills the hub (SIGKILL), keeping its metrics first. */
+/** Every counter of `hub.metrics`, summed over the hubs killed so far, as `addCounters` keeps them. */
+const pastHub = {}
+/** Kills the hub (SIGKILL), keeping its metrics first (checked: what holds at any time). */
 async function killHub() {
   const { metrics } = await hub.ask({ cmd: 'metrics' }, 'metrics', 5000).catch(() => ({}))
   addMetrics(pastMetrics, metrics)
+  if (metrics !== undefined) fatal.push(...hubMetricsViolations(hub.name, metrics))
+  addCounters(pastHub, metrics)
   await hub.kill()
 }
 /**
@@ -402,6 +491,20 @@ const chaos = {
       await startWriter(w)
     })
   },
+  async linkFlap(r) {
+    // One node's links cut 1-4 times (reset, refused for up to 4 s), its process running on:
+    // writes queue (S3.7), in-flight ones are resent on the next link to the same hub.
+    const w = r.pick(clones)
+    await exclusive(`w${w.id}`, async () => {
+      const cuts = 1 + r.int(4)
+      say(`chaos: ${cuts} link cut${cuts === 1 ? '' : 's'} of ${w.proc.name}`)
+      for (let i = 0; i < cuts; i++) {
+        const ms = r.chance(0.3) ? 0 : r.int(4000)
+        proxies.cut(w.proxy.id, ms)
+        await sleep(ms + r.int(2000))
+      }
+    })
+  },
   async redisStop(r) {
     // A stalled Redis (a fork for a save, a slow disk): everything waits, nothing is lost.
     await exclusive('redis', async () => {
@@ -427,6 +530,7 @@ const kinds = [
   ['hubFlap', 8],
   ['cloneStop', 25],
   ['nodeKill', 20],
+  ['linkFlap', 20],
   ...(transportName === 'redis'
     ? [
         ['redisRestart', 12],
@@ -490,13 +594,81 @@ async function converge() {
       for (const text of c.breaches) fatal.push(`${clones[i].proc.name}: ${text}`)
     }
     if (fatal.length > 0) return master
-    const diffs = dumps.flatMap((c, i) => diffClone(clones[i].proc.name, c.stores, master.stores))
+    // A write-only node has no replica to compare.
+    const diffs = dumps.flatMap((c, i) =>
+      clones[i].writeOnly ? [] : diffClone(clones[i].proc.name, c.stores, master.stores),
+    )
     if (diffs.length === 0) return master
     if (Date.now() > until) {
       fatal.push(`clones did not converge to the master within 90 s:\n  ${diffs.join('\n  ')}`)
       return master
     }
     await sleep(200)
+  }
+}
+
+/**
+ * Events (S7.3, S7.6), quiesced and converged: each writer pauses its events and publishes one
+ * more, which the hub must acknowledge and the viewer's subscription deliver, whatever the
+ * chaos did to the links and the hub. Then the viewer's own counts must add up: it received
+ * each topic's events in order, each once (checked as they come), and what it received plus
+ * what it counted as lost is no more than the numbers its topics spanned (no event is counted
+ * twice, or lost and received). While the run has had one hub (its numbering of each topic
+ * never started again), every event the hub acknowledged between the first and the last the
+ * viewer received on a topic either reached it or was counted lost: for the live writers'
+ * topics, their acknowledged events in those spans are no more than what the viewer received
+ * of them plus all it counted lost or dropped (S7.6: loss is counted, also across link cuts).
+ */
+async function checkEvents() {
+  const marks = await Promise.all(
+    writers.map((w) =>
+      w.proc.ask({ cmd: 'publish' }, 'publish').then((mark) => ({ ...mark, name: w.proc.name })),
+    ),
+  )
+  for (const mark of marks)
+    if (mark.error !== undefined) fatal.push(`${mark.name}: a publish after quiescing failed: ${mark.error}`)
+  if (fatal.length > 0) return
+  const until = Date.now() + 30_000
+  for (;;) {
+    const dump = await viewer.proc.ask({ cmd: 'dump' })
+    for (const text of dump.breaches) fatal.push(`${viewer.proc.name}: ${text}`)
+    if (fatal.length > 0) return
+    const { spans, received } = dump.events
+    const missing = marks.filter((mark) => (spans[mark.topic]?.last ?? 0) < mark.n)
+    if (missing.length === 0) {
+      const { events, eventsLost, eventsDropped } = dump.metrics
+      const spanned = Object.values(spans).reduce((sum, span) => sum + span.last - span.first + 1, 0)
+      if (received + eventsLost > spanned)
+        fatal.push(
+          `${viewer.proc.name}: received ${received} events and counted ${eventsLost} lost, their topics spanned ${spanned} (S7.6)`,
+        )
+      if (received + eventsDropped !== events)
+        fatal.push(
+          `${viewer.proc.name}: received ${received} events, dropped ${eventsDropped}, node.metrics.events ${events}`,
+        )
+      if (hubs === 1) {
+        let acked = 0
+        let got = 0
+        for (const [i, w] of writers.entries()) {
+          const span = spans[marks[i].topic]
+          if (span === undefined) continue
+          acked += (await w.proc.ask({ cmd: 'acked', from: span.first, to: span.last })).acked
+          got += span.received
+        }
+        if (acked > got + eventsLost + eventsDropped)
+          fatal.push(
+            `${viewer.proc.name}: the live writers' topics had ${acked} events acknowledged in the spans it received, it received ${got} of them and counted ${eventsLost} lost and ${eventsDropped} dropped in all: ${acked - got - eventsLost - eventsDropped} went missing uncounted (S7.6)`,
+          )
+      }
+      return
+    }
+    if (Date.now() > until) {
+      fatal.push(
+        `${viewer.proc.name}: ${missing.map((m) => `event ${m.n} on ${m.topic} (last ${spans[m.topic]?.last ?? 'none'})`).join(', ')} not received 30 s after its publish was acknowledged (S7.3)`,
+      )
+      return
+    }
+    await sleep(100)
   }
 }
 
@@ -529,6 +701,7 @@ function mib(bytes) {
 async function shutdown(code) {
   for (const w of clones) if (w.proc !== undefined && !w.proc.exited) await w.proc.kill()
   if (hub !== undefined && !hub.exited) await hub.kill()
+  proxies.close()
   if (redis !== undefined) await stopRedis(redis)
   if (code === 0 && !args.keep) rmSync(dir, { recursive: true, force: true })
   else console.log(`data and logs kept in ${dir}`)
@@ -567,11 +740,18 @@ process.on('unhandledRejection', (error) => {
 })
 
 say(
-  `soak ${combo}, seed ${seed}, ${nodeCount} nodes, link queue ${queue}, heartbeat ${heartbeat} ms, in ${dir}`,
+  `soak ${combo}, seed ${seed}, ${nodeCount} nodes (${writeOnlyCount} write-only), link queue ${queue}, heartbeat ${heartbeat} ms, in ${dir}`,
 )
 await startHub()
 for (let id = 1; id <= nodeCount; id++) {
-  const w = { id, inc: 0, inFlight: 1 + random.int(500), samples: [], quiescing: false }
+  const w = {
+    id,
+    inc: 0,
+    inFlight: 1 + random.int(500),
+    samples: [],
+    quiescing: false,
+    writeOnly: id > nodeCount - writeOnlyCount,
+  }
   writers.push(w)
   clones.push(w)
 }
@@ -586,6 +766,18 @@ const viewer = {
 }
 clones.push(viewer)
 await Promise.all(clones.map((w) => startWriter(w)))
+// Before any chaos: each clone process's first open of each store took one snapshot, and the
+// hub served exactly those (S2.1: one sync per open).
+{
+  const { metrics } = await hub.ask({ cmd: 'metrics' })
+  const opens = STORE_NAMES.length * clones.filter((w) => !w.writeOnly).length
+  if (metrics.snapshots !== opens || metrics.resumes !== 0) {
+    fatal.push(
+      `the hub served ${metrics.snapshots} snapshots and ${metrics.resumes} resumes for the ${opens} first opens of the clones`,
+    )
+    await fail(0)
+  }
+}
 
 const model = new Model()
 while (phase < maxPhases && Date.now() < deadline) {
@@ -627,6 +819,9 @@ while (phase < maxPhases && Date.now() < deadline) {
       }),
     )
   }
+  await checkEvents()
+  fatal.push(...hubMetricsViolations(hub.name, master.metrics))
+  if (fatal.length > 0) await fail(phase)
   const violations = [...model.absorb(ledgers, phase), ...model.check(master.stores)]
   fatal.push(...violations.slice(0, 200))
   if (violations.length > 200) fatal.push(`… ${violations.length} violations in all`)
@@ -635,13 +830,26 @@ while (phase < maxPhases && Date.now() < deadline) {
   if (fatal.length > 0) await fail(phase)
   const tally = model.tally
   const m = addMetrics(addMetrics({}, pastMetrics), master.metrics)
+  if (forcedChaos?.length === 0) {
+    // No chaos: no link was lost and no process restarted, so the hub served exactly the
+    // snapshots and log replays the nodes' clones asked for and got.
+    const nodes = nodeTotals()
+    for (const name of ['snapshots', 'resumes'])
+      if (m[name] !== nodes[name])
+        fatal.push(`hub.metrics.${name} is ${m[name]}, the nodes counted ${nodes[name]}`)
+    if (fatal.length > 0) await fail(phase)
+  }
   say(
     `phase ${phase} ok in ${((Date.now() - t0) / 1000).toFixed(0)} s (quiesce+check ${((Date.now() - quiesceStart) / 1000).toFixed(1)} s): ` +
       `kv seq ${master.stores.kv.seq}, writes acked ${tally.acked}, unknown ${tally.unknown}, failed ${tally.failed}; ` +
       `hub: overflows ${m.peerQueueOverflows}, skipped broadcasts ${m.skippedBroadcasts}, timeouts ${m.peerTimeouts}, resumes ${m.resumes}, snapshots ${m.snapshots}, dup writes ${m.duplicateWrites}; ` +
-      `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}`,
+      `heap hub ${mib(hub.samples.at(-1).heapUsed)}, nodes ${clones.map((w) => mib(w.proc.samples.at(-1).heapUsed)).join('/')}; ` +
+      `longest stall of the hub's event loop ${hub.samples.at(-1).stall.ms} ms, the nodes' ${clones.map((w) => w.proc.samples.at(-1).stall.ms).join('/')}`,
   )
   say(`phase ${phase} node metrics, all node processes so far: ${countersText(nodeTotals())}`)
+  say(
+    `phase ${phase} hub metrics, all hubs so far: ${countersText(addCounters({ ...pastHub }, master.metrics))}`,
+  )
 }
 
 /** Each node's `node.metrics` over its incarnations: the killed ones (asked before the kill) and the live one. */
@@ -656,7 +864,7 @@ console.log(
     `writes acked ${model.tally.acked}, unknown ${model.tally.unknown}, failed ${model.tally.failed}; chaos ${JSON.stringify(counts)}`,
 )
 for (const [i, w] of clones.entries()) {
-  const name = w.views === undefined ? `node${w.id}` : 'viewer'
+  const name = w.views === undefined ? `node${w.id}${w.writeOnly ? ' (write-only)' : ''}` : 'viewer'
   console.log(
     `  node metrics of ${name} (${w.inc} process${w.inc === 1 ? '' : 'es'}): ${countersText(nodeCounters(w, i))}`,
   )

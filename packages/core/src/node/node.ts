@@ -311,13 +311,16 @@ export class ConcordNode implements AsyncDisposable {
     // Subscribed before asking (S2.1): a link that comes up meanwhile leaves this store to us,
     // so its sync starts once, here.
     this.#subscribing.add(store)
-    await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix))
-      .catch((error) => {
-        store._openFailed(
-          isConcordError(error, ForbiddenError.code) ? readRefused(name, prefix, error) : error,
-        )
-      })
-      .finally(() => this.#subscribing.delete(store))
+    try {
+      await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix))
+    } catch (error) {
+      store._openFailed(
+        isConcordError(error, ForbiddenError.code) ? readRefused(name, prefix, error) : (error as Error),
+      )
+    }
+    // In the same step as the check below: a WELCOME handled between the two (a transport
+    // may deliver frames in microtasks) would start a sync of its own, and this a second one.
+    this.#subscribing.delete(store)
     if (this.#link === 'ready' && store.status !== 'closed') store._linkUp()
     await opened
     return store
