@@ -234,12 +234,16 @@ export class ConcordNode implements AsyncDisposable {
         throwIfAborted(signal)
         throw error
       })
+    if (this.#status === 'closed') {
+      // Closed while connecting: the endpoint came too late for close() to let it go.
+      await this.#endpoint.close()
+      return
+    }
     void this.#endpoint.subscribe(Topics.hub).catch(() => {})
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
     // The node's own timers are unref'd, and a transport holds the event loop open at most
     // while a link is up: a program waiting on the node would end while it reconnects.
-    if (this.config.keepAlive !== false && this.#status !== 'closed')
-      this.#keepAlive = setInterval(noop, 2 ** 30)
+    if (this.config.keepAlive !== false) this.#keepAlive ??= setInterval(noop, 2 ** 30)
   }
 
   get status(): NodeStatus {
