@@ -1,7 +1,7 @@
 /** A value over a store's `maxValueSize`, refused by the master (S3.3). */
 import { t } from '@concord/schema'
 import { expect, it } from 'vitest'
-import { TooLargeError } from '../src/index.js'
+import { createHub, createNode, memoryPersistence, memoryTransport, TooLargeError } from '../src/index.js'
 import { useMemoryClusters } from './memory-cluster.js'
 
 const cluster = useMemoryClusters()
@@ -23,4 +23,27 @@ it("S3.3 a value over the store's maxValueSize rejects with TooLargeError naming
     "update 'append' made a value of 25 bytes, over the limit of store 'notes', 16 bytes (its maxValueSize option)",
   )
   expect(notes.get('small')).toBe('fits')
+})
+
+it('S3.1 a key or value over what the node sends rejects locally with TooLargeError naming maxFrameSize', async () => {
+  const transport = memoryTransport({ maxFrameSize: 4096 })
+  const hub = await createHub({
+    transport,
+    listen: 'memory://*',
+    persistence: memoryPersistence(),
+    stores: { notes: { schema: t.string() } },
+  })
+  const node = await createNode({ transport, hub: hub.address })
+  try {
+    const notes = await node.open('notes', { schema: t.string() })
+    await expect(notes.put('big', 'x'.repeat(2000))).rejects.toThrow(
+      'value of 2003 bytes exceeds what a node sends, 1024 bytes (a quarter of its maxFrameSize)',
+    )
+    await expect(notes.put('k'.repeat(2000), 'v')).rejects.toThrow(
+      'key of 2000 bytes exceeds what a node sends, 1024 bytes (a quarter of its maxFrameSize)',
+    )
+  } finally {
+    await node.close()
+    await hub.close()
+  }
 })

@@ -183,14 +183,18 @@ export abstract class WritableStore<T = unknown, I = T> implements WriteTarget {
       // A key travels in the same frame as its value: past the limit, the frame would be
       // refused and every write queued with it would wait for nothing.
       if (key.length * 3 > limit && Buffer.byteLength(key) > limit) {
-        throw new TooLargeError(`key of ${Buffer.byteLength(key)} bytes exceeds the limit of ${limit}`)
+        throw new TooLargeError(
+          `key of ${Buffer.byteLength(key)} bytes exceeds what a node sends, ${limit} bytes (a quarter of its maxFrameSize)`,
+        )
       }
       if (value instanceof ValidationError) throw value
       if (!key.startsWith(this.prefix)) {
         throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
       }
       if (value !== null && value.byteLength > limit) {
-        throw new TooLargeError(`value of ${value.byteLength} bytes exceeds the limit of ${limit}`)
+        throw new TooLargeError(
+          `value of ${value.byteLength} bytes exceeds what a node sends, ${limit} bytes (a quarter of its maxFrameSize)`,
+        )
       }
       const expiry =
         options.expiry === undefined ? null : options.expiry === null ? -1 : toMillis(options.expiry)
