@@ -115,9 +115,9 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<
 }
 
 /**
- * Keeps the process alive until the returned function is called. Commands wait on the
- * network with unref'd timers (`AbortSignal.timeout`), and a transport need not hold the
- * event loop open, so a command that waits must hold it itself.
+ * Keeps the process alive until the returned function is called: `serve` holds it while its
+ * hub runs, since a hub's timers are unref'd and a transport need not hold the event loop
+ * open. (A node holds it itself until it closes.)
  */
 export function keepAlive(): () => void {
   const timer = setInterval(() => {}, 2 ** 30)

@@ -17,7 +17,7 @@ import {
 } from '@concord/core'
 import type { AnySchemaType } from '@concord/schema'
 import { type ConcordConfig, loadConfig, type StoreDefinition } from './config.js'
-import { type CommandContext, keepAlive } from './context.js'
+import type { CommandContext } from './context.js'
 import { InterruptedError, refusedValue, UsageError } from './errors.js'
 import { formatInterval } from './format.js'
 
@@ -213,12 +213,11 @@ export async function withNode<T>(
       given.length > 0 ? { commandLine: given.join(' ') } : { file: config.file, path: key },
     )
   })
+  // The node holds the process alive until the session closes it (NodeConfig.keepAlive).
   const session = new NodeSession(ctx, config, node, address, timeout)
-  const release = keepAlive()
   try {
     return await fn(session)
   } finally {
     await session.close()
-    release()
   }
 }

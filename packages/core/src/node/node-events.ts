@@ -12,6 +12,7 @@ import {
 import { abortableWait, onAbort, throwIfAborted } from '../util/abort.js'
 import { count } from '../util/counters.js'
 import { checkName, checkSchema, isTopic, Topics } from '../util/names.js'
+import { sizeOverLimit } from '../util/utf8-size.js'
 import {
   type ConcordEvent,
   EventSubscription,
@@ -190,9 +191,8 @@ export class NodeEvents {
   /** A `TooLargeError` when `topic` as UTF-8 plus `bytes` more exceed what an event may take. */
   #tooLarge(what: string, topic: string, bytes: number): TooLargeError | undefined {
     const limit = this.#host.maxValueSize()
-    if (topic.length * 3 + bytes <= limit) return undefined
-    const size = Buffer.byteLength(topic) + bytes
-    if (size <= limit) return undefined
+    const size = sizeOverLimit(topic, bytes, limit)
+    if (size === undefined) return undefined
     return new TooLargeError(`${what} of ${size} bytes exceeds the limit of ${limit} (a quarter of a frame)`)
   }
 

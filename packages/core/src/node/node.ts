@@ -316,7 +316,7 @@ export class ConcordNode implements AsyncDisposable {
     // so its sync starts once, here.
     this.#subscribing.add(store)
     try {
-      await this.#endpoint!.subscribe(prefix === '' ? Topics.store(name) : Topics.view(name, prefix))
+      await this.#endpoint!.subscribe(storeTopic(store))
     } catch (error) {
       store._openFailed(
         isConcordError(error, ForbiddenError.code) ? readRefused(name, prefix, error) : (error as Error),
@@ -377,9 +377,7 @@ export class ConcordNode implements AsyncDisposable {
       for (const [id, s] of this.#storesByOpenId) if (s === store) this.#storesByOpenId.delete(id)
       if (openId !== undefined && this.#link === 'ready')
         this.#send({ type: MessageType.CLOSE_STORE, openId })
-      this.#endpoint?.unsubscribe(
-        store.prefix === '' ? Topics.store(store.name) : Topics.view(store.name, store.prefix),
-      )
+      this.#endpoint?.unsubscribe(storeTopic(store))
     },
     maxValueSize: () => this.#maxValueSize(),
     syncBufferLimit: () => this.#syncBufferLimit,

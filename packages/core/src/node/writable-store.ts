@@ -5,6 +5,7 @@ import { WriteKind } from '../protocol/messages.js'
 import { throwIfAborted } from '../util/abort.js'
 import { toMillis } from '../util/duration.js'
 import { keyProblem } from '../util/names.js'
+import { sizeOverLimit } from '../util/utf8-size.js'
 import type { CallOptions, PutOptions, UpdateOptions } from './types.js'
 
 /** The master's answer to a write. */
@@ -182,9 +183,10 @@ export abstract class WritableStore<T = unknown, I = T> implements WriteTarget {
       const limit = this.host.maxValueSize()
       // A key travels in the same frame as its value: past the limit, the frame would be
       // refused and every write queued with it would wait for nothing.
-      if (key.length * 3 > limit && Buffer.byteLength(key) > limit) {
+      const keySize = sizeOverLimit(key, 0, limit)
+      if (keySize !== undefined) {
         throw new TooLargeError(
-          `key of ${Buffer.byteLength(key)} bytes exceeds what a node sends, ${limit} bytes (a quarter of its maxFrameSize)`,
+          `key of ${keySize} bytes exceeds what a node sends, ${limit} bytes (a quarter of its maxFrameSize)`,
         )
       }
       if (value instanceof ValidationError) throw value
