@@ -38,28 +38,63 @@ import { configureOps, STORE_NAMES } from './ops.mjs'
 
 const ROLE = new URL('./role.mjs', import.meta.url).pathname
 
-const { values: args } = parseArgs({
-  options: {
-    combo: { type: 'string', default: 'zmq-sqlite' },
-    seed: { type: 'string' },
-    minutes: { type: 'string' },
-    phases: { type: 'string' },
-    nodes: { type: 'string' },
-    'write-only': { type: 'string' },
-    'expiry-share': { type: 'string' },
-    'large-share': { type: 'string' },
-    'phase-seconds': { type: 'string' },
-    chaos: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    brief: { type: 'boolean', default: false },
-    quiet: { type: 'boolean', default: false },
-  },
-})
+const USAGE = `usage: node conformance/test/soak/soak.mjs [options]   (npm run soak -- [options]; build first)
+  --combo C            zmq-sqlite (default), zmq-lmdb, redis-sqlite, redis-lmdb
+  --seed N             the workload's and the chaos schedule's seed (default: random, printed)
+  --minutes M          run phases until M minutes passed (default: 3 phases)
+  --phases N           run N phases
+  --phase-seconds S    each phase's length
+  --nodes N            node processes, 2-4 (default: drawn)
+  --write-only N       how many of the writers take write-only handles (default: 1 from 3 nodes)
+  --chaos K,K          every phase does exactly these: hubKill, hubStop, hubFlap, cloneStop,
+                       nodeKill, linkFlap, and over Redis redisRestart, redisStop; 'none' for none
+  --expiry-share P     share of writes with an expiry (ops.mjs)
+  --large-share P      share of large values (ops.mjs)
+  --brief              leave out the stops past the nodes' write timeout (30-40 s)
+  --keep               keep the run's folder (data and logs)
+  --quiet              print only the result
+Exit code 0 when every invariant held; 1 with the violations and the command that replays the run.`
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        combo: { type: 'string', default: 'zmq-sqlite' },
+        seed: { type: 'string' },
+        minutes: { type: 'string' },
+        phases: { type: 'string' },
+        nodes: { type: 'string' },
+        'write-only': { type: 'string' },
+        'expiry-share': { type: 'string' },
+        'large-share': { type: 'string' },
+        'phase-seconds': { type: 'string' },
+        chaos: { type: 'string' },
+        keep: { type: 'boolean', default: false },
+        brief: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    })
+  } catch (error) {
+    console.error(`${error.message}\n\n${USAGE}`)
+    process.exit(2)
+  }
+})()
+/** A usage error: the message and the usage, exit code 2. */
+const usageError = (message) => {
+  console.error(`${message}\n\n${USAGE}`)
+  process.exit(2)
+}
+if (parsed.values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+const args = parsed.values
 const seed = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(args.seed)
 const combo = args.combo
 const [transportName, persistenceName] = combo.split('-')
 if (!['zmq', 'redis'].includes(transportName) || !['sqlite', 'lmdb'].includes(persistenceName)) {
-  throw new TypeError(`unknown combo '${combo}' (zmq-sqlite, zmq-lmdb, redis-sqlite, redis-lmdb)`)
+  usageError(`unknown combo '${combo}'`)
 }
 const random = seededRandom(seed)
 /** The workload's mix (ops.mjs), given to every node process too. */
@@ -86,6 +121,23 @@ const phaseSeconds = args['phase-seconds'] === undefined ? undefined : Number(ar
  * drawn; `--chaos none`: no chaos at all (what a quiet cluster shows, e.g. of its counters).
  */
 const forcedChaos = args.chaos === 'none' ? [] : args.chaos?.split(',')
+/** Each chaos kind and how often a phase draws it (redis-server's own only over Redis). */
+const CHAOS_WEIGHTS = {
+  hubKill: 30,
+  hubStop: 10,
+  hubFlap: 8,
+  cloneStop: 25,
+  nodeKill: 20,
+  linkFlap: 20,
+  redisRestart: 12,
+  redisStop: 10,
+}
+const chaosKinds = Object.keys(CHAOS_WEIGHTS).filter(
+  (kind) => transportName === 'redis' || !kind.startsWith('redis'),
+)
+for (const kind of forcedChaos ?? []) {
+  if (!chaosKinds.includes(kind)) usageError(`unknown chaos '${kind}' for ${combo}`)
+}
 // Small link queues in some runs, so a stopped clone overflows its link quickly (S6.5).
 const queue = random.pick([64, 256, 10_000])
 const replay = `node conformance/test/soak/soak.mjs ${process.argv
@@ -524,23 +576,7 @@ const chaos = {
     })
   },
 }
-const kinds = [
-  ['hubKill', 30],
-  ['hubStop', 10],
-  ['hubFlap', 8],
-  ['cloneStop', 25],
-  ['nodeKill', 20],
-  ['linkFlap', 20],
-  ...(transportName === 'redis'
-    ? [
-        ['redisRestart', 12],
-        ['redisStop', 10],
-      ]
-    : []),
-]
-for (const kind of forcedChaos ?? []) {
-  if (!kinds.some(([k]) => k === kind)) throw new TypeError(`unknown chaos '${kind}' for ${combo}`)
-}
+const kinds = chaosKinds.map((kind) => [kind, CHAOS_WEIGHTS[kind]])
 function pickKind(r) {
   const total = kinds.reduce((s, [, w]) => s + w, 0)
   let x = r.int(total)
