@@ -437,5 +437,8 @@ export function hubMetricsViolations(name, metrics) {
   for (const counter of ['opensRefused', 'writersRefused'])
     if (Object.keys(metrics[counter]).length > 0) bad(`${counter} is ${JSON.stringify(metrics[counter])}`)
   if (metrics.eventsRefused !== 0) bad(`eventsRefused is ${metrics.eventsRefused}`)
+  // Correct nodes send nothing malformed (S9.1): what a node sent on a link before it ended
+  // (the hub dropped it, or its connection went) is late, not refused.
+  if (Object.keys(metrics.refused).length > 0) bad(`refused is ${JSON.stringify(metrics.refused)}`)
   return out
 }

@@ -40,7 +40,8 @@ describe('WriteResults: outcomes of resent writes (S3.7)', () => {
           { maxLength: 600 },
         ),
         (limit, ops) => {
-          const results = new WriteResults(limit)
+          // Every refusal whole (compaction has its own test).
+          const results = new WriteResults(limit, Number.POSITIVE_INFINITY)
           const model = new Map<number, WriteResult | undefined>()
           let id = 2 ** 31 - 100 // ids past int32 work the same
           const start = id
@@ -69,5 +70,48 @@ describe('WriteResults: outcomes of resent writes (S3.7)', () => {
         },
       ),
     )
+  })
+
+  it('S3.7 keeps the latest refusals whole; older ones answer with their code and actualSeq, in 18 bytes a slot', () => {
+    const results = new WriteResults(64, 2)
+    results.record(1, { code: 'ERR_CONFLICT', message: 'lost to seq 7', actualSeq: 7 })
+    results.record(2, {
+      code: 'ERR_SCHEMA_INVALID',
+      message: 'bad',
+      issues: [{ path: 'a', code: 'type', message: 'x' }],
+    })
+    results.record(3)
+    results.fail(3, { code: 'ERR_FORBIDDEN', message: 'may not' })
+    results.record(4, { code: 'ERR_CONFLICT', message: 'lost to seq 0', actualSeq: 0 })
+    const compact = 'the hub no longer keeps the rest of its answer'
+    expect(results.get(1)).toEqual({
+      code: 'ERR_CONFLICT',
+      message: expect.stringContaining(compact),
+      actualSeq: 7,
+    })
+    expect(results.get(2)).toEqual({ code: 'ERR_SCHEMA_INVALID', message: expect.stringContaining(compact) })
+    expect(results.get(3)).toEqual({ code: 'ERR_FORBIDDEN', message: 'may not' })
+    expect(results.get(4)).toEqual({ code: 'ERR_CONFLICT', message: 'lost to seq 0', actualSeq: 0 })
+    // Settled or recorded again, a slot forgets its refusal.
+    results.settle(1, 9, true)
+    expect(results.get(1)).toEqual({ seq: 9, applied: true })
+  })
+
+  it('S3.7 a table of 65 536 refusals holds no more than its slots and its whole refusals', () => {
+    const results = new WriteResults(65_536)
+    for (let id = 1; id <= 70_000; id++)
+      results.record(id, {
+        code: 'ERR_CONFLICT',
+        message: `compareAndSet of k${id} lost to seq ${id}`,
+        actualSeq: id,
+      })
+    expect(results.capacity).toBe(65_536)
+    expect(results.get(70_000)).toEqual({
+      code: 'ERR_CONFLICT',
+      message: 'compareAndSet of k70000 lost to seq 70000',
+      actualSeq: 70_000,
+    })
+    expect(results.get(10_000)).toMatchObject({ code: 'ERR_CONFLICT', actualSeq: 10_000 })
+    expect(results.wholeRefusals).toBe(256)
   })
 })

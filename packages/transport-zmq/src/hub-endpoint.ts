@@ -51,6 +51,8 @@ const NOTIFY_CONNECT_AND_DISCONNECT = 3
 /** Subscriptions one peer may hold; more are refused (a bound on what a node can make the hub keep). */
 const MAX_SUBSCRIPTIONS = 65_536
 const MAX_NAME = 256
+/** Links gone (not by the node's farewell) whose connection may still deliver what was sent on it, remembered. */
+const MAX_GONE_LINKS = 4096
 
 /** One linked node, as the hub endpoint keeps it. */
 class HubPeer {
@@ -126,6 +128,14 @@ export class ZmqHubEndpoint implements HubEndpoint {
   readonly #received = frameCount()
   readonly #dropped = dropCounts()
   readonly #refused: ZmqRefusedCounts = { malformed: 0, tooLarge: 0, unauthenticated: 0 }
+  /**
+   * Routing ids of the last links that ended other than by the node's farewell, oldest first:
+   * the hub dropped them (the node had not read the notice yet), or their connection did
+   * (libzmq reports that, or refuses a send to it, while what the node sent before is still
+   * unread). What they still deliver is late, not malformed.
+   */
+  readonly #goneLinks = new Set<string>()
+  #late = 0
   readonly #links = { joined: 0, left: 0 }
   readonly #shared = new Map<string, Buffer>()
 
@@ -209,6 +219,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
       received: { ...this.#received },
       dropped: { ...this.#dropped },
       refused: { ...this.#refused },
+      late: this.#late,
       links: { ...this.#links },
     }
   }
@@ -542,7 +553,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
       case ToHub.BYE: {
         if (parts.length > 3) return this.#malformed(peer, 'bad BYE')
         const reason = parts.length === 3 ? parts[2]!.toString('utf8').slice(0, 200) : 'closed'
-        return this.#remove(peer, reason, { tell: false, defer: false })
+        return this.#remove(peer, reason, { tell: false, defer: false, farewell: true })
       }
       default:
         return this.#malformed(
@@ -556,6 +567,14 @@ export class ZmqHubEndpoint implements HubEndpoint {
   #fromStranger(rid: Buffer, ridKey: string, kind: number, parts: Buffer[]): void {
     if (kind === ToHub.HELLO && parts.length === 3) return this.#hello(rid, ridKey, parts[2]!)
     if (kind === ToHub.BYE || kind === ToHub.ACK) return
+    if (this.#goneLinks.has(ridKey)) {
+      // Sent on a link before it ended (before the node read the drop notice, or before its
+      // connection went): no protocol error, nothing for core (the node resends its writes on
+      // its next link). Told, in case the node still listens there.
+      this.#late++
+      this.#control(rid, ToNode.DROP, 'unknown link')
+      return
+    }
     this.#refused.malformed++
     if (
       kind === ToHub.DATA ||
@@ -608,6 +627,7 @@ export class ZmqHubEndpoint implements HubEndpoint {
     peer.onSendError = (error) => this.#sendFailed(peer, error)
     this.#peers.set(info.id, peer)
     this.#byRid.set(ridKey, peer)
+    this.#goneLinks.delete(ridKey)
     this.#links.joined++
     this.#handlers.peerJoined(info)
     const granted: boolean[] = []
@@ -671,9 +691,14 @@ export class ZmqHubEndpoint implements HubEndpoint {
 
   /**
    * Forgets `peer`: `tell` sends the node a drop notice, `defer` reports `peerLeft` on the next
-   * turn (when called from a caller's method), `report: false` leaves the report to the caller.
+   * turn (when called from a caller's method), `report: false` leaves the report to the caller,
+   * `farewell` says the node ended the link (BYE): nothing of it can come late.
    */
-  #remove(peer: HubPeer, reason: string, options: { tell: boolean; defer: boolean; report?: boolean }): void {
+  #remove(
+    peer: HubPeer,
+    reason: string,
+    options: { tell: boolean; defer: boolean; report?: boolean; farewell?: boolean },
+  ): void {
     if (this.#peers.get(peer.info.id) !== peer) return
     // What this turn queued for the peer leaves before the drop notice (a closing hub's last
     // acknowledgements); for a peer gone already it would go nowhere.
@@ -685,6 +710,8 @@ export class ZmqHubEndpoint implements HubEndpoint {
     peer.early = []
     this.#links.left++
     if (options.tell) this.#control(peer.rid, ToNode.DROP, reason)
+    // After its farewell a node sends nothing more on the link: what would come is a stranger's.
+    if (!options.farewell) this.#rememberGone(peer.ridKey)
     if (options.report === false) return
     const report = () => {
       if (this.#state === 'open' || this.#state === 'closing')
@@ -692,6 +719,14 @@ export class ZmqHubEndpoint implements HubEndpoint {
     }
     if (options.defer) setImmediate(report)
     else report()
+  }
+
+  /** Remembers a link that ended, the oldest forgotten past {@link MAX_GONE_LINKS}. */
+  #rememberGone(ridKey: string): void {
+    this.#goneLinks.add(ridKey)
+    if (this.#goneLinks.size <= MAX_GONE_LINKS) return
+    const oldest = this.#goneLinks.values().next().value
+    if (oldest !== undefined) this.#goneLinks.delete(oldest)
   }
 
   #safely(action: () => void): void {

@@ -47,6 +47,15 @@ export interface ZmqHubStats {
   readonly received: FrameCount
   readonly dropped: ZmqDropCounts
   readonly refused: ZmqRefusedCounts
+  /**
+   * Messages that arrived on a link after it ended, sent before it did: the hub dropped it (a
+   * heartbeat timeout, a full queue, `disconnect`) and the node had not read the notice yet,
+   * or its connection went (libzmq reported it, or refused a send to it) with what the node
+   * sent still unread. Not a protocol error (not in `refused`, not reported to
+   * `HubHandlers.refused`): each is answered with a drop notice and discarded; the node
+   * resends its writes on its next link.
+   */
+  readonly late: number
   /** Links established and ended since listening. */
   readonly links: { readonly joined: number; readonly left: number }
 }

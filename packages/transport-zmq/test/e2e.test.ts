@@ -125,6 +125,38 @@ describe('end to end with core', () => {
     await until(() => expect(kvB.get('after')).toBe('2'))
   })
 
+  it('S6.2 S3.7 a stall of the process (its event loop held past three heartbeats, as a restarted hub recovering is) drops no link, refuses nothing and loses no write', async () => {
+    const hub = await createHub({
+      transport: zmqTransport(),
+      listen: 'tcp://127.0.0.1:0',
+      persistence: memoryPersistence(),
+      stores,
+      heartbeat: 250,
+    })
+    open.push(hub)
+    const a = await node(hub.address)
+    const kv = await a.open('kv', { schema })
+    await kv.put('warm', 'up')
+    const writes = Array.from({ length: 50 }, (_, i) => kv.put(`k${i}`, `v${i}`))
+    // The writes leave (the node flushes in a microtask), then hub and node both stall:
+    // what each sent the other meanwhile waits unread behind their heartbeat timers.
+    await new Promise((resolve) => setImmediate(resolve))
+    const end = performance.now() + 1200
+    while (performance.now() < end) {
+      // held up on purpose
+    }
+    const seqs = await Promise.all(writes)
+    expect(new Set(seqs).size).toBe(50)
+    expect(hub.master('kv')!.committedSeq).toBe(51)
+    await until(() => expect(hub.metrics.stalls).toBeGreaterThan(0))
+    await until(() => expect(a.metrics.stalls).toBeGreaterThan(0))
+    expect(hub.metrics.peerTimeouts).toBe(0)
+    expect(hub.metrics.refused).toEqual({})
+    expect(a.metrics.linksLost).toBe(0)
+    expect(a.metrics.writesResent).toBe(0)
+    expect(kv.status).toBe('live')
+  })
+
   it('a hub closed and restarted gracefully: the same, through a container module and CURVE', async () => {
     const server = zmqCurveKeyPair()
     const alice = zmqCurveKeyPair()

@@ -212,6 +212,48 @@ describe('bad input from nodes (S9.1)', () => {
     expect(hubProbe.frames).toEqual([])
   })
 
+  it('S9.1 frames a node sent before it read the drop notice of a link the hub dropped are late, not malformed', async () => {
+    const transport = zmqTransport()
+    const { hub, hubProbe, nodes } = await setup(['n'], transport)
+    const node = nodes[0]!
+    hub.disconnect(hubProbe.idOf('n'), 'heartbeat timeout')
+    // In the same turn: the node has not read the notice, so these leave on the old link.
+    expect(node.endpoint.send(enc('in flight 1'))).toBe(true)
+    expect(node.endpoint.send(enc('in flight 2'))).toBe(true)
+    await until(() => expect(hub.stats.late).toBe(2))
+    await until(() => expect(node.probe.downs).toEqual(['heartbeat timeout']))
+    expect(hubProbe.refused).toEqual([])
+    expect(hub.stats.refused).toEqual({ malformed: 0, tooLarge: 0, unauthenticated: 0 })
+    expect(hubProbe.frames).toEqual([])
+    // A connection the hub never linked still breaks the protocol.
+    const raw = new RawNode(hub.address)
+    raw.send('D', 'never said hello')
+    await until(() => expect(hubProbe.refusals()).toEqual(['ERR_PROTOCOL:-']))
+    expect(hub.stats.late).toBe(2)
+  })
+
+  it('S9.1 what a node sent before its connection went is late, not malformed, when the hub learns of the loss first', async () => {
+    const transport = zmqTransport()
+    const { hub, hubProbe } = await setup([], transport)
+    const raw = new RawNode(hub.address, { linger: 1000 })
+    raw.hello({ name: 'gone' })
+    await until(() => expect(hubProbe.peers.size).toBe(1))
+    const id = hubProbe.idOf('gone')
+    raw.send('D', 'sent before the connection went')
+    raw.socket.close()
+    // The hub's thread is busy meanwhile: libzmq takes the frame and the connection's end,
+    // and the hub sends to the node before it reads what came.
+    const end = performance.now() + 300
+    while (performance.now() < end) {
+      // held up on purpose
+    }
+    hub.send(id, enc('to a connection that went'))
+    await until(() => expect(hubProbe.left).toEqual([[id, 'unreachable']]))
+    await until(() => expect(hub.stats.late).toBe(1))
+    expect(hubProbe.refused).toEqual([])
+    expect(hub.stats.refused.malformed).toBe(0)
+  })
+
   it('malformed messages from the hub are ignored and counted by the node', async () => {
     const router = new Router({ linger: 0, sendTimeout: 0 })
     await router.bind('tcp://127.0.0.1:0')

@@ -45,6 +45,7 @@ import { count } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, eventPrefixOf, Topics } from '../util/names.js'
+import { StallWatch } from '../util/stall-watch.js'
 import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { type HubMetrics, newHubMetrics } from './metrics.js'
@@ -128,6 +129,8 @@ export class Hub implements AsyncDisposable {
   #flushScheduled = false
   #endpoint: HubEndpoint | undefined
   #heartbeatTimer: TimerHandle | undefined
+  /** Stalls of the hub's own event loop, not counted as its peers' silence. */
+  readonly #stalls = new StallWatch()
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | undefined
   readonly #clock: Clock
@@ -219,6 +222,7 @@ export class Hub implements AsyncDisposable {
       throwIfAborted(signal)
       throw error
     }
+    this.#stalls.armed(this.#elapsed())
     this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
   }
 
@@ -1021,9 +1025,12 @@ export class Hub implements AsyncDisposable {
         this.#broadcast(endpoint, Topics.store(name), frame)
         for (const prefix of store.views.keys()) this.#broadcast(endpoint, Topics.view(name, prefix), frame)
       }
-      const deadline = this.#elapsed() - 3 * this.#heartbeatMs
+      const now = this.#elapsed()
+      const resumed = this.#stalls.check(now, this.#heartbeatMs)
+      this.metrics.stalls = this.#stalls.stalls
+      const deadline = now - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
-        if (peer.lastSeen < deadline) {
+        if (Math.max(peer.lastSeen, resumed) < deadline) {
           this.metrics.peerTimeouts++
           endpoint.disconnect(peer.info.id, 'heartbeat timeout')
         }

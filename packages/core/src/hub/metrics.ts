@@ -31,8 +31,17 @@ export interface HubMetrics {
    * subscriber counts the events as lost (S7.6).
    */
   skippedBroadcasts: number
-  /** Peers dropped after heartbeat silence. */
+  /**
+   * Peers dropped after heartbeat silence: nothing from them for three heartbeats of the hub
+   * while the hub ran (a stall of its own is not their silence, see {@link stalls}).
+   */
   peerTimeouts: number
+  /**
+   * Heartbeats that ran more than a period late: the hub's event loop was held up (recovery,
+   * a long task, a paused process), with what peers sent meanwhile still unread. Their
+   * silence then counts from when the hub resumed, so the stall drops no link.
+   */
+  stalls: number
   /**
    * Opens refused, by the error code the clone's `open` rejected with: an unknown store,
    * another schema, a snapshot the persistence failed to read, and no `read` permission
@@ -64,6 +73,7 @@ export function newHubMetrics(): HubMetrics {
     peerQueueOverflows: 0,
     skippedBroadcasts: 0,
     peerTimeouts: 0,
+    stalls: 0,
     opensRefused: {},
     snapshots: 0,
     resumes: 0,

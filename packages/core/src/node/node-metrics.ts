@@ -94,6 +94,12 @@ export interface NodeMetrics {
   linksUp: number
   /** Links lost: `node.status` went from `connected` back to `connecting` (closing the node is not one). */
   linksLost: number
+  /**
+   * Heartbeat ticks that ran more than a period late: the node's event loop was held up, with
+   * what the hub sent meanwhile still unread. The hub's silence (S6.2) and a sync's then count
+   * from when the node resumed, so the stall drops no link and restarts no sync.
+   */
+  stalls: number
   /** Events received and handed to this node's subscriptions, each once however many take it (S7). */
   events: number
   /**
@@ -150,6 +156,7 @@ export function newNodeMetrics(): NodeMetrics {
     writesLost: 0,
     linksUp: 0,
     linksLost: 0,
+    stalls: 0,
     events: 0,
     eventsDropped: 0,
     subscriptionsOverflowed: 0,

@@ -27,6 +27,7 @@ import { count, total } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, checkViewPrefix, Topics } from '../util/names.js'
+import { StallWatch } from '../util/stall-watch.js'
 import type { EventSubscription, SubscribeOptions } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
 import { NodeEvents, type PublishOptions } from './node-events.js'
@@ -178,6 +179,8 @@ export class ConcordNode implements AsyncDisposable {
   #outboxBytes = 0
   #flushScheduled = false
   #timer: TimerHandle | undefined
+  /** Stalls of the node's own event loop, not counted as the hub's silence. */
+  readonly #stalls = new StallWatch()
   /** Holds the process alive from `start` to `close` (see `NodeConfig.keepAlive`). */
   #keepAlive: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
@@ -240,6 +243,7 @@ export class ConcordNode implements AsyncDisposable {
       return
     }
     void this.#endpoint.subscribe(Topics.hub).catch(() => {})
+    this.#stalls.armed(this.#elapsed())
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
     // The node's own timers are unref'd, and a transport holds the event loop open at most
     // while a link is up: a program waiting on the node would end while it reconnects.
@@ -555,6 +559,7 @@ export class ConcordNode implements AsyncDisposable {
       // Tick at the hub's pace: it drops peers silent for three of its heartbeats.
       this.#heartbeatMs = period
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+      this.#stalls.armed(this.#elapsed())
       this.#timer = this.#clock.setTimeout(() => this.#tick(), period)
     }
     this.#maxFrame = Math.min(this.config.transport.capabilities.maxFrameSize, maxFrameSize)
@@ -749,14 +754,18 @@ export class ConcordNode implements AsyncDisposable {
     if (this.#status === 'closed') return
     const now = this.#elapsed()
     const staleAfter = this.#staleAfterConfig ?? 3 * this.#heartbeatMs
-    if (this.#link !== 'down' && now - this.#lastHeard > staleAfter) {
+    // After a stall of this node's own, what the hub sent meanwhile is still unread.
+    const resumed = this.#stalls.check(now, this.#heartbeatMs)
+    this.metrics.stalls = this.#stalls.stalls
+    if (this.#link !== 'down' && now - Math.max(this.#lastHeard, resumed) > staleAfter) {
       // Silence (S6.2): count the link as lost and let the transport build a new one.
       this.#linkDown(new UnavailableError(`no word from the hub for ${Math.round(now - this.#lastHeard)} ms`))
       this.#endpoint?.reconnect()
     } else if (this.#link === 'ready' && now - this.#lastSent >= this.#heartbeatMs) {
       this.#send({ type: MessageType.PING, nonce: now & 0x7fffffff })
     }
-    if (this.#link === 'ready') for (const store of this.#stores.values()) store._watchdog(now, staleAfter)
+    if (this.#link === 'ready')
+      for (const store of this.#stores.values()) store._watchdog(now, staleAfter, resumed)
     this.#expire(now)
     if (this.#status === 'connecting') this.#expireAnswered()
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
