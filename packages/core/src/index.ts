@@ -61,6 +61,7 @@ export type {
   WriterOptions,
 } from './node/types.js'
 export { builtinOps, updateRegistry } from './ops.js'
+export { makeDataFolder } from './persistence-folder.js'
 export * from './ports/index.js'
 export { PROTOCOL_VERSION } from './protocol/messages.js'
 export type { Duration } from './util/duration.js'
