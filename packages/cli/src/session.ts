@@ -182,6 +182,28 @@ export class NodeSession {
   }
 }
 
+/**
+ * Refuses `--identity NAME` where the transport's credentials name the node (CURVE keys: the
+ * hub knows the node by its key, and a presented name would be ignored), unless NAME is what
+ * the config already calls that key (`node.identity`, or the name `curve.clients` gives it).
+ */
+function checkIdentity(ctx: CommandContext, config: ConcordConfig, name: string): void {
+  const fixed = ctx.adapters.transports[config.transport.kind]?.credentialIdentity?.(config.transport.options)
+  if (fixed === undefined) return
+  const names = [
+    ...new Set([...fixed.names, ...(config.node.identity === undefined ? [] : [config.node.identity])]),
+  ]
+  if (names.includes(name)) return
+  const known =
+    fixed.names.length > 0
+      ? `as '${fixed.names.join("' or '")}', the name curve.clients gives that key`
+      : "by the name the hub's curve.clients gives that key (or by the key itself)"
+  throw new UsageError(
+    `--identity ${name}: this node authenticates with the CURVE key of ${fixed.key}, so the hub knows it ${known}; ` +
+      `a name given on the command line cannot change that. Leave out --identity, or use a config with the key pair of '${name}'`,
+  )
+}
+
 /** Runs `fn` with a node session, closing it afterwards whatever happens. */
 export async function withNode<T>(
   ctx: CommandContext,
@@ -193,6 +215,8 @@ export async function withNode<T>(
   const address = globals.hub ?? config.address
   const timeout = globals.timeout ?? config.node.timeout
   const identity = globals.identity ?? config.node.identity
+  if (globals.identity !== undefined && ctx.transport === undefined)
+    checkIdentity(ctx, config, globals.identity)
   const topics = Object.fromEntries(Object.entries(config.topics).map(([p, d]) => [p, { schema: d.schema }]))
   const node = await createNode({
     transport,

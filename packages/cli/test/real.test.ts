@@ -3,6 +3,8 @@
  * files, the node commands (in this process) over TCP, the data surviving a restart, and
  * CURVE keys from the config.
  */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
 import { Cli, serveProcess, Workspace } from './support/harness.js'
@@ -97,6 +99,34 @@ describe('ZeroMQ + SQLite', () => {
     expect(await hub.stop()).toBe(0)
   })
 
+  test('CURVE: --identity is refused where the key names the node, unless it is the name the config gives the key', async () => {
+    const { hub, node } = await curveHub({ alice: ['read', 'write'] })
+    // alice.yaml holds alice's pair and no names: the hub knows the node by its key.
+    const refused = await node('alice').run(['put', 's', 'k', 'v', '--identity', 'bob'])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toBe(
+      "concord: ERR_USAGE: --identity bob: this node authenticates with the CURVE key of transport.curve.publicKey, so the hub knows it by the name the hub's curve.clients gives that key (or by the key itself); a name given on the command line cannot change that. Leave out --identity, or use a config with the key pair of 'bob'\n",
+    )
+    // A file that names the key (node.identity) accepts that name, and the hub sees alice.
+    await ws.file(
+      'alice-named.yaml',
+      `${await readFile(join(ws.dir, 'alice.yaml'), 'utf8')}node:\n  identity: alice\n`,
+    )
+    const named = (argv: readonly string[]) =>
+      new Cli(ws.dir, { env: { NODE_SECRET: node('alice').secretKey } }).run([
+        ...argv,
+        '--config',
+        'alice-named.yaml',
+        '--hub',
+        hub.address,
+      ])
+    expect(await named(['put', 's', 'k', 'v', '--identity', 'alice'])).toMatchObject({ code: 0 })
+    expect((await named(['put', 's', 'k', 'v', '--identity', 'carol'])).stderr).toContain(
+      "--identity carol: this node authenticates with the CURVE key of transport.curve.publicKey, so the hub knows it by the name the hub's curve.clients gives that key",
+    )
+    expect(await hub.stop()).toBe(0)
+  })
+
   test('CURVE: a write-only identity writes with put, rm, update and import, and cannot read', async () => {
     const { hub, node } = await curveHub({ writer: ['write'], alice: ['read', 'write'] })
     const file = await ws.file('rows.tsv', 'i\tfrom import\n')
@@ -163,6 +193,7 @@ async function curveHub(rules: Record<string, readonly string[]>) {
   const node = (name: string) => {
     const cli = new Cli(ws.dir, { env: { NODE_SECRET: pairs.get(name)!.secretKey! } })
     return {
+      secretKey: pairs.get(name)!.secretKey!,
       run: (argv: readonly string[]) => cli.run([...argv, '--config', `${name}.yaml`, '--hub', hub.address]),
     }
   }
