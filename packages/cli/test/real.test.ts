@@ -131,7 +131,7 @@ describe('ZeroMQ + SQLite', () => {
     const { hub, node } = await curveHub({ writer: ['write'], alice: ['read', 'write'] })
     const file = await ws.file('rows.tsv', 'i\tfrom import\n')
     const writer = node('writer')
-    expect((await writer.run(['put', 's', 'k', 'v'])).stdout).toMatch(/^put k = v \(seq \d+\)\n$/)
+    expect((await writer.run(['put', 's', 'k', 'v'])).stdout).toMatch(/^put k in s \(seq \d+\)\n$/)
     expect((await writer.run(['update', 's', 'k', '+', '--op', 'append'])).stdout).toMatch(
       /^append k \(seq \d+\)\n$/,
     )

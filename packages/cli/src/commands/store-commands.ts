@@ -84,10 +84,8 @@ export const put: Command = {
       const seq = await session.call(`put '${key}'`, (signal) =>
         writer.put(key, value, { ...expiry, signal }),
       )
-      await line(
-        ctx.stdout,
-        globals.json ? `{"seq":${seq}}` : `put ${key} = ${formatValue(def.schema, value)} (seq ${seq})`,
-      )
+      // Not the value back: it was just given, and may be large.
+      await line(ctx.stdout, globals.json ? `{"seq":${seq}}` : `put ${key} in ${name} (seq ${seq})`)
       return 0
     })
   },
