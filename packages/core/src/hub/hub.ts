@@ -908,6 +908,17 @@ export class Hub implements AsyncDisposable {
     }
     const schema = this.#topicSchema(message.topic)
     if (schema !== undefined) {
+      const fingerprint = message.fingerprint ?? null
+      if (fingerprint !== null && !schemasCompatible(schema, fingerprint)) {
+        // Another schema, as a subscriber's may be (S2.2, S7.4): not a bad payload of this one.
+        return fail(
+          new SchemaMismatchError(
+            schema.fingerprint,
+            fingerprint,
+            `topic '${message.topic}': the hub's payload schema (${schema.fingerprint}) and the publisher's (${fingerprint}) differ`,
+          ),
+        )
+      }
       try {
         schema.decode(message.payload)
       } catch (cause) {

@@ -100,6 +100,12 @@ export type Publish = {
   readonly topic: string
   readonly group: string | null
   readonly payload: Uint8Array
+  /**
+   * The fingerprint of the schema the payload was encoded with (null: raw bytes). Appended
+   * in version 3: absent (null) from older nodes. The hub refuses another schema than its
+   * own with `SchemaMismatchError` before decoding.
+   */
+  readonly fingerprint?: string | null
 }
 /** Asks the hub to check a subscription (permission and payload schema) before the transport subscribes. */
 export type Subscribe = {
