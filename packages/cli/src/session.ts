@@ -9,6 +9,7 @@ import {
   type ConcordNode,
   createNode,
   isConcordError,
+  type ReadResult,
   SchemaMismatchError,
   type Store,
   type StoreWriter,
@@ -103,11 +104,15 @@ export class NodeSession {
   async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeout = AbortSignal.timeout(this.timeout)
     const signal = AbortSignal.any([this.ctx.signal, timeout])
+    const started = performance.now()
     try {
       return await fn(signal)
     } catch (error) {
       if (this.ctx.signal.aborted) throw new InterruptedError(`${what}: interrupted`, { cause: error })
-      if (timeout.aborted) throw new UnavailableError(this.#unanswered(what), { cause: error })
+      // The node gives up on a request after the same duration (its writeTimeout), on its own
+      // timer: whichever fires first, it is this call's deadline.
+      const late = isConcordError(error, UnavailableError.code) && performance.now() - started >= this.timeout
+      if (timeout.aborted || late) throw new UnavailableError(this.#unanswered(what), { cause: error })
       throw error
     }
   }
@@ -126,6 +131,20 @@ export class NodeSession {
         ? '; a hub with CURVE keys links only the nodes whose public key it admits'
         : ''
     return `${what}: no link to the hub at ${this.address} ${within} (is 'concord serve' running there${curve}?)`
+  }
+
+  /**
+   * Reads one key of `name` from the hub (`node.read`): only that key travels, whatever the
+   * size of the store, and nothing is opened.
+   */
+  read(name: string, key: string): Promise<{ result: ReadResult<unknown>; def: StoreDefinition }> {
+    const def = this.store(name)
+    return this.call(`reading '${key}' of store '${name}'`, async (signal) => {
+      const result = await this.node
+        .read<unknown>(name, key, { schema: def.schema as never, signal })
+        .catch((error: unknown) => this.#mismatch(name, def, error))
+      return { result, def }
+    })
   }
 
   /** Opens a live clone of `name` (a prefix view when `prefix` is given). */

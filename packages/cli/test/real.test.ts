@@ -94,7 +94,7 @@ describe('ZeroMQ + SQLite', () => {
     expect(refused.code).toBe(1)
     // ZeroMQ tells the node nothing of a key the hub refused: it never links, and says why that may be.
     expect(refused.stderr).toMatch(
-      /^concord: ERR_UNAVAILABLE: opening store 's': no link to the hub at \S+ within 1s \(is 'concord serve' running there; a hub with CURVE keys links only the nodes whose public key it admits\?\)\n$/,
+      /^concord: ERR_UNAVAILABLE: reading 'k' of store 's': no link to the hub at \S+ within 1s \(is 'concord serve' running there; a hub with CURVE keys links only the nodes whose public key it admits\?\)\n$/,
     )
     expect(await hub.stop()).toBe(0)
   })
@@ -150,9 +150,7 @@ describe('ZeroMQ + SQLite', () => {
     // Reading commands keep the hub's own refusal.
     const get = await writer.run(['get', 's', 'k'])
     expect(get.code).toBe(1)
-    expect(get.stderr).toMatch(
-      /^concord: ERR_FORBIDDEN: may not read store 's' \(the view of 'k'\): the hub refused/,
-    )
+    expect(get.stderr).toBe("concord: ERR_FORBIDDEN: 'writer' may not read store 's'\n")
     expect(await hub.stop()).toBe(0)
   })
 })

@@ -46,6 +46,9 @@ describe('wire protocol (S9.1)', () => {
       },
       { type: MessageType.WRITER, reqId: 4, store: 's', fingerprint: 'f' },
       { type: MessageType.WRITER_READY, reqId: 4 },
+      { type: MessageType.READ, reqId: 5, store: 's', fingerprint: 'f', key: 'k' },
+      { type: MessageType.READ_VALUE, reqId: 5, seq: 9, value: new Uint8Array([3]) },
+      { type: MessageType.READ_VALUE, reqId: 6, seq: 0, value: null },
     ] as const
     const plain = (value: unknown): unknown =>
       value instanceof Uint8Array

@@ -120,6 +120,12 @@ const layouts: Record<number, readonly Field[]> = {
     ['store', isStr],
     ['fingerprint', isStr],
   ],
+  [MessageType.READ]: [
+    ['reqId', isNat],
+    ['store', isStr],
+    ['fingerprint', isStr],
+    ['key', isStr],
+  ],
   [MessageType.WELCOME]: [
     ['version', isNat],
     ['hubInstance', isStr],
@@ -162,6 +168,11 @@ const layouts: Record<number, readonly Field[]> = {
   [MessageType.PUBLISH_ACK]: [['pubId', isNat]],
   [MessageType.SUBSCRIBED]: [['reqId', isNat]],
   [MessageType.WRITER_READY]: [['reqId', isNat]],
+  [MessageType.READ_VALUE]: [
+    ['reqId', isNat],
+    ['seq', isNat],
+    ['value', orNull(isBytes)],
+  ],
   [MessageType.PONG]: [['nonce', isNat]],
   [MessageType.WRITE_ACKS]: [
     ['firstWriteId', isNat],
