@@ -61,7 +61,7 @@ export type {
   UpdateOptions,
   WriterOptions,
 } from './node/types.js'
-export { builtinOps, updateRegistry } from './ops.js'
+export { builtinOps, updateOp, updateRegistry } from './ops.js'
 export { makeDataFolder } from './persistence-folder.js'
 export * from './ports/index.js'
 export { PROTOCOL_VERSION } from './protocol/messages.js'
