@@ -124,6 +124,36 @@ describe('ZeroMQ + SQLite', () => {
     expect((await named(['put', 's', 'k', 'v', '--identity', 'carol'])).stderr).toContain(
       "--identity carol: this node authenticates with the CURVE key of transport.curve.publicKey, so the hub knows it by the name the hub's curve.clients gives that key",
     )
+    // A file shared with the hub maps the key to its name: the refusal says which name the hub sees.
+    const alice = await readFile(join(ws.dir, 'alice.yaml'), 'utf8')
+    await ws.file('alice-shared.yaml', `${alice}    clients:\n      alice: "${node('alice').publicKey}"\n`)
+    const shared = new Cli(ws.dir, { env: { NODE_SECRET: node('alice').secretKey } })
+    const asBob = await shared.run([
+      'put',
+      's',
+      'k',
+      'v',
+      '--identity',
+      'bob',
+      '--config',
+      'alice-shared.yaml',
+    ])
+    expect(asBob.code).toBe(2)
+    expect(asBob.stderr).toContain("so the hub knows it as 'alice', the name curve.clients gives that key;")
+    expect(
+      await shared.run([
+        'put',
+        's',
+        'k',
+        'v',
+        '--identity',
+        'alice',
+        '--config',
+        'alice-shared.yaml',
+        '--hub',
+        hub.address,
+      ]),
+    ).toMatchObject({ code: 0 })
     expect(await hub.stop()).toBe(0)
   })
 
@@ -192,6 +222,7 @@ async function curveHub(rules: Record<string, readonly string[]>) {
     const cli = new Cli(ws.dir, { env: { NODE_SECRET: pairs.get(name)!.secretKey! } })
     return {
       secretKey: pairs.get(name)!.secretKey!,
+      publicKey: pairs.get(name)!.publicKey!,
       run: (argv: readonly string[]) => cli.run([...argv, '--config', `${name}.yaml`, '--hub', hub.address]),
     }
   }
