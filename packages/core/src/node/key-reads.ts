@@ -137,15 +137,12 @@ export class KeyReads {
   }
 
   /** Reads older than `cutoff` reject with `UnavailableError` (S3.7). */
-  expire(cutoff: number, writeTimeout: number): number {
-    let expired = 0
+  expire(cutoff: number, writeTimeout: number): void {
     for (const [reqId, pending] of this.#pending) {
       if (pending.issuedAt > cutoff) break
       this.#pending.delete(reqId)
-      expired++
       pending.reject(new UnavailableError(`no answer from the hub within ${writeTimeout} ms`))
     }
-    return expired
   }
 
   /** The node closes: every read waiting rejects with `error`. */
