@@ -312,6 +312,22 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         )
       })
 
+      it("S2.2 S7.4 a publisher whose payload schema differs from the hub's is refused with SchemaMismatchError, naming both, and nothing is delivered", async () => {
+        const hub = await h().hub({ topics })
+        const subscriber = await h().node(hub, { topics })
+        const subscription = subscriber.subscribe<Payload>('t')
+        await subscription.ready
+        const publisher = await h().node(hub, { topics: { '': { schema: Text } } })
+        const error = await publisher.publish('t/x', 'a text').catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(SchemaMismatchError)
+        expect((error as SchemaMismatchError).message).toMatch(
+          /the hub's payload schema .* and the publisher's .* differ/,
+        )
+        expect(publisher.metrics.publishErrors).toEqual({ ERR_SCHEMA_MISMATCH: 1 })
+        await (await h().node(hub, { topics })).publish('t/x', ev('after', 1))
+        expect(payloads(await take(subscription, 1))).toEqual(['after1'])
+      })
+
       it('S7.5 publishing to a group reaches only its members', async () => {
         const hub = await h().hub({ topics })
         const publisher = await h().node(hub, { topics })

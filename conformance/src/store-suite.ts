@@ -11,6 +11,7 @@ import { storeAccessTests } from './store/access.js'
 import { badInputTests } from './store/bad-input.js'
 import { changesTests } from './store/changes.js'
 import { expiryTests } from './store/expiry.js'
+import { keyReadTests } from './store/key-reads.js'
 import { lifecycleTests } from './store/lifecycle.js'
 import { linkTests } from './store/links.js'
 import { openReadTests } from './store/open-read.js'
@@ -43,6 +44,7 @@ export function storeSuite<E extends ConformanceEnv>(options: SuiteOptions<E>): 
       })
 
       openReadTests(context)
+      keyReadTests(context)
       writeTests(context)
       writerTests(context)
       expiryTests(context)

@@ -61,6 +61,20 @@ export interface TransportAdapter {
   /** Where a hub listens (and nodes connect) when the config says nothing. */
   readonly defaultAddress: string
   create(options: AdapterOptions, context: AdapterContext): Promise<Transport>
+  /**
+   * For a node whose credentials in `options` name it to the hub, whatever name it presents
+   * (a CURVE key): the option holding them, and the names this config gives them (none when
+   * it maps none). Undefined when the node is known by the name it presents.
+   */
+  credentialIdentity?(options: AdapterOptions): CredentialIdentity | undefined
+}
+
+/** Credentials that name a node to the hub (see {@link TransportAdapter.credentialIdentity}). */
+export interface CredentialIdentity {
+  /** The config key of the credential, e.g. `transport.curve.publicKey`. */
+  readonly key: string
+  /** The names the config maps the credential to (the hub's `curve.clients`, when the file has them). */
+  readonly names: readonly string[]
 }
 
 /** A persistence kind. */
@@ -192,6 +206,13 @@ export function defaultAdapters(): AdapterRegistry {
         },
         create: async (options, context) =>
           (await import('@concord/transport-zmq')).zmqTransport(zmqInit(options, context) as never),
+        credentialIdentity: (options) => {
+          const curve = options.curve as { publicKey?: string; clients?: Record<string, string> } | undefined
+          const key = curve?.publicKey
+          if (key === undefined) return undefined
+          const names = Object.entries(curve?.clients ?? {}).filter(([, k]) => k === key)
+          return { key: 'transport.curve.publicKey', names: names.map(([name]) => name) }
+        },
       },
       redis: {
         description: 'Redis Pub/Sub: hubs and nodes on any machines meet through one Redis',

@@ -9,6 +9,7 @@ import {
   type ConcordNode,
   createNode,
   isConcordError,
+  type ReadResult,
   SchemaMismatchError,
   type Store,
   type StoreWriter,
@@ -103,11 +104,15 @@ export class NodeSession {
   async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeout = AbortSignal.timeout(this.timeout)
     const signal = AbortSignal.any([this.ctx.signal, timeout])
+    const started = performance.now()
     try {
       return await fn(signal)
     } catch (error) {
       if (this.ctx.signal.aborted) throw new InterruptedError(`${what}: interrupted`, { cause: error })
-      if (timeout.aborted) throw new UnavailableError(this.#unanswered(what), { cause: error })
+      // The node gives up on a request after the same duration (its writeTimeout), on its own
+      // timer: whichever fires first, it is this call's deadline.
+      const late = isConcordError(error, UnavailableError.code) && performance.now() - started >= this.timeout
+      if (timeout.aborted || late) throw new UnavailableError(this.#unanswered(what), { cause: error })
       throw error
     }
   }
@@ -126,6 +131,20 @@ export class NodeSession {
         ? '; a hub with CURVE keys links only the nodes whose public key it admits'
         : ''
     return `${what}: no link to the hub at ${this.address} ${within} (is 'concord serve' running there${curve}?)`
+  }
+
+  /**
+   * Reads one key of `name` from the hub (`node.read`): only that key travels, whatever the
+   * size of the store, and nothing is opened.
+   */
+  read(name: string, key: string): Promise<{ result: ReadResult<unknown>; def: StoreDefinition }> {
+    const def = this.store(name)
+    return this.call(`reading '${key}' of store '${name}'`, async (signal) => {
+      const result = await this.node
+        .read<unknown>(name, key, { schema: def.schema as never, signal })
+        .catch((error: unknown) => this.#mismatch(name, def, error))
+      return { result, def }
+    })
   }
 
   /** Opens a live clone of `name` (a prefix view when `prefix` is given). */
@@ -182,6 +201,28 @@ export class NodeSession {
   }
 }
 
+/**
+ * Refuses `--identity NAME` where the transport's credentials name the node (CURVE keys: the
+ * hub knows the node by its key, and a presented name would be ignored), unless NAME is what
+ * the config already calls that key (`node.identity`, or the name `curve.clients` gives it).
+ */
+function checkIdentity(ctx: CommandContext, config: ConcordConfig, name: string): void {
+  const fixed = ctx.adapters.transports[config.transport.kind]?.credentialIdentity?.(config.transport.options)
+  if (fixed === undefined) return
+  const names = [
+    ...new Set([...fixed.names, ...(config.node.identity === undefined ? [] : [config.node.identity])]),
+  ]
+  if (names.includes(name)) return
+  const known =
+    fixed.names.length > 0
+      ? `as '${fixed.names.join("' or '")}', the name curve.clients gives that key`
+      : "by the name the hub's curve.clients gives that key (or by the key itself)"
+  throw new UsageError(
+    `--identity ${name}: this node authenticates with the CURVE key of ${fixed.key}, so the hub knows it ${known}; ` +
+      `a name given on the command line cannot change that. Leave out --identity, or use a config with the key pair of '${name}'`,
+  )
+}
+
 /** Runs `fn` with a node session, closing it afterwards whatever happens. */
 export async function withNode<T>(
   ctx: CommandContext,
@@ -193,6 +234,8 @@ export async function withNode<T>(
   const address = globals.hub ?? config.address
   const timeout = globals.timeout ?? config.node.timeout
   const identity = globals.identity ?? config.node.identity
+  if (globals.identity !== undefined && ctx.transport === undefined)
+    checkIdentity(ctx, config, globals.identity)
   const topics = Object.fromEntries(Object.entries(config.topics).map(([p, d]) => [p, { schema: d.schema }]))
   const node = await createNode({
     transport,

@@ -182,8 +182,8 @@ describe('values the adapters refuse are usage or config errors, exit 2', () => 
 
 describe('arguments', () => {
   test('negative numbers are values, not options', async () => {
-    expect((await cli.run(['put', 'n', 'k', '-5'])).stdout).toMatch(/^put k = -5 /)
-    expect((await cli.run(['put', 'd', 'k', '-1.5s'])).stdout).toMatch(/^put k = -1.5s /)
+    expect((await cli.run(['put', 'n', 'k', '-5'])).stdout).toMatch(/^put k in n /)
+    expect((await cli.run(['put', 'd', 'k', '-1.5s'])).stdout).toMatch(/^put k in d /)
     expect((await cli.run(['update', 'n', 'k', '-2', '--op', 'increment'])).stdout).toMatch(
       /^increment k \(seq \d+\)\n$/,
     )

@@ -6,6 +6,8 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
+import { createHub, createNode, memoryPersistence, memoryTransport } from '@concord/core'
+import { t } from '@concord/schema'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
 import { connRecord } from './support/conn.js'
@@ -76,8 +78,33 @@ describe('put, get, rm, keys', () => {
   test('put then get prints the human form', async () => {
     const put = await cli.run(['put', 'counters', 'hits', '41'])
     expect(put.code).toBe(0)
-    expect(put.stdout).toMatch(/^put hits = 41 \(seq \d+\)\n$/)
+    // A short confirmation, not the value back (noisy for a big one).
+    expect(put.stdout).toMatch(/^put hits in counters \(seq \d+\)\n$/)
     expect(await cli.run(['get', 'counters', 'hits'])).toMatchObject({ code: 0, stdout: '41\n' })
+  })
+
+  test('S2.3 get reads one key from the hub: no snapshot, not even of the keys starting with it', async () => {
+    const transport = memoryTransport()
+    const own = await createHub({
+      transport,
+      listen: 'memory://get-one',
+      persistence: memoryPersistence(),
+      stores: { counters: { schema: t.count() } },
+    })
+    try {
+      const node = await createNode({ transport, hub: own.address })
+      const writer = await node.writer('counters', { schema: t.count() })
+      for (const key of ['1', '10', '11', '100']) await writer.put(key, BigInt(key.length))
+      await node.close()
+      const direct = new Cli(ws.dir, { transport })
+      const hubArgs = ['--hub', own.address]
+      expect(await direct.run(['get', 'counters', '1', ...hubArgs])).toMatchObject({ code: 0, stdout: '1\n' })
+      expect(await direct.run(['get', 'counters', '2', ...hubArgs])).toMatchObject({ code: 3 })
+      expect(own.metrics.snapshots).toBe(0)
+      expect(own.metrics.reads).toBe(2)
+    } finally {
+      await own.close()
+    }
   })
 
   test('--json prints Zeek JSON and reads it back', async () => {
@@ -272,13 +299,24 @@ describe('pub and sub', () => {
     const sub = await cli.background(['sub', 'untyped'], /subscribed/, 'stderr')
     const json = await cli.background(['sub', 'untyped', '--json'], /subscribed/, 'stderr')
     const pub = await cli.run(['pub', 'untyped/x', 'hi there'])
-    expect(pub.code).toBe(0)
+    expect(pub).toMatchObject({ code: 0, stdout: '', stderr: 'published to untyped/x\n' })
+
     await vi.waitFor(() => expect(sub.stdout.lines).toEqual(['untyped/x: hi there']))
     await vi.waitFor(() => expect(json.stdout.lines).toEqual(['{"topic":"untyped/x","payload":"hi there"}']))
     sub.stop()
     json.stop()
     expect(await sub.code).toBe(0)
     expect(await json.code).toBe(0)
+    // --json: one JSON line on stdout of what the publish came to, as put --json prints its seq.
+    expect(await cli.run(['pub', 'untyped/x', 'hi there', '--json'])).toMatchObject({
+      code: 0,
+      stdout: '{"published":true,"topic":"untyped/x"}\n',
+      stderr: '',
+    })
+    expect(await cli.run(['pub', 'untyped/x', 'hi', '--group', 'workers', '--json'])).toMatchObject({
+      code: 0,
+      stdout: '{"published":true,"topic":"untyped/x","group":"workers"}\n',
+    })
   })
 
   test('a payload that fails the topic schema is refused before sending', async () => {
@@ -505,7 +543,7 @@ describe('failures', () => {
     const r = await cli.run(['get', 'counters', 'hits', '--hub', 'memory://nowhere', '--timeout', '200ms'])
     expect(r.code).toBe(1)
     expect(r.stderr).toBe(
-      "concord: ERR_UNAVAILABLE: opening store 'counters': no link to the hub at memory://nowhere within 200ms (is 'concord serve' running there?)\n",
+      "concord: ERR_UNAVAILABLE: reading 'hits' of store 'counters': no link to the hub at memory://nowhere within 200ms (is 'concord serve' running there?)\n",
     )
   })
 
@@ -521,7 +559,7 @@ describe('failures', () => {
       const r = await cli.run([...argv, '--config', other])
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(
-        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+\) and the (clone|writer)'s \(cs1:\w+\) differ: /,
+        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+\) and the (reader|writer)'s \(cs1:\w+\) differ: /,
       )
       expect(r.stderr).toContain(
         `: stores.counters in ${other} is int here, and must be the type the hub's config gives the store\n`,

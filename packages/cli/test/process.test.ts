@@ -3,6 +3,8 @@
  * demo` from start to finish (ZeroMQ + SQLite, three child processes of its own). Runs the
  * TypeScript sources through a small loader (test/support/register-ts.mjs).
  */
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createHub, createNode, type Hub, memoryPersistence } from '@concord/core'
 import { t } from '@concord/schema'
@@ -43,6 +45,27 @@ describe('the executable', () => {
     expect(await child.exit).toBe(0)
     expect(child.stderr).toBe('')
   })
+
+  // Node's recursive mkdir loops for ever where mkdir answers ENOENT under an existing folder
+  // (/proc): the hub spun there and ignored SIGTERM. A child process, so that a hang is ended
+  // with the test instead of blocking the test process.
+  test.each(['sqlite', 'lmdb'])(
+    'S9.2 serve with a %s data folder under /proc fails at once with ERR_PERSISTENCE, making nothing',
+    async (kind) => {
+      const folder = `/proc/concord-test-${kind}-${process.pid}/data`
+      const config = await ws.file(
+        `proc-${kind}.yaml`,
+        `hub:\n  listen: memory://proc\ntransport: memory\npersistence: { kind: ${kind}, path: ${folder} }\nstores:\n  s: string\n`,
+      )
+      const serve = concord(['serve', '--config', config], ws.dir)
+      expect(await serve.exit).toBe(1)
+      expect(serve.stderr).toBe(
+        `concord: ERR_PERSISTENCE: cannot create the data folder ${folder}: mkdir /proc/concord-test-${kind}-${process.pid} ` +
+          'failed with ENOENT although /proc is a folder: that file system makes no folders (a virtual one such as /proc or /sys)\n',
+      )
+      expect(existsSync(dirname(folder))).toBe(false)
+    },
+  )
 
   test('errors are one line and an exit code', async () => {
     const child = concord(['get', 's'], ws.dir)

@@ -43,6 +43,7 @@ export type { HubMetrics } from './hub/metrics.js'
 export * from './memory/index.js'
 export type { ConcordEvent, EventOverflowPolicy, SubscribeOptions } from './node/event-subscription.js'
 export { EventSubscription } from './node/event-subscription.js'
+export type { ReadOptions, ReadResult } from './node/key-reads.js'
 export { ConcordNode, type NodeStatus } from './node/node.js'
 export type { NodeConfig, NodeLimits } from './node/node-config.js'
 export type { PublishOptions } from './node/node-events.js'
@@ -60,7 +61,8 @@ export type {
   UpdateOptions,
   WriterOptions,
 } from './node/types.js'
-export { builtinOps, updateRegistry } from './ops.js'
+export { builtinOps, updateOp, updateRegistry } from './ops.js'
+export { makeDataFolder } from './persistence-folder.js'
 export * from './ports/index.js'
 export { PROTOCOL_VERSION } from './protocol/messages.js'
 export type { Duration } from './util/duration.js'

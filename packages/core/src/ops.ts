@@ -1,3 +1,4 @@
+import type { Schema } from '@concord/schema/contract'
 import { REMOVE, UNCHANGED, type UpdateOp, type UpdateRegistry } from './ports/update-registry.js'
 import { deepEqual, mapGet, setHas } from './util/deep-equal.js'
 
@@ -101,6 +102,23 @@ export const builtinOps: Readonly<Record<string, UpdateOp>> = Object.freeze({
     return ctx.present ? UNCHANGED : delta
   },
 })
+
+/**
+ * An update callback typed by the store's schema: `current` is a value of it (or undefined),
+ * `delta` what the callback declares, and returning anything but a value of the schema,
+ * {@link REMOVE} or {@link UNCHANGED} is a type error. Returns the callback itself, as the
+ * `UpdateOp` a store's `ops` take; the master still validates what it returns (S3.5).
+ *
+ * ```ts
+ * const max = updateOp(t.count(), (current, delta: bigint) =>
+ *   current === undefined || delta > current ? delta : UNCHANGED)
+ * createHub({ …, stores: { hits: { schema: t.count(), ops: { max } } } })
+ * ```
+ */
+export function updateOp<T, I, D = unknown>(_schema: Schema<T, I>, op: UpdateOp<T, D, I>): UpdateOp {
+  if (typeof op !== 'function') throw new TypeError('updateOp(schema, op) needs a function')
+  return op as UpdateOp
+}
 
 /** A registry holding the built-in operations plus `ops` (which may not redefine a built-in). */
 export function updateRegistry(ops: Readonly<Record<string, UpdateOp>> = {}): UpdateRegistry {

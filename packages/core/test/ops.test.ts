@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest'
-import { builtinOps, REMOVE, UNCHANGED, updateRegistry } from '../src/ops.js'
+import { t } from '@concord/schema'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { createHub, createNode } from '../src/compose.js'
+import { memoryPersistence, memoryTransport } from '../src/memory/index.js'
+import { builtinOps, REMOVE, UNCHANGED, updateOp, updateRegistry } from '../src/ops.js'
+import type { UpdateContext, UpdateOp } from '../src/ports/update-registry.js'
 
 // A stand-in for the store schema: tables of anything, and sets of anything but pairs.
 const valid = (v: unknown) => v instanceof Map || (v instanceof Set && ![...v].some(Array.isArray))
@@ -59,5 +63,42 @@ describe('built-in update ops (S3.5)', () => {
     expect(registry.get('drop')?.(1, undefined, ctx)).toBe(REMOVE)
     expect(registry.names()).toContain('increment')
     expect(() => updateRegistry({ increment: () => 1 })).toThrow(/built in/)
+  })
+})
+
+describe('typed update ops (S3.5)', () => {
+  it("S3.5 updateOp types a callback by the store's schema, and the master runs it like any op", async () => {
+    const Count = t.count()
+    const max = updateOp(Count, (current, delta: bigint) => {
+      expectTypeOf(current).toEqualTypeOf<bigint | undefined>()
+      return current === undefined || delta > current ? delta : UNCHANGED
+    })
+    expectTypeOf(max).toEqualTypeOf<UpdateOp>()
+    // What the schema cannot hold is a type error where the op is written.
+    // @ts-expect-error a string is not a count
+    updateOp(Count, () => 'five')
+    expectTypeOf<UpdateOp<bigint, bigint>>().returns.toEqualTypeOf<
+      bigint | typeof REMOVE | typeof UNCHANGED
+    >()
+    // The default is the callback a store's ops take, as before: unknown in, unknown out.
+    expectTypeOf<UpdateOp>().toEqualTypeOf<
+      (current: unknown, delta: unknown, ctx: UpdateContext) => unknown
+    >()
+    expect(() => updateOp(Count, 'max' as never)).toThrow(TypeError)
+
+    const transport = memoryTransport()
+    const hub = await createHub({
+      transport,
+      listen: 'memory://typed-ops',
+      persistence: memoryPersistence(),
+      stores: { hits: { schema: Count, ops: { max } } },
+    })
+    const node = await createNode({ transport, hub: hub.address })
+    const hits = await node.writer('hits', { schema: Count })
+    await hits.update('a', 5n, { op: 'max' })
+    await hits.update('a', 3n, { op: 'max' })
+    expect(Count.decode(hub.master('hits')!.get('a')!.value)).toBe(5n)
+    await node.close()
+    await hub.close()
   })
 })

@@ -46,6 +46,9 @@ describe('wire protocol (S9.1)', () => {
       },
       { type: MessageType.WRITER, reqId: 4, store: 's', fingerprint: 'f' },
       { type: MessageType.WRITER_READY, reqId: 4 },
+      { type: MessageType.READ, reqId: 5, store: 's', fingerprint: 'f', key: 'k' },
+      { type: MessageType.READ_VALUE, reqId: 5, seq: 9, value: new Uint8Array([3]) },
+      { type: MessageType.READ_VALUE, reqId: 6, seq: 0, value: null },
     ] as const
     const plain = (value: unknown): unknown =>
       value instanceof Uint8Array
@@ -117,6 +120,38 @@ describe('wire protocol (S9.1)', () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it("S9.1 an optional trailing field (PUBLISH's fingerprint) is sent, and reads as null from an older node that ends before it", () => {
+    const publish = {
+      type: MessageType.PUBLISH,
+      pubId: 1,
+      topic: 't',
+      group: null,
+      payload: new Uint8Array([1]),
+    }
+    expect(toWire({ ...publish, fingerprint: 'cs1:ab' })).toEqual([
+      MessageType.PUBLISH,
+      1,
+      't',
+      null,
+      publish.payload,
+      'cs1:ab',
+    ])
+    expect(toWire(publish as never)).toEqual([MessageType.PUBLISH, 1, 't', null, publish.payload, null])
+    const older = packr.pack([PROTOCOL_VERSION, [MessageType.PUBLISH, 1, 't', null, new Uint8Array([1])]])
+    const [decoded] = decodeFrame(older, 1 << 20) as unknown as [Record<string, unknown>]
+    expect({ ...decoded, payload: [...(decoded.payload as Uint8Array)] }).toEqual({
+      ...publish,
+      payload: [1],
+      fingerprint: null,
+    })
+    const bad = packr.pack([PROTOCOL_VERSION, [MessageType.PUBLISH, 1, 't', null, new Uint8Array([1]), 5]])
+    expect(() => decodeFrame(bad, 1 << 20)).toThrow(/fingerprint/)
+    // The fields before it are not optional.
+    expect(() =>
+      decodeFrame(packr.pack([PROTOCOL_VERSION, [MessageType.PUBLISH, 1, 't', null]]), 1 << 20),
+    ).toThrow(/truncated/)
   })
 
   it('S9.1 refuses a wrong version, an unknown type, a bad field, garbage and oversized frames with ProtocolError', () => {

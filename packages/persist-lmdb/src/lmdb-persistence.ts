@@ -1,13 +1,12 @@
-import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import {
   AbortedError,
   type Clock,
   ClosedError,
+  makeDataFolder,
   type OpenBackendOptions,
   type Persistence,
   type PersistenceCapabilities,
-  PersistenceError,
   type StoreBackend,
   systemClock,
 } from '@concord/core'
@@ -164,13 +163,7 @@ export class LmdbPersistence implements Persistence {
       if (signal?.aborted) throw new AbortedError('open aborted', { cause: signal.reason })
     }
     check()
-    try {
-      await mkdir(this.path, { recursive: true })
-    } catch (error) {
-      throw new PersistenceError(`cannot create the folder ${this.path}: ${(error as Error).message}`, {
-        cause: error,
-      })
-    }
+    makeDataFolder(this.path)
     check()
     const files = storeFiles(this.path, store)
     const lock = await StoreLock.acquire(files.lock, store)

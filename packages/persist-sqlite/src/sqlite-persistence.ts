@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { OpenBackendOptions, Persistence, PersistenceCapabilities } from '@concord/core'
-import { AbortedError, ClosedError, PersistenceError } from '@concord/core'
-import { describeError } from './describe-error.js'
+import { AbortedError, ClosedError, makeDataFolder, PersistenceError } from '@concord/core'
 import { type SqliteDurability, SqliteStoreBackend } from './sqlite-store-backend.js'
 import { storeFileName } from './store-file.js'
 import { createStoreFile, inspectStoreFile, removeDatabaseFiles } from './store-format.js'
@@ -123,13 +122,7 @@ export class SqlitePersistence implements Persistence {
   /** The synchronous part of `open`: nothing else runs between its steps. */
   #open(store: string, options: OpenBackendOptions): SqliteStoreBackend {
     const file = this.fileOf(store)
-    try {
-      mkdirSync(this.path, { recursive: true })
-    } catch (error) {
-      throw new PersistenceError(`cannot create the data folder ${this.path}: ${describeError(error)}`, {
-        cause: error,
-      })
-    }
+    makeDataFolder(this.path)
     const lock = StoreLock.acquire(`${file}.lock`, store)
     let created = false
     try {

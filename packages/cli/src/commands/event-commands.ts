@@ -35,7 +35,11 @@ export const pub: Command = {
       await session.call(`publish to '${topic}'`, (signal) =>
         session.node.publish(topic, payload, { signal, ...(group === undefined ? {} : { group }) }),
       )
-      if (!globals.json) await line(ctx.stderr, `published to ${topic}`)
+      // publish resolves to nothing but the hub's word that it routed the event: say that.
+      if (globals.json) {
+        const to = group === undefined ? '' : `,"group":${JSON.stringify(group)}`
+        await line(ctx.stdout, `{"published":true,"topic":${JSON.stringify(topic)}${to}}`)
+      } else await line(ctx.stderr, `published to ${topic}`)
       return 0
     })
   },

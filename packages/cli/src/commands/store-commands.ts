@@ -52,10 +52,11 @@ export const get: Command = {
   async run({ globals, args }, ctx) {
     const [name, key] = args as [string, string]
     return withNode(ctx, globals, async (session) => {
-      // A view of the key's prefix: the snapshot holds this key (and longer ones), not the whole store.
-      const { store, def } = await session.open(name, key)
-      if (!store.has(key)) throw new NotFoundError(`no key '${key}' in store '${name}'`)
-      const value = store.get(key)
+      // One key from the hub (node.read): not a clone, not even a view of the key's prefix,
+      // which would copy every key starting with it.
+      const { result, def } = await session.read(name, key)
+      if (!result.found) throw new NotFoundError(`no key '${key}' in store '${name}'`)
+      const value = result.value
       await line(
         ctx.stdout,
         globals.json ? toJson(def.schema, value as never) : formatValue(def.schema, value),
@@ -84,10 +85,8 @@ export const put: Command = {
       const seq = await session.call(`put '${key}'`, (signal) =>
         writer.put(key, value, { ...expiry, signal }),
       )
-      await line(
-        ctx.stdout,
-        globals.json ? `{"seq":${seq}}` : `put ${key} = ${formatValue(def.schema, value)} (seq ${seq})`,
-      )
+      // Not the value back: it was just given, and may be large.
+      await line(ctx.stdout, globals.json ? `{"seq":${seq}}` : `put ${key} in ${name} (seq ${seq})`)
       return 0
     })
   },

@@ -35,6 +35,7 @@ import {
   type Open,
   PROTOCOL_VERSION,
   type Publish,
+  type Read,
   type Subscribe,
   type Write,
   WriteKind,
@@ -89,6 +90,9 @@ interface PeerState {
   /** The largest frame this node accepts (from its HELLO) and the hub sends. */
   maxFrame: number
 }
+
+/** What a node asks the hub to check a store for: a clone, a one-key read, a write-only handle. */
+type Handle = 'clone' | 'reader' | 'writer'
 
 interface NodeState {
   peerId: string | undefined
@@ -501,6 +505,8 @@ export class Hub implements AsyncDisposable {
         return this.#subscribe(peer, message)
       case MessageType.WRITER:
         return this.#writer(peer, message)
+      case MessageType.READ:
+        return this.#read(peer, message)
       case MessageType.PING:
         return this.#queue(peer, { type: MessageType.PONG, nonce: message.nonce })
       case MessageType.BYE:
@@ -551,18 +557,19 @@ export class Hub implements AsyncDisposable {
   // ---- stores ------------------------------------------------------------------------------
 
   /**
-   * The store a clone (which reads) or a writer asks for, or why it may not have it: no such
-   * store, no `read` (clone) or `write` (writer) permission (S8.2), another schema (S2.2).
+   * The store a clone or a reader (which read) or a writer asks for, or why it may not have
+   * it: no such store, no `read` (clone, reader) or `write` (writer) permission (S8.2),
+   * another schema (S2.2).
    */
   #handleStore(
     peer: PeerState,
     name: string,
     fingerprint: string,
-    handle: 'clone' | 'writer',
+    handle: Handle,
   ): StoreState | ConcordError {
     const store = this.#stores.get(name)
     if (store === undefined) return new UnknownStoreError(name)
-    const action = handle === 'clone' ? 'read' : 'write'
+    const action = handle === 'writer' ? 'write' : 'read'
     if (!this.#allowed(peer, action, name)) {
       return new ForbiddenError(`'${peer.info.identity}' may not ${action} store '${name}'`)
     }
@@ -638,6 +645,42 @@ export class Hub implements AsyncDisposable {
     if (isConcordError(store)) return fail(store)
     this.metrics.writers++
     this.#queue(peer, { type: MessageType.WRITER_READY, reqId: message.reqId })
+  }
+
+  /**
+   * Reads one key (a node's `read`): checked like an open (the store, the `read` permission,
+   * the schema: S2.2, S8.2), answered with the key's committed value and seq, or its absence.
+   * What is not committed yet is not shown: it may still fail to commit (S3.3).
+   */
+  #read(peer: PeerState, message: Read): void {
+    const fail = (error: ConcordError) => {
+      count(this.metrics.readsRefused, error.code)
+      this.#answerError(peer, MessageType.READ, message.reqId, error)
+    }
+    const store = this.#handleStore(peer, message.store, message.fingerprint, 'reader')
+    if (isConcordError(store)) return fail(store)
+    let entry: StoredEntry | undefined
+    try {
+      entry = store.master.committed(message.key)
+    } catch (error) {
+      return fail(error as ConcordError)
+    }
+    // A value over what this node accepts in a frame could never reach it (S2.7, S9.1).
+    const size = entrySize(message.key, entry?.value ?? null)
+    if (size > peer.maxFrame - 1024) {
+      return fail(
+        new TooLargeError(
+          `the entry of '${message.key}' in store '${message.store}' takes about ${size} bytes, over the ${peer.maxFrame}-byte frames this node accepts`,
+        ),
+      )
+    }
+    this.metrics.reads++
+    this.#queue(peer, {
+      type: MessageType.READ_VALUE,
+      reqId: message.reqId,
+      seq: entry?.seq ?? 0,
+      value: entry?.value ?? null,
+    })
   }
 
   /** Sends snapshot chunks while the clone has credit (S2.7: bounded chunks, flow-controlled). */
@@ -912,6 +955,17 @@ export class Hub implements AsyncDisposable {
     }
     const schema = this.#topicSchema(message.topic)
     if (schema !== undefined) {
+      const fingerprint = message.fingerprint ?? null
+      if (fingerprint !== null && !schemasCompatible(schema, fingerprint)) {
+        // Another schema, as a subscriber's may be (S2.2, S7.4): not a bad payload of this one.
+        return fail(
+          new SchemaMismatchError(
+            schema.fingerprint,
+            fingerprint,
+            `topic '${message.topic}': the hub's payload schema (${schema.fingerprint}) and the publisher's (${fingerprint}) differ`,
+          ),
+        )
+      }
       try {
         schema.decode(message.payload)
       } catch (cause) {
@@ -1133,7 +1187,7 @@ export class Hub implements AsyncDisposable {
 function schemaMismatch(
   store: StoreState,
   fingerprint: string,
-  handle: 'clone' | 'writer',
+  handle: Handle,
 ): SchemaMismatchError | undefined {
   const schema = store.config.schema
   if (schemasCompatible(schema, fingerprint)) return undefined

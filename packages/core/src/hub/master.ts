@@ -208,6 +208,14 @@ export class Master {
     const pending = this.#overlay.get(key)
     if (pending !== undefined) return 'deleted' in pending ? undefined : pending
     if (this.#clearedAt > this.committedSeq) return undefined
+    return this.committed(key)
+  }
+
+  /**
+   * The committed entry of `key` (a clear or write not committed yet is not seen: it may still
+   * fail). Throws `PersistenceError` when the backend fails to read, as {@link get} does.
+   */
+  committed(key: string): StoredEntry | undefined {
     return this.#read(() => this.backend.get(key))
   }
 

@@ -14,6 +14,10 @@ export interface HubMetrics {
   writers: number
   /** Write-only handles refused when checked (unknown store, no `write` permission, another schema), by error code. */
   writersRefused: Record<string, number>
+  /** One-key reads answered (`node.read`), the key present or not. */
+  reads: number
+  /** One-key reads refused (unknown store, no `read` permission, another schema, a failed read, an entry over the node's frame), by error code. */
+  readsRefused: Record<string, number>
   /** Mutations committed. */
   mutations: number
   /** Commits (group-committed batches). */
@@ -66,6 +70,8 @@ export function newHubMetrics(): HubMetrics {
     writeErrors: {},
     writers: 0,
     writersRefused: {},
+    reads: 0,
+    readsRefused: {},
     mutations: 0,
     commits: 0,
     duplicateWrites: 0,

@@ -173,6 +173,7 @@ export class NodeEvents {
       topic,
       group,
       payload: bytes,
+      fingerprint: schema?.fingerprint ?? null,
     }
     const tooLarge = this.#publishTooLarge(message)
     if (tooLarge !== undefined) throw tooLarge

@@ -29,6 +29,7 @@ import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, checkViewPrefix, Topics } from '../util/names.js'
 import { StallWatch } from '../util/stall-watch.js'
 import type { EventSubscription, SubscribeOptions } from './event-subscription.js'
+import { KeyReads, type ReadOptions, type ReadResult } from './key-reads.js'
 import type { NodeConfig } from './node-config.js'
 import { NodeEvents, type PublishOptions } from './node-events.js'
 import { type NodeMetrics, newNodeMetrics } from './node-metrics.js'
@@ -155,6 +156,8 @@ export class ConcordNode implements AsyncDisposable {
   readonly #writes = new Map<number, PendingWrite>()
   /** Publishes, subscriptions and the delivery of events (S7). */
   readonly #events: NodeEvents
+  /** One-key reads waiting for the hub's answer (`read`). */
+  readonly #reads: KeyReads
   /** Time spent without a link to the hub (status `connecting`), over the links lost so far. */
   #downTotal = 0
   /** When the current link was lost, while it is (see {@link #downTime}). */
@@ -204,13 +207,24 @@ export class ConcordNode implements AsyncDisposable {
       now: () => this.#elapsed(),
       closed: () => this.#status === 'closed',
       ready: () => this.#link === 'ready',
-      pendingWrites: () => this.#writes.size,
+      pendingWrites: () => this.#writes.size + this.#reads.size,
       nextRequestId: () => ++this.#nextRequestId,
       send: (message) => this.#send(message),
       unsend: (message) => this.#unsend(message),
       endpoint: () => this.#endpoint,
       maxValueSize: () => this.#maxValueSize(),
       refused: (error) => this.#refused(error),
+    })
+    this.#reads = new KeyReads({
+      maxPending: this.#maxPending,
+      now: () => this.#elapsed(),
+      closed: () => this.#status === 'closed',
+      ready: () => this.#link === 'ready',
+      pendingOther: () => this.#writes.size + this.#events.pending,
+      nextRequestId: () => ++this.#nextRequestId,
+      send: (message) => this.#send(message),
+      unsend: (message) => this.#unsend(message),
+      maxValueSize: () => this.#maxValueSize(),
     })
     for (const [prefix, topic] of Object.entries(config.topics ?? {})) this.topic(prefix, topic.schema)
   }
@@ -442,6 +456,17 @@ export class ConcordNode implements AsyncDisposable {
     maxValueSize: () => this.#maxValueSize(),
   }
 
+  /**
+   * Reads one key of `name` from its master, without a clone: resolves to the key's
+   * committed value and the seq it was last written at, or `{ found: false, seq: 0 }`. The
+   * hub checks it like an `open` (the store exists, this identity may `read` it, the schema
+   * matches: S2.2, S8.2); only that key travels, whatever the size of the store. Waits for
+   * a link like a write, and rejects with `UnavailableError` after `writeTimeout`.
+   */
+  read<T, I = T>(name: string, key: string, options: ReadOptions<T, I>): Promise<ReadResult<T>> {
+    return this.#reads.read(name, key, options)
+  }
+
   #submitWrite<R>(
     store: WriteTarget,
     message: Write,
@@ -449,7 +474,7 @@ export class ConcordNode implements AsyncDisposable {
     result: (ack: WriteAck) => R,
   ): Promise<R> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
-    if (this.#writes.size + this.#events.pending >= this.#maxPending) {
+    if (this.#writes.size + this.#events.pending + this.#reads.size >= this.#maxPending) {
       this.metrics.writesOverLimit++
       return Promise.reject(
         new UnavailableError(
@@ -586,6 +611,7 @@ export class ConcordNode implements AsyncDisposable {
       this.#send(pending.message)
     }
     this.#events.welcome()
+    this.#reads.welcome()
     for (const store of this.#stores.values()) if (!this.#subscribing.has(store)) store._linkUp()
   }
 
@@ -689,6 +715,8 @@ export class ConcordNode implements AsyncDisposable {
       case MessageType.WRITER_READY: {
         return this.#takeWriterRequest(message.reqId)?._accepted()
       }
+      case MessageType.READ_VALUE:
+        return this.#reads.answered(message)
       case MessageType.PONG:
         return
       case MessageType.ERROR:
@@ -734,6 +762,10 @@ export class ConcordNode implements AsyncDisposable {
       }
       case MessageType.SUBSCRIBE: {
         if (message.reqId !== null) this.#events.subscribeRefused(message.reqId, error)
+        return
+      }
+      case MessageType.READ: {
+        if (message.reqId !== null) this.#reads.refused(message.reqId, error)
         return
       }
       default:
@@ -787,6 +819,7 @@ export class ConcordNode implements AsyncDisposable {
       )
     }
     this.#events.expire(cutoff, this.#writeTimeout)
+    this.#reads.expire(cutoff, this.#writeTimeout)
   }
 
   /**
@@ -915,6 +948,7 @@ export class ConcordNode implements AsyncDisposable {
     for (const pending of this.#writes.values()) pending.failed(error)
     this.#writes.clear()
     this.#events.close(error)
+    this.#reads.close(error)
     // Last, after what closing the stores and subscriptions sent: the hub forgets the link
     // on BYE, and would count anything after it as from a stranger (S9.1).
     if (this.#link === 'ready') {
@@ -945,6 +979,7 @@ function sizeOf(message: NodeMessage): number {
   if (message.type === MessageType.WRITE)
     return 48 + message.key.length * 3 + (message.value?.byteLength ?? 0)
   if (message.type === MessageType.PUBLISH) return 48 + message.topic.length * 3 + message.payload.byteLength
+  if (message.type === MessageType.READ) return 48 + message.key.length * 3
   return 32
 }
 

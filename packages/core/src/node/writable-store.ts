@@ -177,18 +177,8 @@ export abstract class WritableStore<T = unknown, I = T> implements WriteTarget {
       const unusable = this._unusable()
       if (unusable !== undefined) throw unusable
       throwIfAborted(options.signal)
-      if (typeof key !== 'string') throw new TypeError('keys are strings')
-      const badKey = keyProblem(key)
-      if (badKey !== undefined) throw badKey
       const limit = this.host.maxValueSize()
-      // A key travels in the same frame as its value: past the limit, the frame would be
-      // refused and every write queued with it would wait for nothing.
-      const keySize = sizeOverLimit(key, 0, limit)
-      if (keySize !== undefined) {
-        throw new TooLargeError(
-          `key of ${keySize} bytes exceeds what a node sends, ${limit} bytes (a quarter of its maxFrameSize)`,
-        )
-      }
+      checkKeyToSend(key, limit)
       if (value instanceof ValidationError) throw value
       if (!key.startsWith(this.prefix)) {
         throw new OutOfViewError(`'${key}' is outside this clone's view '${this.prefix}'`)
@@ -204,5 +194,24 @@ export abstract class WritableStore<T = unknown, I = T> implements WriteTarget {
     } catch (error) {
       return Promise.reject(error)
     }
+  }
+}
+
+/**
+ * Throws what a key that cannot be sent is refused with, before anything is sent: `TypeError`
+ * for a key that is not a string, `ValidationError` for one with a lone surrogate (it would
+ * arrive as another key), `TooLargeError` for one over `limit` bytes as UTF-8 (it travels in
+ * one frame with its value: past the limit the frame would be refused, and everything queued
+ * with it would wait for nothing).
+ */
+export function checkKeyToSend(key: string, limit: number): void {
+  if (typeof key !== 'string') throw new TypeError('keys are strings')
+  const badKey = keyProblem(key)
+  if (badKey !== undefined) throw badKey
+  const keySize = sizeOverLimit(key, 0, limit)
+  if (keySize !== undefined) {
+    throw new TooLargeError(
+      `key of ${keySize} bytes exceeds what a node sends, ${limit} bytes (a quarter of its maxFrameSize)`,
+    )
   }
 }

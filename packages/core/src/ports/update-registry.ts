@@ -25,8 +25,17 @@ export interface UpdateContext {
  * absent) and the writer's delta, the next value, {@link REMOVE} or {@link UNCHANGED}.
  * Must be synchronous and must not mutate `current` (it may be shared).
  * The result is validated against the store's schema and broadcast as a plain put.
+ *
+ * `T` is the store's value type (what its schema decodes to), `D` the delta's, `I` what
+ * the schema accepts (its input type, `T` for most). The defaults, `unknown`, are the
+ * callback a store's `ops` take: {@link updateOp} types one from the store's schema and
+ * hands it over as that.
  */
-export type UpdateOp = (current: unknown, delta: unknown, ctx: UpdateContext) => unknown
+export type UpdateOp<T = unknown, D = unknown, I = T> = (
+  current: T | undefined,
+  delta: D,
+  ctx: UpdateContext,
+) => I | typeof REMOVE | typeof UNCHANGED
 
 /** The named update callbacks a master can run. */
 export interface UpdateRegistry {

@@ -62,8 +62,15 @@ const isMutationList: Check = (v) => {
   return true
 }
 
+/**
+ * A field: its name, its check, and `'optional'` for a field appended to a message after it
+ * was first published. Optional fields come last; a message from an older peer may end
+ * before them (they read as null), and an older peer ignores them (extra trailing fields).
+ */
+type Field = readonly [name: string, check: Check, optional?: 'optional']
+
 /** Field names and checks per message type, in wire order after the type number. */
-const layouts: Record<number, readonly (readonly [string, Check])[]> = {
+const layouts: Record<number, readonly Field[]> = {
   [MessageType.HELLO]: [
     ['version', isNat],
     ['nodeId', isStr],
@@ -98,6 +105,7 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
     ['topic', isStr],
     ['group', orNull(isStr)],
     ['payload', isBytes],
+    ['fingerprint', orNull(isStr), 'optional'],
   ],
   [MessageType.SUBSCRIBE]: [
     ['reqId', isNat],
@@ -111,6 +119,12 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
     ['reqId', isNat],
     ['store', isStr],
     ['fingerprint', isStr],
+  ],
+  [MessageType.READ]: [
+    ['reqId', isNat],
+    ['store', isStr],
+    ['fingerprint', isStr],
+    ['key', isStr],
   ],
   [MessageType.WELCOME]: [
     ['version', isNat],
@@ -154,6 +168,11 @@ const layouts: Record<number, readonly (readonly [string, Check])[]> = {
   [MessageType.PUBLISH_ACK]: [['pubId', isNat]],
   [MessageType.SUBSCRIBED]: [['reqId', isNat]],
   [MessageType.WRITER_READY]: [['reqId', isNat]],
+  [MessageType.READ_VALUE]: [
+    ['reqId', isNat],
+    ['seq', isNat],
+    ['value', orNull(isBytes)],
+  ],
   [MessageType.PONG]: [['nonce', isNat]],
   [MessageType.WRITE_ACKS]: [
     ['firstWriteId', isNat],
@@ -233,7 +252,8 @@ export function toWire(message: Message): unknown[] {
   const layout = layouts[message.type]!
   const out: unknown[] = [message.type]
   const record = message as unknown as Record<string, unknown>
-  for (const [name] of layout) out.push(record[name])
+  for (const [name, , optional] of layout)
+    out.push(optional === undefined ? record[name] : (record[name] ?? null))
   return out
 }
 
@@ -274,16 +294,25 @@ export function decodeFrame(
   return messages
 }
 
+/** How many of a layout's fields every message of its type carries (all but the optional ones). */
+function requiredFields(layout: readonly Field[]): number {
+  let count = 0
+  for (const [, , optional] of layout) if (optional === undefined) count++
+  return count
+}
+
 function fromWire(wire: unknown): Message {
   if (!Array.isArray(wire) || typeof wire[0] !== 'number') throw new ProtocolError('malformed message')
   const layout = layouts[wire[0]]
   if (layout === undefined) throw new ProtocolError(`unknown message type ${wire[0]}`)
-  // Extra trailing fields are tolerated: a later v1 build may append optional ones.
-  if (wire.length < layout.length + 1) throw new ProtocolError(`message type ${wire[0]} is truncated`)
+  // Extra trailing fields are tolerated: a later build may append optional ones.
+  if (wire.length < requiredFields(layout) + 1)
+    throw new ProtocolError(`message type ${wire[0]} is truncated`)
   const message: Record<string, unknown> = { type: wire[0] }
   for (let i = 0; i < layout.length; i++) {
-    const [name, check] = layout[i]!
-    const value = wire[i + 1]
+    const [name, check, optional] = layout[i]!
+    // An optional field an older peer did not send reads as null.
+    const value = optional !== undefined && i + 1 >= wire.length ? null : wire[i + 1]
     if (!check(value)) throw new ProtocolError(`message type ${wire[0]}: field '${name}' is malformed`)
     message[name] = value
   }

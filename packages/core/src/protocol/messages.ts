@@ -20,6 +20,7 @@ export const MessageType = {
   PING: 8,
   BYE: 9,
   WRITER: 10,
+  READ: 11,
   // hub -> node, unicast
   WELCOME: 20,
   OPENED: 21,
@@ -33,6 +34,7 @@ export const MessageType = {
   PONG: 29,
   WRITE_ACKS: 30,
   WRITER_READY: 31,
+  READ_VALUE: 32,
   // hub -> nodes, broadcast (MUTATIONS is also sent unicast, in credited chunks, to replay the log on resume)
   MUTATIONS: 40,
   HEARTBEAT: 41,
@@ -100,6 +102,12 @@ export type Publish = {
   readonly topic: string
   readonly group: string | null
   readonly payload: Uint8Array
+  /**
+   * The fingerprint of the schema the payload was encoded with (null: raw bytes). Appended
+   * in version 3: absent (null) from older nodes. The hub refuses another schema than its
+   * own with `SchemaMismatchError` before decoding.
+   */
+  readonly fingerprint?: string | null
 }
 /** Asks the hub to check a subscription (permission and payload schema) before the transport subscribes. */
 export type Subscribe = {
@@ -118,6 +126,17 @@ export type Writer = {
   readonly reqId: number
   readonly store: string
   readonly fingerprint: string
+}
+/**
+ * Reads one key from the master (checked like an OPEN: the store, the `read` permission, the
+ * schema's fingerprint). Answered with READ_VALUE, or ERROR (`reqKind` 11).
+ */
+export type Read = {
+  readonly type: typeof MessageType.READ
+  readonly reqId: number
+  readonly store: string
+  readonly fingerprint: string
+  readonly key: string
 }
 export type Ping = { readonly type: typeof MessageType.PING; readonly nonce: number }
 export type Bye = { readonly type: typeof MessageType.BYE }
@@ -173,7 +192,7 @@ export type WriteErr = {
   readonly message: string
   readonly details: unknown
 }
-/** A request (OPEN, SUBSCRIBE, PUBLISH, WRITER: `reqKind` says which) failed, or a frame was refused (`reqId` null). */
+/** A request (OPEN, SUBSCRIBE, PUBLISH, WRITER, READ: `reqKind` says which) failed, or a frame was refused (`reqId` null). */
 export type ErrorMessage = {
   readonly type: typeof MessageType.ERROR
   readonly reqKind: number
@@ -193,6 +212,16 @@ export type PublishAck = { readonly type: typeof MessageType.PUBLISH_ACK; readon
 export type Subscribed = { readonly type: typeof MessageType.SUBSCRIBED; readonly reqId: number }
 /** The write-only handle of request `reqId` may write (the answer to WRITER). */
 export type WriterReady = { readonly type: typeof MessageType.WRITER_READY; readonly reqId: number }
+/**
+ * The answer to READ `reqId`: the key's committed value (null: absent) and the seq it was
+ * last written at (0 when absent).
+ */
+export type ReadValue = {
+  readonly type: typeof MessageType.READ_VALUE
+  readonly reqId: number
+  readonly seq: number
+  readonly value: Uint8Array | null
+}
 export type Pong = { readonly type: typeof MessageType.PONG; readonly nonce: number }
 
 /**
@@ -236,6 +265,7 @@ export type NodeMessage =
   | Ping
   | Bye
   | Writer
+  | Read
 export type HubMessage =
   | Welcome
   | Opened
@@ -248,6 +278,7 @@ export type HubMessage =
   | PublishAck
   | Subscribed
   | WriterReady
+  | ReadValue
   | Pong
   | Mutations
   | Heartbeat
