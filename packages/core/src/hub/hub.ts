@@ -45,6 +45,7 @@ import { count } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, eventPrefixOf, Topics } from '../util/names.js'
+import { SilenceClock } from '../util/silence-clock.js'
 import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { type HubMetrics, newHubMetrics } from './metrics.js'
@@ -131,8 +132,8 @@ export class Hub implements AsyncDisposable {
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | undefined
   readonly #clock: Clock
-  /** Heartbeat silence is measured on this (see {@link Clock.elapsed}). */
-  readonly #elapsed: () => number
+  /** Heartbeat silence is measured on this: elapsed time (see {@link Clock.elapsed}) less this hub's stalls. */
+  readonly #silence: SilenceClock
   readonly #authorizer: Authorizer
   readonly #heartbeatMs: number
   readonly #maxFrame: number
@@ -151,7 +152,7 @@ export class Hub implements AsyncDisposable {
 
   constructor(readonly config: HubConfig) {
     this.#clock = config.clock ?? systemClock
-    this.#elapsed = elapsedOf(this.#clock)
+    this.#silence = new SilenceClock(elapsedOf(this.#clock))
     this.#authorizer = config.authorizer ?? (config.access ? rulesAuthorizer(config.access) : allowAll)
     this.#heartbeatMs = toMillis(config.heartbeat ?? 1000)
     this.#maxFrame = config.transport.capabilities.maxFrameSize
@@ -219,7 +220,7 @@ export class Hub implements AsyncDisposable {
       throwIfAborted(signal)
       throw error
     }
-    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+    this.#armHeartbeat()
   }
 
   async #startStore(
@@ -295,7 +296,7 @@ export class Hub implements AsyncDisposable {
       info,
       nodeId: undefined,
       groups: [],
-      lastSeen: this.#elapsed(),
+      lastSeen: this.#silence.now(),
       opens: new Map(),
       outbox: [],
       outboxBytes: 0,
@@ -410,7 +411,7 @@ export class Hub implements AsyncDisposable {
     const peer = this.#peers.get(info.id)
     if (peer === undefined || this.#state !== 'open') return
     this.metrics.framesIn++
-    peer.lastSeen = this.#elapsed()
+    peer.lastSeen = this.#silence.now()
     let messages: Message[]
     try {
       // Views, not a copy per value: what the hub keeps is copied where it is kept (a committed
@@ -1000,8 +1001,15 @@ export class Hub implements AsyncDisposable {
 
   // ---- heartbeats --------------------------------------------------------------------------
 
+  #armHeartbeat(): void {
+    this.#silence.armed(this.#heartbeatMs)
+    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+  }
+
   #heartbeat(): void {
     if (this.#state !== 'open') return
+    // Fired late, this hub stalled: what its peers sent meanwhile is still unread (S6.2).
+    this.#silence.fired()
     const endpoint = this.#endpoint
     if (endpoint !== undefined) {
       this.#broadcast(
@@ -1021,7 +1029,7 @@ export class Hub implements AsyncDisposable {
         this.#broadcast(endpoint, Topics.store(name), frame)
         for (const prefix of store.views.keys()) this.#broadcast(endpoint, Topics.view(name, prefix), frame)
       }
-      const deadline = this.#elapsed() - 3 * this.#heartbeatMs
+      const deadline = this.#silence.now() - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
         if (peer.lastSeen < deadline) {
           this.metrics.peerTimeouts++
@@ -1029,7 +1037,7 @@ export class Hub implements AsyncDisposable {
         }
       }
     }
-    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+    this.#armHeartbeat()
   }
 
   // ---- frames out --------------------------------------------------------------------------

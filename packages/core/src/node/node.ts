@@ -27,6 +27,7 @@ import { count, total } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, checkViewPrefix, Topics } from '../util/names.js'
+import { SilenceClock } from '../util/silence-clock.js'
 import type { EventSubscription, SubscribeOptions } from './event-subscription.js'
 import type { NodeConfig } from './node-config.js'
 import { NodeEvents, type PublishOptions } from './node-events.js'
@@ -137,6 +138,8 @@ export class ConcordNode implements AsyncDisposable {
   readonly #clock: Clock
   /** Durations are measured on this (see {@link Clock.elapsed}). */
   readonly #elapsed: () => number
+  /** Silence from the hub and a sync's lack of progress are measured on this: elapsed time less this node's stalls. */
+  readonly #silence: SilenceClock
   readonly #maxPending: number
   readonly #writeTimeout: number
   readonly #staleAfterConfig: number | undefined
@@ -185,6 +188,7 @@ export class ConcordNode implements AsyncDisposable {
   constructor(readonly config: NodeConfig) {
     this.#clock = config.clock ?? systemClock
     this.#elapsed = elapsedOf(this.#clock)
+    this.#silence = new SilenceClock(this.#elapsed)
     this.#maxPending = config.maxPendingWrites ?? 100_000
     this.#writeTimeout = toMillis(config.writeTimeout ?? 30_000)
     this.#staleAfterConfig = config.staleAfter === undefined ? undefined : toMillis(config.staleAfter)
@@ -240,7 +244,7 @@ export class ConcordNode implements AsyncDisposable {
       return
     }
     void this.#endpoint.subscribe(Topics.hub).catch(() => {})
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+    this.#armTick()
     // The node's own timers are unref'd, and a transport holds the event loop open at most
     // while a link is up: a program waiting on the node would end while it reconnects.
     if (this.config.keepAlive !== false) this.#keepAlive ??= setInterval(noop, 2 ** 30)
@@ -381,7 +385,7 @@ export class ConcordNode implements AsyncDisposable {
     },
     maxValueSize: () => this.#maxValueSize(),
     syncBufferLimit: () => this.#syncBufferLimit,
-    now: () => this.#elapsed(),
+    now: () => this.#silence.now(),
     metrics: this.metrics,
   }
 
@@ -516,7 +520,7 @@ export class ConcordNode implements AsyncDisposable {
   #linkUp(): void {
     if (this.#status === 'closed') return
     this.#link = 'hello'
-    this.#lastHeard = this.#elapsed()
+    this.#lastHeard = this.#silence.now()
     this.#sendHello()
   }
 
@@ -555,7 +559,7 @@ export class ConcordNode implements AsyncDisposable {
       // Tick at the hub's pace: it drops peers silent for three of its heartbeats.
       this.#heartbeatMs = period
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
-      this.#timer = this.#clock.setTimeout(() => this.#tick(), period)
+      this.#armTick()
     }
     this.#maxFrame = Math.min(this.config.transport.capabilities.maxFrameSize, maxFrameSize)
     this.#link = 'ready'
@@ -586,7 +590,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #onFrame(frame: Uint8Array, topic: string | undefined): void {
     if (this.#status === 'closed') return
-    this.#lastHeard = this.#elapsed()
+    this.#lastHeard = this.#silence.now()
     let messages: HubMessage[]
     try {
       // Views: every value is decoded by its schema (which copies what it keeps) before the
@@ -745,21 +749,31 @@ export class ConcordNode implements AsyncDisposable {
     }
   }
 
+  #armTick(): void {
+    this.#silence.armed(this.#heartbeatMs)
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+  }
+
   #tick(): void {
     if (this.#status === 'closed') return
+    // Fired late, this node stalled: what the hub sent meanwhile is still unread (S6.2).
+    this.#silence.fired()
     const now = this.#elapsed()
+    const quiet = this.#silence.now()
     const staleAfter = this.#staleAfterConfig ?? 3 * this.#heartbeatMs
-    if (this.#link !== 'down' && now - this.#lastHeard > staleAfter) {
+    if (this.#link !== 'down' && quiet - this.#lastHeard > staleAfter) {
       // Silence (S6.2): count the link as lost and let the transport build a new one.
-      this.#linkDown(new UnavailableError(`no word from the hub for ${Math.round(now - this.#lastHeard)} ms`))
+      this.#linkDown(
+        new UnavailableError(`no word from the hub for ${Math.round(quiet - this.#lastHeard)} ms`),
+      )
       this.#endpoint?.reconnect()
     } else if (this.#link === 'ready' && now - this.#lastSent >= this.#heartbeatMs) {
       this.#send({ type: MessageType.PING, nonce: now & 0x7fffffff })
     }
-    if (this.#link === 'ready') for (const store of this.#stores.values()) store._watchdog(now, staleAfter)
+    if (this.#link === 'ready') for (const store of this.#stores.values()) store._watchdog(quiet, staleAfter)
     this.#expire(now)
     if (this.#status === 'connecting') this.#expireAnswered()
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+    this.#armTick()
   }
 
   /** Writes and publishes older than `writeTimeout` reject with `UnavailableError` (S3.7). */

@@ -30,7 +30,7 @@ export interface StoreHost extends WriteHost {
   detach(store: Clone, openId: number | undefined): void
   /** What a sync may buffer of the broadcasts that arrive meanwhile (see `NodeLimits`). */
   syncBufferLimit(): SyncBufferLimit
-  /** The node's clock. */
+  /** The node's time for silence: how long a sync made no progress is measured on it. */
   now(): number
   /** The node's counters: a clone counts its syncs and resyncs there. */
   readonly metrics: NodeMetrics
