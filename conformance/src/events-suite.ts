@@ -23,7 +23,7 @@ import {
   STALL_PROOF_HEARTBEAT,
   useHarness,
 } from './harness.js'
-import { bytesInclude, bytesOf, eventually, msgpack, record, settle, take, within } from './helpers.js'
+import { bytesInclude, bytesOf, eventually, msgpack, record, SOON, settle, take, within } from './helpers.js'
 import { Count, Numbered, Text } from './schemas.js'
 
 /** Wire message type numbers used here (docs/PROTOCOL.md). */
@@ -85,7 +85,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         for (const topic of ['a|b', 'a/\ud800', '\udc00/x', `${'x'.repeat(70)}\ud800`]) {
           await expect(publisher.publish(topic, ev('p', 0))).rejects.toBeInstanceOf(TypeError)
           const refused = subscriber.subscribe(topic)
-          expect(await within(refused.closed, 2_000, 'the refused subscription')).toBeInstanceOf(TypeError)
+          expect(await within(refused.closed, SOON, 'the refused subscription')).toBeInstanceOf(TypeError)
         }
         expect(hub.metrics.events).toBe(0)
         // A well-formed pair is a topic like any other.
@@ -186,13 +186,14 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           await publisher.publish('t', ev('missed', 1))
           h().env.faults!.heal('sub')
           await eventually(() => expect(subscriber.status).toBe('connected'))
+          // Published until the subscription, asked for again on the new link, takes them.
+          const seen = record(subscription)
           let n = 0
-          const first = await eventually(async () => {
+          await eventually(async () => {
             await publisher.publish('t', ev('after', ++n))
-            const next = await within(subscription.next(), 200, 'an event after the reconnect')
-            return next.value as ConcordEvent<Payload>
+            expect(seen.items.length).toBeGreaterThan(0)
           })
-          expect(first.payload.from).toBe('after')
+          expect(seen.items.every((e) => e.payload.from === 'after')).toBe(true)
           expect(statuses.items.map((s) => s.status)).toContain('connecting')
         })
       }
@@ -235,8 +236,8 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const statuses = record(subscriber.statusChanges())
         const prefix = 'x'.repeat(h().env.transport.capabilities.maxFrameSize + 1)
         const big = subscriber.subscribe<Payload>(prefix)
-        await expect(within(big.ready, 2_000, 'ready')).rejects.toBeInstanceOf(TooLargeError)
-        expect(await within(big.closed, 2_000, 'closed')).toBeInstanceOf(TooLargeError)
+        await expect(within(big.ready, SOON, 'ready')).rejects.toBeInstanceOf(TooLargeError)
+        expect(await within(big.closed, SOON, 'closed')).toBeInstanceOf(TooLargeError)
         await publisher.publish('t', ev('p', 1))
         expect(payloads(await take(good, 1))).toEqual(['p1'])
         expect(statuses.items).toEqual([])
@@ -307,7 +308,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const subscriber = await h().node(hub, { topics: { '': { schema: Text } } })
         const subscription = subscriber.subscribe('t')
         await expect(subscription.ready).rejects.toBeInstanceOf(SchemaMismatchError)
-        expect(await within(subscription.closed, 2_000, 'the refused subscription')).toBeInstanceOf(
+        expect(await within(subscription.closed, SOON, 'the refused subscription')).toBeInstanceOf(
           SchemaMismatchError,
         )
       })
@@ -458,9 +459,9 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         await Promise.all([slow.ready, healthySubscription.ready])
         for (let i = 0; i < 10; i++) await publisher.publish('t', ev('e', i))
         await eventually(() => expect(healthy.items).toHaveLength(10))
-        expect(await within(slow.closed, 2_000, 'the overflowed subscription')).toBeInstanceOf(OverflowError)
+        expect(await within(slow.closed, SOON, 'the overflowed subscription')).toBeInstanceOf(OverflowError)
         const read = record(slow)
-        expect(await within(read.ended, 2_000, 'reading the overflowed subscription')).toBeInstanceOf(
+        expect(await within(read.ended, SOON, 'reading the overflowed subscription')).toBeInstanceOf(
           OverflowError,
         )
         expect(payloads(read.items)).toEqual(['e0', 'e1', 'e2'])
@@ -490,7 +491,8 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         it('S6.5 S7.6 a subscriber that stops reading never slows publishers or other subscribers, and counts what it lost', async () => {
           const hub = await h().hub({ topics })
           const publisher = await h().node(hub, { topics })
-          const fastSubscription = (await h().node(hub, { topics })).subscribe<Payload>('t')
+          const fastNode = await h().node(hub, { topics })
+          const fastSubscription = fastNode.subscribe<Payload>('t')
           const fast = record(fastSubscription)
           const slowNode = await h().node(hub, { topics, identity: 'slow', staleAfter: 60_000 })
           const slow = slowNode.subscribe<Payload>('t')
@@ -500,20 +502,24 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           await eventually(() => expect(fast.items).toHaveLength(1))
           expect(payloads(await take(slow, 1))).toEqual(['start0'])
           h().env.faults!.pause('slow')
-          const { peerQueueOverflows, peerTimeouts } = hub.metrics
+          const { peerQueueOverflows } = hub.metrics
+          // Each publish completes while the subscriber stays paused (one it held back would
+          // hang here), until the paused subscriber's queue at the hub overflows and the hub
+          // drops it (S6.5). Its queue is bounded: that takes about as many events as it holds.
           let n = 0
-          while (
-            hub.metrics.peerQueueOverflows === peerQueueOverflows &&
-            hub.metrics.peerTimeouts === peerTimeouts &&
-            n < 50_000
-          ) {
-            await within(
-              publisher.publish('t', ev('e', ++n)),
-              2_000,
-              'a publish while a subscriber is paused',
-            )
+          while (hub.metrics.peerQueueOverflows === peerQueueOverflows && n < 50_000) {
+            await publisher.publish('t', ev('e', ++n))
           }
+          expect(hub.metrics.peerQueueOverflows).toBeGreaterThan(peerQueueOverflows)
+          // The other subscriber got every event, in order, and nobody else lost the link.
           await eventually(() => expect(fast.items).toHaveLength(n + 1))
+          expect(payloads(fast.items)).toEqual([
+            'start0',
+            ...Array.from({ length: n }, (_, i) => `e${i + 1}`),
+          ])
+          expect(fastSubscription.dropped).toBe(0)
+          expect(fastNode.metrics.linksLost).toBe(0)
+          expect(publisher.metrics.linksLost).toBe(0)
           h().env.faults!.resume('slow')
           let m = 0
           await eventually(async () => {
@@ -522,7 +528,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           }, 10_000)
           const seen = record(slow)
           await eventually(() => expect(seen.items.some((e) => e.payload.from === 'after')).toBe(true))
-        })
+        }, 60_000)
       }
 
       if (probed.has.transportFor) {
@@ -605,7 +611,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           expect(await within(revoked.closed, 10_000, 'the revoked subscription')).toBeInstanceOf(
             ForbiddenError,
           )
-          expect(await within(reading.ended, 2_000, 'its reader')).toBeInstanceOf(ForbiddenError)
+          expect(await within(reading.ended, SOON, 'its reader')).toBeInstanceOf(ForbiddenError)
           const admin = await h().node(restarted, { topics, identity: 'admin' })
           await eventually(async () => {
             await admin.publish('news/x', ev('n', 1))
@@ -645,7 +651,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           const allowed = alice.subscribe<Payload>('public')
           for (const subscription of refused) {
             await expect(subscription.ready).rejects.toBeInstanceOf(ForbiddenError)
-            expect(await within(subscription.closed, 2_000, 'a refused subscription')).toBeInstanceOf(
+            expect(await within(subscription.closed, SOON, 'a refused subscription')).toBeInstanceOf(
               ForbiddenError,
             )
           }
@@ -655,7 +661,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           expect(payloads(await take(allowed, 1))).toEqual(['open2'])
           for (const subscription of refused) {
             const read = record(subscription)
-            expect(await within(read.ended, 2_000, 'a refused subscription')).toBeInstanceOf(ForbiddenError)
+            expect(await within(read.ended, SOON, 'a refused subscription')).toBeInstanceOf(ForbiddenError)
             expect(read.items).toEqual([])
           }
         })
@@ -677,7 +683,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const refused = record(node.subscribe<Payload>('a/secret'))
         await node.publish('a/secret/x', ev('secret', 1))
         expect(payloads(await take(allowed, 1))).toEqual(['secret1'])
-        expect(await within(refused.ended, 2_000, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
+        expect(await within(refused.ended, SOON, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
         expect(refused.items).toEqual([])
       })
 
@@ -692,7 +698,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         await granted.ready
         refuse = true
         const refused = subscriber.subscribe<Payload>('a')
-        expect(await within(refused.closed, 2_000, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
+        expect(await within(refused.closed, SOON, 'the refused subscription')).toBeInstanceOf(ForbiddenError)
         await publisher.publish('a/x', ev('p', 1))
         expect(payloads(await take(granted, 1))).toEqual(['p1'])
       })
@@ -705,12 +711,12 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const reading = record(subscription)
         await h().stopHub(hub)
         await eventually(() => expect(node.status).toBe('connecting'))
-        const pending = settle(within(node.publish('t', ev('late', 1)), 2_000, 'a pending publish'))
+        const pending = settle(within(node.publish('t', ev('late', 1)), SOON, 'a pending publish'))
         await node.close()
         const outcome = await pending
         expect(outcome.ok).toBe(false)
         expect((outcome as { error: unknown }).error).toBeInstanceOf(ClosedError)
-        expect(await within(reading.ended, 2_000, 'the subscription')).toBeInstanceOf(ClosedError)
+        expect(await within(reading.ended, SOON, 'the subscription')).toBeInstanceOf(ClosedError)
         expect(await subscription.closed).toBeInstanceOf(ClosedError)
         await expect(node.publish('t', ev('after', 2))).rejects.toBeInstanceOf(ClosedError)
         expect(await node.subscribe('t').closed).toBeInstanceOf(ClosedError)
@@ -728,7 +734,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const subscription = subscriber.subscribe<Payload>('t', { signal: live.signal })
         await subscription.ready
         live.abort()
-        expect(await within(subscription.closed, 2_000, 'the aborted subscription')).toBeInstanceOf(
+        expect(await within(subscription.closed, SOON, 'the aborted subscription')).toBeInstanceOf(
           AbortedError,
         )
       })
@@ -754,9 +760,9 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         const [node] = nodes as [ConcordNode]
         const reason = new Error('the caller gave up')
         const subscription = node.subscribe<Payload>('t', { signal: AbortSignal.abort(reason) })
-        await expect(within(subscription.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
-        await expect(within(subscription.next(), 2_000, 'next()')).rejects.toBeInstanceOf(AbortedError)
-        const closed = await within(subscription.closed, 2_000, 'closed')
+        await expect(within(subscription.ready, SOON, 'ready')).rejects.toBeInstanceOf(AbortedError)
+        await expect(within(subscription.next(), SOON, 'next()')).rejects.toBeInstanceOf(AbortedError)
+        const closed = await within(subscription.closed, SOON, 'closed')
         expect(closed).toBeInstanceOf(AbortedError)
         expect((closed as AbortedError).cause).toBe(reason)
       })
@@ -779,11 +785,11 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         // One whose `ready` nobody looks at: its rejection must not be reported as unhandled.
         node.subscribe<Payload>('e').unsubscribe()
         for (const subscription of [unsubscribed, left, disposed!]) {
-          await expect(within(subscription.ready, 2_000, 'ready')).rejects.toBeInstanceOf(ClosedError)
-          expect(await within(subscription.closed, 2_000, 'closed')).toBeUndefined()
+          await expect(within(subscription.ready, SOON, 'ready')).rejects.toBeInstanceOf(ClosedError)
+          expect(await within(subscription.closed, SOON, 'closed')).toBeUndefined()
         }
-        await expect(within(aborted.ready, 2_000, 'ready')).rejects.toBeInstanceOf(AbortedError)
-        expect(await within(aborted.closed, 2_000, 'closed')).toBeInstanceOf(AbortedError)
+        await expect(within(aborted.ready, SOON, 'ready')).rejects.toBeInstanceOf(AbortedError)
+        expect(await within(aborted.closed, SOON, 'closed')).toBeInstanceOf(AbortedError)
       })
 
       it('S10.1 a subscription stops listening to its signal when it ends, however it ends', async () => {
@@ -802,7 +808,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
         await live.ready
         expect(listeners()).toBe(1)
         await subscriber.close()
-        expect(await within(live.closed, 2_000, 'the subscription')).toBeInstanceOf(ClosedError)
+        expect(await within(live.closed, SOON, 'the subscription')).toBeInstanceOf(ClosedError)
         expect(listeners()).toBe(0)
       })
 
@@ -817,7 +823,7 @@ export function eventsSuite<E extends TransportEnv>(options: SuiteOptions<E>): v
           await publisher.publish('t', ev('x', 1))
           expect(payloads(await take(subscription, 1))).toEqual(['x1'])
         }
-        expect(await within(closed, 2_000, 'the disposed subscription')).toBeUndefined()
+        expect(await within(closed, SOON, 'the disposed subscription')).toBeUndefined()
         const other = subscriber.subscribe<Payload>('t')
         await other.ready
         other.unsubscribe()

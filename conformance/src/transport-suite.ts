@@ -10,7 +10,7 @@ import {
 import { describe, expect, it } from 'vitest'
 import type { SuiteOptions, TransportEnv } from './env.js'
 import { expectTransportCapabilities, type Harness, probe, useHarness } from './harness.js'
-import { bytesOf, eventually, settle, within } from './helpers.js'
+import { bytesOf, eventually, SOON, settle, within } from './helpers.js'
 
 /** What a hub endpoint reported, in order. */
 class HubLog implements HubHandlers {
@@ -407,7 +407,7 @@ export function transportSuite<E extends TransportEnv>(options: SuiteOptions<E>)
         const address = hub.address
         await hub.close()
         const node = new NodeLog()
-        const endpoint = await within(h().connect(address, node), 1_000, 'connect with nothing listening')
+        const endpoint = await within(h().connect(address, node), SOON, 'connect with nothing listening')
         expect(node.ups).toBe(0)
         const later = new HubLog()
         await h().listen(later, address)

@@ -2,7 +2,7 @@ import { memoryPersistence, OverflowError } from '@concord/core'
 import { manualClock } from '@concord/core/testing'
 import { describe, expect, it } from 'vitest'
 import type { SuiteContext } from '../harness.js'
-import { cloneEntries, eventually, masterEntries, masterSeq, record, take, within } from '../helpers.js'
+import { cloneEntries, eventually, masterEntries, masterSeq, record, SOON, take, within } from '../helpers.js'
 import { Text } from '../schemas.js'
 
 /** S5: change notification. */
@@ -58,7 +58,7 @@ export function changesTests({ h, probe }: SuiteContext): void {
       await store.put('after', '2')
       await eventually(() => expect(changes.items).toHaveLength(1))
       await store.close()
-      expect(await within(changes.ended, 2_000, 'the iterator after close')).toBeUndefined()
+      expect(await within(changes.ended, SOON, 'the iterator after close')).toBeUndefined()
       expect(changes.items.map((c) => c.key)).toEqual(['after'])
     })
 

@@ -10,7 +10,7 @@ import {
 } from '@concord/core'
 import { describe, expect, it } from 'vitest'
 import { HEARTBEAT, type SuiteContext } from '../harness.js'
-import { bytesInclude, eventually, masterEntries, msgpack, settle, within } from '../helpers.js'
+import { bytesInclude, eventually, masterEntries, msgpack, SOON, settle, within } from '../helpers.js'
 import { Text } from '../schemas.js'
 
 /** The WELCOME message type (docs/PROTOCOL.md). */
@@ -112,7 +112,7 @@ export function lifecycleTests({ h }: SuiteContext): void {
         store.put('a', '1'),
         store.remove('b'),
         store.update('c', 1n, { op: 'increment' }),
-      ].map((write) => settle(within(write, 2_000, 'a pending write')))
+      ].map((write) => settle(within(write, SOON, 'a pending write')))
       await node.close()
       for (const outcome of await Promise.all(pending)) {
         expect(outcome.ok).toBe(false)
@@ -156,7 +156,7 @@ export function lifecycleTests({ h }: SuiteContext): void {
       const store = await (await h().node(hub)).open('kv', { schema: Text })
       await h().stopHub(hub)
       await eventually(() => expect(store.status).toBe('stale'))
-      const pending = settle(within(store.put('a', '1'), 2_000, 'a pending write'))
+      const pending = settle(within(store.put('a', '1'), SOON, 'a pending write'))
       await store.close()
       const outcome = await pending
       expect(outcome.ok).toBe(false)
@@ -246,7 +246,7 @@ export function lifecycleTests({ h }: SuiteContext): void {
       controller.abort()
       const error = await within(
         pending.catch((e: unknown) => e),
-        2_000,
+        SOON,
         'the aborted write',
       )
       expect(error).toBeInstanceOf(AbortedError)

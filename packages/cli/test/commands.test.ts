@@ -8,8 +8,9 @@ import { PassThrough, Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { createHub, createNode, memoryPersistence, memoryTransport } from '@concord/core'
 import { t } from '@concord/schema'
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
+import { soon } from '../../core/test/soon.js'
 import { connRecord } from './support/conn.js'
 import { Cli, type Invocation, Workspace } from './support/harness.js'
 
@@ -230,7 +231,7 @@ describe('watch', () => {
     await cli.run(['put', 'sessions', 'w/1', 'hello'])
     await cli.run(['put', 'sessions', 'x/ignored', 'no'])
     await cli.run(['rm', 'sessions', 'w/1'])
-    await vi.waitFor(() => expect(watch.stdout.lines).toEqual(['put w/1 = hello', 'remove w/1']))
+    await soon(() => expect(watch.stdout.lines).toEqual(['put w/1 = hello', 'remove w/1']))
     watch.stop()
     expect(await watch.code).toBe(0)
   })
@@ -238,7 +239,7 @@ describe('watch', () => {
   test('--json streams one object per change', async () => {
     const watch = await cli.background(['watch', 'counters', '--json'], /watching/, 'stderr')
     await cli.run(['put', 'counters', 'watched', '5'])
-    await vi.waitFor(() => expect(watch.stdout.lines).toHaveLength(1))
+    await soon(() => expect(watch.stdout.lines).toHaveLength(1))
     const change = JSON.parse(watch.stdout.lines[0]!)
     expect(change).toMatchObject({ kind: 'put', key: 'watched', value: { '@data-type': 'count', data: 5 } })
     expect(change.seq).toBeGreaterThan(0)
@@ -261,7 +262,7 @@ describe('watch', () => {
   test('shows expiry', async () => {
     const watch = await cli.background(['watch', 'sessions', '--prefix', 'e/'], /watching/, 'stderr')
     await cli.run(['put', 'sessions', 'e/1', 'short', '--expiry', '50ms'])
-    await vi.waitFor(() => expect(watch.stdout.lines).toEqual(['put e/1 = short', 'expire e/1']))
+    await soon(() => expect(watch.stdout.lines).toEqual(['put e/1 = short', 'expire e/1']))
     watch.stop()
     await watch.code
   })
@@ -278,7 +279,7 @@ describe('pub and sub', () => {
     ])
     expect(pub.code).toBe(0)
     await cli.run(['pub', 'chat/room', 'not for this subscriber'])
-    await vi.waitFor(() => expect(sub.stdout.lines).toEqual(['alerts/high: [host=10.0.0.9, score=0.97]']))
+    await soon(() => expect(sub.stdout.lines).toEqual(['alerts/high: [host=10.0.0.9, score=0.97]']))
     sub.stop()
     expect(await sub.code).toBe(0)
   })
@@ -286,7 +287,7 @@ describe('pub and sub', () => {
   test('sub --json prints the payload as Zeek JSON', async () => {
     const sub = await cli.background(['sub', 'chat', '--json'], /subscribed/, 'stderr')
     await cli.run(['pub', 'chat/room', 'hi there'])
-    await vi.waitFor(() =>
+    await soon(() =>
       expect(sub.stdout.lines).toEqual([
         '{"topic":"chat/room","payload":{"@data-type":"string","data":"hi there"}}',
       ]),
@@ -301,8 +302,8 @@ describe('pub and sub', () => {
     const pub = await cli.run(['pub', 'untyped/x', 'hi there'])
     expect(pub).toMatchObject({ code: 0, stdout: '', stderr: 'published to untyped/x\n' })
 
-    await vi.waitFor(() => expect(sub.stdout.lines).toEqual(['untyped/x: hi there']))
-    await vi.waitFor(() => expect(json.stdout.lines).toEqual(['{"topic":"untyped/x","payload":"hi there"}']))
+    await soon(() => expect(sub.stdout.lines).toEqual(['untyped/x: hi there']))
+    await soon(() => expect(json.stdout.lines).toEqual(['{"topic":"untyped/x","payload":"hi there"}']))
     sub.stop()
     json.stop()
     expect(await sub.code).toBe(0)
@@ -463,7 +464,7 @@ describe('import and export', () => {
     const stdin = new PassThrough()
     stdin.write('waiting\t1\n')
     const invocation = cli.start(['import', 'counters', '-'], { stdin, progressEvery: 10 })
-    await vi.waitFor(() => expect(invocation.stderr.text).toMatch(/counters: 1 rows/))
+    await soon(() => expect(invocation.stderr.text).toMatch(/counters: 1 rows/))
     invocation.stop()
     expect(await invocation.code).toBe(130)
     expect(invocation.stderr.text).toMatch(/imported 1 of 1 rows into counters/)

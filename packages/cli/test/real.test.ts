@@ -5,8 +5,9 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
+import { soon } from '../../core/test/soon.js'
 import { Cli, serveProcess, Workspace } from './support/harness.js'
 
 const CONN_LOG = zeekData('conn-sample.log')
@@ -70,7 +71,7 @@ describe('ZeroMQ + SQLite', () => {
 
     const sub = await cli.background(['sub', 'zeek', ...hub], /subscribed/, 'stderr')
     await cli.run(['pub', 'zeek/notice', 'scan detected', ...hub])
-    await vi.waitFor(() => expect(sub.stdout.lines).toEqual(['zeek/notice: scan detected']))
+    await soon(() => expect(sub.stdout.lines).toEqual(['zeek/notice: scan detected']))
     sub.stop()
     expect(await sub.code).toBe(0)
     expect(await first.stop()).toBe(0)

@@ -4,6 +4,7 @@
  * then `serve` as a child process on ZeroMQ + SQLite.
  */
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { soon } from '../../core/test/soon.js'
 import { countersMoved, countersOf, troubleAtStop } from '../src/stats.js'
 import { Cli, type Invocation, serveProcess, Workspace } from './support/harness.js'
 
@@ -115,13 +116,13 @@ describe('concord serve --stats', () => {
     const hub = await cli.background(['serve', '--stats', '20ms'], /ready/)
     expect(hub.stdout.lines).toContain('ready; Ctrl-C to stop; stats every 20ms')
     for (const n of ['1', '2', '3']) expect((await cli.run(['put', 'counters', `k${n}`, n])).code).toBe(0)
-    await vi.waitFor(() => expect(movedIn(statsLines(hub.stdout.lines), 'mutations')).toBe(3))
+    await soon(() => expect(movedIn(statsLines(hub.stdout.lines), 'mutations')).toBe(3))
     const line = statsLines(hub.stdout.lines).find((l) => / mutations \+/.test(l))!
     expect(line).toMatch(
       /^stats \d+(\.\d+)?m?s: (\S+ \+\d+( \([\d.]+\/s\))?, )*mutations \+\d+ \([\d.]+\/s\)/,
     )
     // A period in which nothing moved says so.
-    await vi.waitFor(() => expect(hub.stdout.lines.at(-1)).toMatch(/^stats \S+: no change$/))
+    await soon(() => expect(hub.stdout.lines.at(-1)).toMatch(/^stats \S+: no change$/))
     await stopped(hub)
     const tail = hub.stdout.lines.slice(-3)
     expect(tail[0]).toMatch(/^stats at stop, over \S+: framesIn \d+ \([\d.]+\/s\), /)
@@ -135,7 +136,7 @@ describe('concord serve --stats', () => {
     expect(hub.stderr.text).toMatch(/^listening on memory:\/\/stats-json \(memory\)\n/)
     expect((await cli.run(['put', 'counters', 'k', '1'])).code).toBe(0)
     const objects = () => objectsIn(hub.stdout.lines)
-    await vi.waitFor(() => expect(objects().some((o) => o.changed.mutations === 1)).toBe(true))
+    await soon(() => expect(objects().some((o) => o.changed.mutations === 1)).toBe(true))
     const moved = objects().find((o) => o.changed.mutations === 1)!
     expect(moved).toMatchObject({
       stats: 'interval',
@@ -162,7 +163,7 @@ describe('concord serve --stats', () => {
     const cli = await cliWith('config', '  stats: 20ms\n')
     const hub = await cli.background(['serve'], /ready/)
     expect(hub.stdout.lines).toContain('ready; Ctrl-C to stop; stats every 20ms')
-    await vi.waitFor(() => expect(statsLines(hub.stdout.lines).length).toBeGreaterThan(0))
+    await soon(() => expect(statsLines(hub.stdout.lines).length).toBeGreaterThan(0))
     await stopped(hub)
     expect(hub.stdout.lines.at(-3)).toMatch(/^stats at stop, over /)
   })
@@ -187,7 +188,7 @@ describe('concord sub and watch --stats', () => {
     const hub = await cli.background(['serve'], /ready/)
     const sub = await cli.background(['sub', 'chat', '--stats', '20ms'], /subscribed/, 'stderr')
     for (const n of ['1', '2', '3']) expect((await cli.run(['pub', 'chat/room', `hi ${n}`])).code).toBe(0)
-    await vi.waitFor(() => expect(movedIn(statsLines(sub.stderr.lines), 'events')).toBe(3))
+    await soon(() => expect(movedIn(statsLines(sub.stderr.lines), 'events')).toBe(3))
     expect(sub.stdout.lines).toEqual(['chat/room: hi 1', 'chat/room: hi 2', 'chat/room: hi 3'])
     await stopped(sub)
     expect(sub.stderr.lines.at(-1)).toMatch(/^stats at stop, over \S+: linksUp 1, events 3 \([\d.]+\/s\)$/)
@@ -238,7 +239,7 @@ describe('concord sub and watch --stats', () => {
     const cli = await cliWith('nodestats', 'node:\n  stats: 20ms\n')
     const hub = await cli.background(['serve'], /ready/)
     const watch = await cli.background(['watch', 'counters'], /watching/, 'stderr')
-    await vi.waitFor(() => expect(statsLines(watch.stderr.lines).length).toBeGreaterThan(0))
+    await soon(() => expect(statsLines(watch.stderr.lines).length).toBeGreaterThan(0))
     await stopped(watch)
     expect(watch.stderr.lines.at(-1)).toMatch(/^stats at stop, over \S+: snapshots 1, linksUp 1$/)
     // serve reads hub.stats, not node.stats.

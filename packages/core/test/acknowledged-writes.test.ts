@@ -5,7 +5,7 @@
  * the link is up. Hub, node and transport share one manual clock; frames flow between steps.
  */
 import { t } from '@concord/schema'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import {
   ClosedError,
   type ConcordNode,
@@ -21,6 +21,7 @@ import {
   UnavailableError,
 } from '../src/index.js'
 import { type ManualClock, manualClock } from '../src/testing.js'
+import { soon } from './soon.js'
 
 const Text = t.string()
 const HEARTBEAT = 1000
@@ -115,12 +116,12 @@ async function setup(): Promise<Setup> {
     startHub,
     async cutOff() {
       transport.faults.partition('writer')
-      await vi.waitFor(() => expect(node.status).toBe('connecting'))
+      await soon(() => expect(node.status).toBe('connecting'))
     },
     async killHub() {
       s.hub.abort()
       transport.faults.killHub(ADDRESS)
-      await vi.waitFor(() => expect(node.status).toBe('connecting'))
+      await soon(() => expect(node.status).toBe('connecting'))
     },
   }
   return s
@@ -134,7 +135,7 @@ async function acknowledgedNotApplied({ hub, transport, node, kv }: Setup): Prom
   expect(await kv.put('a', 'applied')).toBe(1)
   const lose = transport.faults.drop(1, { direction: 'toNode', kind: 'broadcast', node: 'writer' })
   const write = track(kv.put('b', 'acknowledged'))
-  await vi.waitFor(() => expect(hub.metrics.mutations).toBe(2))
+  await soon(() => expect(hub.metrics.mutations).toBe(2))
   // Acknowledged on the same ordered link before this publish's answer.
   await node.publish('probe', new Uint8Array([1]))
   lose()
@@ -194,7 +195,7 @@ describe('an acknowledged write whose broadcast does not arrive', () => {
     const write = await acknowledgedNotApplied(s)
     // A compare-and-set refused at seq 2 (the put took the key there) waits for seq 2 too.
     const cas = track(kv.compareAndSet('b', 0, 'lost the race'))
-    await vi.waitFor(() => expect(s.hub.metrics.writeErrors).toEqual({ ERR_CONFLICT: 1 }))
+    await soon(() => expect(s.hub.metrics.writeErrors).toEqual({ ERR_CONFLICT: 1 }))
     await node.publish('probe', new Uint8Array([2]))
     const reaching = track(kv.reached(2))
     await s.killHub()
@@ -251,7 +252,7 @@ describe('an acknowledged write whose broadcast does not arrive', () => {
     // The held sync starts over after staleAfter, and delivers the write.
     hold()
     await s.pass(STALE_AFTER)
-    await vi.waitFor(() => expect(write.outcome).toEqual({ ok: true, value: 2 }))
+    await soon(() => expect(write.outcome).toEqual({ ok: true, value: 2 }))
     expect(kv.get('b')).toBe('acknowledged')
     expect(node.metrics).toMatchObject({ ackedWriteTimeouts: 0, linksLost: 1 })
     expect(node.metrics.resyncs.stalled).toBeGreaterThanOrEqual(1)
@@ -299,7 +300,7 @@ describe('an acknowledged write whose broadcast does not arrive', () => {
     expect(error.message).toMatch(/refused this clone's resync/)
     // A write the master acknowledges on this link cannot wait for its seq either.
     const later = track(kv.put('c', 'acknowledged too'))
-    await vi.waitFor(() => expect(later.outcome).toBeDefined())
+    await soon(() => expect(later.outcome).toBeDefined())
     expect((later.outcome as { error: UnavailableError }).error.ackedSeq).toBe(1)
     expect(back.master('kv')!.lastSeq).toBe(1)
     expect(node.metrics).toMatchObject({ ackedWriteTimeouts: 2, writesLost: 0 })
@@ -322,7 +323,7 @@ describe('an acknowledged write whose broadcast does not arrive', () => {
     expect(write.outcome?.ok).toBe(false)
     expect((write.outcome as { error: unknown }).error).toBeInstanceOf(PersistenceError)
     expect(node.metrics).toMatchObject({ writesLost: 1, ackedWriteTimeouts: 0 })
-    await vi.waitFor(() => expect(kv.status).toBe('live'))
+    await soon(() => expect(kv.status).toBe('live'))
     expect(kv.size).toBe(0)
   })
 })

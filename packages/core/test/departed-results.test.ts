@@ -1,7 +1,8 @@
 import { t } from '@concord/schema'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { UnavailableError } from '../src/index.js'
 import { useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 const Count = t.count()
@@ -26,17 +27,17 @@ describe('the outcome tables of nodes that left', () => {
       () => 'resolved',
       (error: unknown) => error,
     )
-    await vi.waitFor(() => expect(y.get('c')).toBe(1n))
+    await soon(() => expect(y.get('c')).toBe(1n))
     transport.faults.partition('x')
     mute()
     // y writes more (its table: 256) and leaves: 128 + 256 outcomes for nodes that left.
     for (let i = 0; i < 200; i++) await y.put('filler', BigInt(i))
     await yNode.close()
-    await vi.waitFor(() => expect(hub.metrics.forgottenWriteTables).toBe(1))
+    await soon(() => expect(hub.metrics.forgottenWriteTables).toBe(1))
     // x, which left first, lost its table; y keeps its own (64 + 256 <= 350).
     transport.faults.heal('x')
     expect(await settled).toBeInstanceOf(UnavailableError)
-    await vi.waitFor(() => expect(x.seq).toBe(hub.master('n')!.committedSeq))
+    await soon(() => expect(x.seq).toBe(hub.master('n')!.committedSeq))
     expect(x.get('c')).toBe(1n)
     expect(hub.metrics.forgottenWriteTables).toBe(1)
   })

@@ -4,11 +4,12 @@
  * the first broadcasts in one read), so before the clone started its sync.
  */
 import { t } from '@concord/schema'
-import { expect, it, onTestFinished, vi } from 'vitest'
+import { expect, it, onTestFinished } from 'vitest'
 import { createNode, type NodeEndpoint, type Transport } from '../src/index.js'
 import { newNodeMetrics } from '../src/node/node-metrics.js'
 import { Topics } from '../src/util/names.js'
 import { useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 const Text = t.string()
@@ -65,10 +66,10 @@ it('S2.1 S6.3 broadcasts that arrive before the clone began its first sync start
   const readerNode = await createNode({ transport: grants.transport, hub: hub.address, identity: 'reader' })
   onTestFinished(() => readerNode.close())
   const opening = readerNode.open('kv', { schema: Text })
-  await vi.waitFor(() => expect(grants.granted()).toBe(1))
+  await soon(() => expect(grants.granted()).toBe(1))
   // Broadcast while the reader's grant is held: it reaches the reader before its sync began.
   await writer.put('b', 'two')
-  await vi.waitFor(() => expect(grants.broadcasts()).toBe(1))
+  await soon(() => expect(grants.broadcasts()).toBe(1))
   grants.release()
   const reader = await opening
   expect(reader.get('a')).toBe('one')
@@ -134,7 +135,7 @@ it('S2.1 a clone opened while its node waits for the WELCOME starts one sync, wh
     const gated = welcomeAfterGrant(transport, Topics.store('kv'), depth)
     const node = await createNode({ transport: gated.transport, hub: hub.address, identity: 'reader' })
     onTestFinished(() => node.close())
-    await vi.waitFor(() => expect(gated.held()).toBeGreaterThan(0))
+    await soon(() => expect(gated.held()).toBeGreaterThan(0))
     const kv = await node.open('kv', { schema: Text })
     expect(kv.status).toBe('live')
     expect(node.metrics.snapshots).toBe(1)

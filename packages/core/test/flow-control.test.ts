@@ -3,10 +3,11 @@
  * by it: a raw client on the in-memory transport speaking the wire protocol itself.
  */
 import { t } from '@concord/schema'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { decodeFrame, encodeFrame } from '../src/protocol/codec.js'
 import { type HubMessage, MessageType, type NodeMessage, PROTOCOL_VERSION } from '../src/protocol/messages.js'
 import { type MemoryCluster, useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 
@@ -39,7 +40,7 @@ async function rawClient(on: MemoryCluster, onMessage: (message: HubMessage) => 
     async exchange(...messages: NodeMessage[]): Promise<void> {
       const ping = ++nonce
       expect(endpoint.send(encodeFrame([...messages, { type: MessageType.PING, nonce: ping }]))).toBe(true)
-      await vi.waitFor(() =>
+      await soon(() =>
         expect(received.some((m) => m.type === MessageType.PONG && m.nonce === ping)).toBe(true),
       )
     },
@@ -97,7 +98,7 @@ describe('snapshot credits', () => {
     // per chunk), the snapshot completes with every entry once.
     honest = true
     client.send({ type: MessageType.SNAPSHOT_CREDIT, openId: 1, credits: window })
-    await vi.waitFor(() => expect(client.received.some((m) => m.type === MessageType.SYNC_END)).toBe(true))
+    await soon(() => expect(client.received.some((m) => m.type === MessageType.SYNC_END)).toBe(true))
     const entries = client.received.flatMap((m) =>
       m.type === MessageType.SNAPSHOT_CHUNK ? m.entries.filter((_, i) => i % 3 === 0) : [],
     )

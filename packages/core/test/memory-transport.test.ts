@@ -17,6 +17,7 @@ import type {
   Transport,
 } from '../src/ports/index.js'
 import { type ManualClock, manualClock } from '../src/util/manual-clock.js'
+import { SOON } from './soon.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
@@ -106,7 +107,7 @@ class NodeProbe {
 }
 
 /** `vi.waitFor`, polling every millisecond: delivery takes a turn or two of the event loop. */
-const until = <T>(check: () => T): Promise<T> => vi.waitFor(check, { interval: 1 })
+const until = <T>(check: () => T): Promise<T> => vi.waitFor(check, { timeout: SOON, interval: 1 })
 
 const closers: Array<() => Promise<void>> = []
 afterEach(async () => {

@@ -7,7 +7,7 @@
 import { t } from '@concord/schema'
 import { DecodeError } from '@concord/schema/contract'
 import { pack } from 'msgpackr'
-import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
 import {
   type ConcordNode,
   ConflictError,
@@ -39,6 +39,7 @@ import {
 import { Topics } from '../src/util/names.js'
 import { flakyText } from './flaky-text.js'
 import { restartableHub, useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 const Text = t.string()
@@ -103,7 +104,7 @@ describe('node.metrics', () => {
       await writer.put('a', 'missed')
       lose()
       const seq = await writer.put('b', 'shows the gap')
-      await vi.waitFor(() => {
+      await soon(() => {
         expect(reader.status).toBe('live')
         expect(reader.seq).toBe(seq)
       })
@@ -124,8 +125,8 @@ describe('node.metrics', () => {
       const seq = await writer.put('a', 'missed')
       lose()
       // No write follows: the master's next heartbeat is what shows the clone behind.
-      await vi.waitFor(() => expect(reader.seq).toBe(seq))
-      await vi.waitFor(() => expect(reader.status).toBe('live'))
+      await soon(() => expect(reader.seq).toBe(seq))
+      await soon(() => expect(reader.status).toBe('live'))
       expect(readerNode.metrics.resyncs).toEqual(onlyResyncs({ behind: 1 }))
       expect(readerNode.metrics).toMatchObject({ resumes: 1, snapshots: 1 })
     })
@@ -136,7 +137,7 @@ describe('node.metrics', () => {
       const readerNode = await node('reader')
       const reader = await readerNode.open('kv', { schema: flakyText() })
       const seq = await writer.put('p', 'poison')
-      await vi.waitFor(() => {
+      await soon(() => {
         expect(reader.seq).toBe(seq)
         expect(reader.status).toBe('live')
       })
@@ -148,11 +149,11 @@ describe('node.metrics', () => {
     it('S6.3 stalled: a sync whose answers are lost starts over after staleAfter', async () => {
       const { node, transport } = await cluster({ heartbeat: 50 })
       const cloneNode = await node('clone')
-      await vi.waitFor(() => expect(cloneNode.status).toBe('connected'))
+      await soon(() => expect(cloneNode.status).toBe('connected'))
       // What the hub sends this node alone is lost; its broadcasts (heartbeats) keep the link up.
       const lose = transport.faults.drop(1, { direction: 'toNode', kind: 'unicast', node: 'clone' })
       const opening = cloneNode.open('kv', { schema: Text })
-      await vi.waitFor(() => expect(cloneNode.metrics.resyncs.stalled).toBeGreaterThanOrEqual(1))
+      await soon(() => expect(cloneNode.metrics.resyncs.stalled).toBeGreaterThanOrEqual(1))
       lose()
       const clone = await opening
       expect(clone.status).toBe('live')
@@ -174,7 +175,7 @@ describe('node.metrics', () => {
       })
       const store = await opening
       fake.broadcastMutations('e1', 0, 1, [1, MutationKind.PUT, 'a', Text.encode('one')])
-      await vi.waitFor(() => expect(store.get('a')).toBe('one'))
+      await soon(() => expect(store.get('a')).toBe('one'))
       expect(node.metrics.resyncs).toEqual(ZERO.resyncs)
 
       // A broadcast of another epoch: the master restarted while the link stayed up.
@@ -195,7 +196,7 @@ describe('node.metrics', () => {
         { type: MessageType.SNAPSHOT_CHUNK, openId: retry.openId, entries: ['a', Text.encode('two'), 1] },
         { type: MessageType.SYNC_END, openId: retry.openId, seq: 1 },
       )
-      await vi.waitFor(() => expect(store.get('a')).toBe('two'))
+      await soon(() => expect(store.get('a')).toBe('two'))
       expect(store.epoch).toBe('e2')
       expect(node.metrics).toMatchObject({ snapshots: 2, resumes: 0, linksUp: 1, linksLost: 0 })
     })
@@ -222,7 +223,7 @@ describe('node.metrics', () => {
       // The node stops reading: the master commits the write, its answer waits in the queue.
       transport.faults.pause('writer')
       const write = kv.put('a', 'once')
-      await vi.waitFor(() => expect(hub.metrics.mutations).toBe(1))
+      await soon(() => expect(hub.metrics.mutations).toBe(1))
       transport.faults.kill('writer')
       transport.faults.resume('writer')
       expect(await write).toBe(1)
@@ -252,7 +253,7 @@ describe('node.metrics', () => {
       const cutOff = await node('cut-off', options)
       const other = await cutOff.open('kv', { schema: Text })
       transport.faults.partition('cut-off')
-      await vi.waitFor(() => expect(cutOff.status).toBe('connecting'))
+      await soon(() => expect(cutOff.status).toBe('connecting'))
       await expect(other.put('b', 'no link')).rejects.toBeInstanceOf(UnavailableError)
       expect(cutOff.metrics).toMatchObject({ writesSent: 0, writeTimeouts: 1, linksUp: 1, linksLost: 1 })
     })
@@ -262,7 +263,7 @@ describe('node.metrics', () => {
       const writerNode = await node('writer', { maxPendingWrites: 2, backoff: constantBackoff(10) })
       const kv = await writerNode.open('kv', { schema: Text })
       transport.faults.partition('writer')
-      await vi.waitFor(() => expect(writerNode.status).toBe('connecting'))
+      await soon(() => expect(writerNode.status).toBe('connecting'))
       const queued = [kv.put('a', 'one'), kv.put('b', 'two')]
       await expect(kv.put('c', 'over the bound')).rejects.toThrow(UnavailableError)
       expect(writerNode.metrics).toMatchObject({ writesOverLimit: 1, writesSent: 0, publishesOverLimit: 0 })
@@ -278,7 +279,7 @@ describe('node.metrics', () => {
       const kv = await node.open('kv', { schema: Text })
       restartable.transport.faults.pause('writer')
       const write = kv.put('a', 'maybe')
-      await vi.waitFor(() => expect(restartable.hub.metrics.mutations).toBe(1))
+      await soon(() => expect(restartable.hub.metrics.mutations).toBe(1))
       await restartable.restart()
       restartable.transport.faults.resume('writer')
       await expect(write).rejects.toThrow(/may or may not have been applied/)
@@ -298,7 +299,7 @@ describe('node.metrics', () => {
         node: 'writer',
       })
       const write = kv.put('b', 'lost')
-      await vi.waitFor(() => expect(restartable.hub.metrics.mutations).toBe(2))
+      await soon(() => expect(restartable.hub.metrics.mutations).toBe(2))
       // Acknowledged on the same ordered link before this publish's answer.
       await node.publish('probe', new Uint8Array([1]))
       // Restarted on empty storage: a new epoch from seq 0, which does not hold seq 2.
@@ -325,7 +326,7 @@ describe('node.metrics', () => {
       transport.faults.resume('subscriber')
       // The next event shows the subscriber what its full queue at the hub skipped.
       await publisher.publish('a/b/c', new Uint8Array([published]))
-      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(queue + 1))
+      await soon(() => expect(subscriber.metrics.events).toBe(queue + 1))
       expect(all.lost).toBe(published - queue)
       expect(some.lost).toBe(published - queue)
       expect(subscriber.metrics.eventsLost).toBe(published - queue)
@@ -341,7 +342,7 @@ describe('node.metrics', () => {
       await Promise.all([four.ready, eight.ready, roomy.ready])
       const published = 10
       for (let i = 0; i < published; i++) await publisher.publish('t', new Uint8Array([i]))
-      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(published))
+      await soon(() => expect(subscriber.metrics.events).toBe(published))
       // Nobody read: each buffer kept the newest events it had room for.
       const newest = async (subscription: typeof four, n: number) => {
         const payloads: number[] = []
@@ -364,7 +365,7 @@ describe('node.metrics', () => {
       const reader = subscriber.subscribe('t', { bufferSize: 100 })
       await Promise.all([strict.ready, lenient.ready, reader.ready])
       for (let i = 0; i < 5; i++) await publisher.publish('t', new Uint8Array([i]))
-      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(5))
+      await soon(() => expect(subscriber.metrics.events).toBe(5))
       expect(await strict.closed).toBeInstanceOf(OverflowError)
       expect(subscriber.metrics).toMatchObject({ subscriptionsOverflowed: 1, eventsDropped: 3 })
       // Ending it otherwise counts nothing more.
@@ -388,7 +389,7 @@ describe('node.metrics', () => {
       // The first event after the gap cannot be decoded; the one after it can.
       await publisher.publish('t', Uint8Array.from([0xc1]))
       await publisher.publish('t', Text.encode('readable'))
-      await vi.waitFor(() => expect(subscriber.metrics.events).toBe(queue + 1))
+      await soon(() => expect(subscriber.metrics.events).toBe(queue + 1))
       expect(subscriber.metrics.refused).toEqual({ [DecodeError.code]: 1 })
       expect(subscription.lost).toBe(published - queue)
       expect(subscriber.metrics.eventsLost).toBe(published - queue)
@@ -415,16 +416,16 @@ describe('node.metrics', () => {
       const { transport, node } = await cluster()
       const options = { writeTimeout: 200, staleAfter: '1m' } as const
       const unanswered = await node('unanswered', options)
-      await vi.waitFor(() => expect(unanswered.status).toBe('connected'))
+      await soon(() => expect(unanswered.status).toBe('connected'))
       transport.faults.pause('unanswered')
       await expect(unanswered.publish('t', new Uint8Array([1]))).rejects.toThrow(UnavailableError)
       expect(unanswered.metrics).toMatchObject({ publishTimeouts: 1, writeTimeouts: 0, publishErrors: {} })
       transport.faults.resume('unanswered')
 
       const cutOff = await node('cut-off', options)
-      await vi.waitFor(() => expect(cutOff.status).toBe('connected'))
+      await soon(() => expect(cutOff.status).toBe('connected'))
       transport.faults.partition('cut-off')
-      await vi.waitFor(() => expect(cutOff.status).toBe('connecting'))
+      await soon(() => expect(cutOff.status).toBe('connecting'))
       await expect(cutOff.publish('t', new Uint8Array([2]))).rejects.toThrow(UnavailableError)
       expect(cutOff.metrics).toMatchObject({ publishTimeouts: 1, writeTimeouts: 0, linksLost: 1 })
     })
@@ -432,11 +433,11 @@ describe('node.metrics', () => {
     it('S7.3 sent on a link that dropped before the answer: rejected at once, counted in publishesInDoubt', async () => {
       const { transport, hub, node } = await cluster(QUIET)
       const publisher = await node('publisher', { writeTimeout: '1h' })
-      await vi.waitFor(() => expect(publisher.status).toBe('connected'))
+      await soon(() => expect(publisher.status).toBe('connected'))
       // The hub routes the event; its answer never reaches the publisher, whose link then drops.
       const deaf = transport.faults.drop(1, { direction: 'toNode', node: 'publisher' })
       const sent = publisher.publish('t', new Uint8Array([1]))
-      await vi.waitFor(() => expect(hub.metrics.events).toBe(1))
+      await soon(() => expect(hub.metrics.events).toBe(1))
       transport.faults.kill('publisher')
       deaf()
       await expect(sent).rejects.toThrow(/may or may not have been delivered/)
@@ -474,12 +475,12 @@ describe('node.metrics', () => {
     it('S3.7 refused at once beyond maxPendingWrites, counted in publishesOverLimit; the queued ones go through', async () => {
       const { transport, node } = await cluster(QUIET)
       const publisherNode = await node('publisher', { maxPendingWrites: 2, backoff: constantBackoff(10) })
-      await vi.waitFor(() => expect(publisherNode.status).toBe('connected'))
+      await soon(() => expect(publisherNode.status).toBe('connected'))
       const subscriberNode = await node('subscriber')
       const subscription = subscriberNode.subscribe('t')
       await subscription.ready
       transport.faults.partition('publisher')
-      await vi.waitFor(() => expect(publisherNode.status).toBe('connecting'))
+      await soon(() => expect(publisherNode.status).toBe('connecting'))
       const queued = [1, 2].map((i) => publisherNode.publish('t', new Uint8Array([i])))
       await expect(publisherNode.publish('t', new Uint8Array([3]))).rejects.toThrow(UnavailableError)
       expect(publisherNode.metrics).toMatchObject({ publishesOverLimit: 1, writesOverLimit: 0 })
@@ -512,7 +513,7 @@ describe('node.metrics', () => {
         message: 'no',
         details: null,
       })
-    await vi.waitFor(() => expect(node.refusedFrames).toBe(6))
+    await soon(() => expect(node.refusedFrames).toBe(6))
     expect(node.metrics.refused).toEqual({ ERR_PROTOCOL: 4 })
     expect(node.metrics.refusedByHub).toEqual({ ERR_PROTOCOL: 1, ERR_TOO_LARGE: 1 })
     expect(node.status).toBe('connected')
@@ -571,7 +572,7 @@ async function handDrivenHub() {
     /** The node's next OPEN, once it arrived. */
     nextOpen(): Promise<Open> {
       const n = ++opens
-      return vi.waitFor(() => {
+      return soon(() => {
         const all = received.filter((message) => message.type === MessageType.OPEN)
         expect(all.length).toBeGreaterThanOrEqual(n)
         return all[n - 1]!
@@ -580,7 +581,7 @@ async function handDrivenHub() {
     async node(): Promise<ConcordNode> {
       const node = await createNode({ transport, hub: endpoint.address, identity: 'n' })
       closers.push(() => node.close())
-      await vi.waitFor(() => expect(node.status).toBe('connected'))
+      await soon(() => expect(node.status).toBe('connected'))
       return node
     },
   }

@@ -3,7 +3,7 @@
  * run ended. A clone that had everything resumes from the log instead of taking a snapshot.
  */
 import { t } from '@concord/schema'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import {
   createHub,
   createNode,
@@ -14,6 +14,7 @@ import {
 } from '../src/index.js'
 import { newNodeMetrics } from '../src/node/node-metrics.js'
 import { restartableHub } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const Text = t.string()
 const closers: Array<() => Promise<unknown>> = []
@@ -39,7 +40,7 @@ describe('a hub restarted on its data', () => {
     const before = reader.epoch
 
     await cluster.restart({ crash: false })
-    await vi.waitFor(() => expect(reader.epoch).toBe(cluster.hub.master('kv')!.epoch))
+    await soon(() => expect(reader.epoch).toBe(cluster.hub.master('kv')!.epoch))
     expect(reader.epoch).not.toBe(before)
     expect(cluster.hub.metrics).toMatchObject({ resumes: 2, snapshots: 0 })
     expect(readerNode.metrics).toMatchObject({ resumes: 1, snapshots: 1, resyncs: newNodeMetrics().resyncs })
@@ -68,7 +69,7 @@ describe('a hub restarted on its data', () => {
     const missed = await writer.put('b', 'missed')
     lose()
     await cluster.restart()
-    await vi.waitFor(() => expect(reader.get('b')).toBe('missed'))
+    await soon(() => expect(reader.get('b')).toBe('missed'))
     expect(reader.seq).toBe(missed)
     expect(cluster.hub.metrics.snapshots).toBe(1)
     expect(readerNode.metrics.snapshots).toBe(2)
@@ -95,7 +96,7 @@ describe('a hub restarted on its data', () => {
     await seeder.close()
 
     await cluster.restart({ crash: false, persistence: other })
-    await vi.waitFor(() => expect(reader.get('a')).toBe('other'))
+    await soon(() => expect(reader.get('a')).toBe('other'))
     expect(reader.epoch).toBe(cluster.hub.master('kv')!.epoch)
     expect(cluster.hub.metrics.resumes).toBe(0)
     expect(readerNode.metrics).toMatchObject({ snapshots: 2, resumes: 0 })
@@ -128,7 +129,7 @@ describe('a hub restarted on its data', () => {
     // The writer's clone misses the broadcast of its next write: it stays at `seq`.
     const lose = cluster.transport.faults.drop(1, { direction: 'toNode', kind: 'broadcast', node: 'writer' })
     const write = writer.put('b', 'acknowledged, then lost')
-    await vi.waitFor(() => expect(cluster.hub.metrics.mutations).toBe(2))
+    await soon(() => expect(cluster.hub.metrics.mutations).toBe(2))
     lose()
     await cluster.restart()
     forget = false

@@ -1,7 +1,8 @@
 import { t } from '@concord/schema'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHub, createNode, memoryPersistence, memoryTransport, type Transport } from '../src/index.js'
 import { useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 
@@ -26,7 +27,7 @@ describe('broadcasts a transport skips', () => {
     // The next broadcast shows the clone its gap: it resumes from its seq.
     const resumes = hub.metrics.resumes
     const last = await writer.put('after', 'resume')
-    await vi.waitFor(() => {
+    await soon(() => {
       expect(slow.status).toBe('live')
       expect(slow.seq).toBe(last)
     })

@@ -4,10 +4,11 @@
  */
 
 import { t } from '@concord/schema'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Change } from '../src/index.js'
 import { flakyText } from './flaky-text.js'
 import { useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 
@@ -23,7 +24,7 @@ describe('changes() across a resync after a failure (S5.1, S6.3)', () => {
       for await (const change of clone.changes()) seen.push(change)
     })()
     const seq = await kv.put('p', 'poison')
-    await vi.waitFor(() => {
+    await soon(() => {
       expect(clone.get('p')).toBe('poison')
       expect(clone.status).toBe('live')
     })

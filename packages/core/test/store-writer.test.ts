@@ -1,7 +1,8 @@
 import { t } from '@concord/schema'
-import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
 import { SchemaMismatchError, type StoreWriter } from '../src/index.js'
 import { restartableHub, useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 const Count = t.count()
@@ -34,10 +35,10 @@ describe('write-only handles (node.writer)', () => {
     // The increment reaches the master; its answer does not reach the worker.
     const mute = transport.faults.drop(1, { direction: 'toNode', kind: 'unicast', node: 'worker' })
     const increment = hits.update('c', 1n, { op: 'increment' })
-    await vi.waitFor(() => expect(hub.metrics.mutations).toBe(1))
+    await soon(() => expect(hub.metrics.mutations).toBe(1))
     transport.faults.partition('worker')
     mute()
-    await vi.waitFor(() => expect(workerNode.status).toBe('connecting'))
+    await soon(() => expect(workerNode.status).toBe('connecting'))
     transport.faults.heal('worker')
     expect(await increment).toBe(1)
     expect(hub.metrics.duplicateWrites).toBe(1)
@@ -52,7 +53,7 @@ describe('write-only handles (node.writer)', () => {
     const writer = await node.writer('kv', { schema: Text })
     restartable.transport.faults.pause('worker')
     const write = writer.put('a', 'maybe')
-    await vi.waitFor(() => expect(restartable.hub.metrics.mutations).toBe(1))
+    await soon(() => expect(restartable.hub.metrics.mutations).toBe(1))
     await restartable.restart()
     restartable.transport.faults.resume('worker')
     await expect(write).rejects.toThrow(/may or may not have been applied/)
@@ -67,12 +68,12 @@ describe('write-only handles (node.writer)', () => {
     const writer = await node.writer('kv', { schema: Text })
     expect(await writer.put('a', 'one')).toBe(1)
     await restartable.restart({ schema: Count })
-    await vi.waitFor(() => expect(restartable.hub.metrics.writersRefused.ERR_SCHEMA_MISMATCH).toBe(1))
+    await soon(() => expect(restartable.hub.metrics.writersRefused.ERR_SCHEMA_MISMATCH).toBe(1))
     const refused = await writer.put('a', 'two').catch((e: unknown) => e)
     expect(refused).toBeInstanceOf(SchemaMismatchError)
     expect(restartable.hub.metrics.mutations).toBe(0)
     await restartable.restart({ schema: Text })
-    await vi.waitFor(() => expect(restartable.hub.metrics.writers).toBe(1))
+    await soon(() => expect(restartable.hub.metrics.writers).toBe(1))
     expect(await writer.put('a', 'three')).toBe(1)
   })
 
@@ -80,7 +81,7 @@ describe('write-only handles (node.writer)', () => {
     const { hub, transport, node } = await cluster({ stores: { n: { schema: Count } } })
     const workerNode = await node('worker')
     transport.faults.partition('worker')
-    await vi.waitFor(() => expect(workerNode.status).toBe('connecting'))
+    await soon(() => expect(workerNode.status).toBe('connecting'))
     const making = workerNode.writer('n', { schema: Count })
     transport.faults.heal('worker')
     const hits = await making
@@ -93,7 +94,7 @@ describe('write-only handles (node.writer)', () => {
     const workerNode = await node('worker')
     const hits = await workerNode.writer('n', { schema: Count })
     transport.faults.partition('worker')
-    await vi.waitFor(() => expect(workerNode.status).toBe('connecting'))
+    await soon(() => expect(workerNode.status).toBe('connecting'))
     const pending = hits.update('c', 1n, { op: 'increment' }).catch((e: unknown) => e)
     const making = workerNode.writer('n', { schema: Count }).catch((e: unknown) => e)
     await workerNode.close()
@@ -107,7 +108,7 @@ describe('write-only handles (node.writer)', () => {
     const { transport, node } = await cluster({ stores: { n: { schema: Count } } })
     const workerNode = await node('worker')
     transport.faults.partition('worker')
-    await vi.waitFor(() => expect(workerNode.status).toBe('connecting'))
+    await soon(() => expect(workerNode.status).toBe('connecting'))
     const controller = new AbortController()
     const making = workerNode.writer('n', { schema: Count, signal: controller.signal })
     controller.abort()

@@ -1,8 +1,9 @@
 import { t } from '@concord/schema'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createNode } from '../src/index.js'
 import { newNodeMetrics } from '../src/node/node-metrics.js'
 import { useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 
@@ -15,7 +16,7 @@ describe("a clone's sync buffer", () => {
     const writer = await (await node('writer')).open('kv', { schema: t.string() })
     const snapshots = hub.metrics.snapshots
     const cloneNode = await node('clone', { limits: { syncBufferBytes: limit } })
-    await vi.waitFor(() => expect(cloneNode.status).toBe('connected'))
+    await soon(() => expect(cloneNode.status).toBe('connected'))
     // The sync is held: what the clone sends never reaches the hub (its OPEN, and each OPEN
     // of a sync started over), while the store's broadcasts reach it and are buffered.
     const unhold = transport.faults.drop(1, { direction: 'toHub', node: 'clone' })

@@ -4,6 +4,8 @@ import { rulesAuthorizer, topicMatches } from '../src/ports/authorizer.js'
 import { exponentialBackoff } from '../src/ports/backoff.js'
 import { BoundedQueue } from '../src/util/bounded-queue.js'
 import { toMillis } from '../src/util/duration.js'
+import { manualClock } from '../src/util/manual-clock.js'
+import { SilenceClock } from '../src/util/silence-clock.js'
 
 describe('topics (S7.1)', () => {
   it('S7.1 match whole segments', () => {
@@ -88,5 +90,53 @@ describe('durations and backoff', () => {
   it('S6.2 backs off exponentially within its cap, deterministically with a seeded random', () => {
     const backoff = exponentialBackoff({ initial: 10, max: 100, jitter: 0, random: () => 0.5 })
     expect([1, 2, 3, 4, 5, 6].map(backoff)).toEqual([10, 20, 40, 80, 100, 100])
+  })
+})
+
+describe('SilenceClock (S6.2)', () => {
+  it('S6.2 leaves out what the periodic check fired late by, and only that', () => {
+    const clock = manualClock()
+    const silence = new SilenceClock(() => clock.now())
+    silence.armed(100)
+    clock.advance(100)
+    silence.fired(100)
+    // On time: silence is elapsed time.
+    expect(silence.now()).toBe(100)
+    silence.armed(100)
+    // The process stalled: the check fired 900 ms late; those 900 ms were nobody's silence.
+    clock.advance(1_000)
+    silence.fired(100)
+    expect(silence.now()).toBe(200)
+    // Between checks it runs as elapsed time does.
+    clock.advance(40)
+    expect(silence.now()).toBe(240)
+    // Fired with nothing armed (or twice): nothing is left out.
+    silence.fired(100)
+    expect(silence.now()).toBe(240)
+    silence.armed(100)
+    clock.advance(60)
+    silence.fired(100)
+    expect(silence.now()).toBe(300)
+    // Only the check late by more than its period counted as a stall.
+    expect(silence.stalls).toBe(1)
+  })
+
+  it('S6.2 counts a late check as a stall only past a period, and leaves out any lateness', () => {
+    const clock = manualClock()
+    const silence = new SilenceClock(() => clock.now())
+    // Late by 30 ms (jitter of a busy machine): left out, not a stall.
+    silence.armed(100)
+    clock.advance(130)
+    silence.fired(100)
+    expect(silence.now()).toBe(100)
+    expect(silence.stalls).toBe(0)
+    // Late by 250 ms twice in a row (a loop held up, again): both left out, both stalls.
+    for (let i = 0; i < 2; i++) {
+      silence.armed(100)
+      clock.advance(350)
+      silence.fired(100)
+    }
+    expect(silence.now()).toBe(300)
+    expect(silence.stalls).toBe(2)
   })
 })

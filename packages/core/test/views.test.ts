@@ -1,6 +1,7 @@
 import { t } from '@concord/schema'
 import { describe, expect, it, vi } from 'vitest'
 import { useMemoryClusters } from './memory-cluster.js'
+import { soon } from './soon.js'
 
 const cluster = useMemoryClusters()
 
@@ -21,7 +22,7 @@ describe('prefix views across resyncs (S2.1, S6.3)', () => {
     }
     await view.close()
     // With the view gone, a commit goes out once, on the store topic.
-    await vi.waitFor(async () => {
+    await soon(async () => {
       const before = hub.metrics.broadcasts
       await kv.put('b', 'x')
       expect(hub.metrics.broadcasts - before).toBe(1)

@@ -46,7 +46,7 @@ import { count } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, eventPrefixOf, Topics } from '../util/names.js'
-import { StallWatch } from '../util/stall-watch.js'
+import { SilenceClock } from '../util/silence-clock.js'
 import type { HubConfig, StoreConfig } from './hub-config.js'
 import { Master, type MasterConfig, type Settlement } from './master.js'
 import { type HubMetrics, newHubMetrics } from './metrics.js'
@@ -133,13 +133,11 @@ export class Hub implements AsyncDisposable {
   #flushScheduled = false
   #endpoint: HubEndpoint | undefined
   #heartbeatTimer: TimerHandle | undefined
-  /** Stalls of the hub's own event loop, not counted as its peers' silence. */
-  readonly #stalls = new StallWatch()
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | undefined
   readonly #clock: Clock
-  /** Heartbeat silence is measured on this (see {@link Clock.elapsed}). */
-  readonly #elapsed: () => number
+  /** Heartbeat silence is measured on this: elapsed time (see {@link Clock.elapsed}) less this hub's stalls. */
+  readonly #silence: SilenceClock
   readonly #authorizer: Authorizer
   readonly #heartbeatMs: number
   readonly #maxFrame: number
@@ -158,7 +156,7 @@ export class Hub implements AsyncDisposable {
 
   constructor(readonly config: HubConfig) {
     this.#clock = config.clock ?? systemClock
-    this.#elapsed = elapsedOf(this.#clock)
+    this.#silence = new SilenceClock(elapsedOf(this.#clock))
     this.#authorizer = config.authorizer ?? (config.access ? rulesAuthorizer(config.access) : allowAll)
     this.#heartbeatMs = toMillis(config.heartbeat ?? 1000)
     this.#maxFrame = config.transport.capabilities.maxFrameSize
@@ -226,8 +224,7 @@ export class Hub implements AsyncDisposable {
       throwIfAborted(signal)
       throw error
     }
-    this.#stalls.armed(this.#elapsed())
-    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+    this.#armHeartbeat()
   }
 
   async #startStore(
@@ -303,7 +300,7 @@ export class Hub implements AsyncDisposable {
       info,
       nodeId: undefined,
       groups: [],
-      lastSeen: this.#elapsed(),
+      lastSeen: this.#silence.now(),
       opens: new Map(),
       outbox: [],
       outboxBytes: 0,
@@ -418,7 +415,7 @@ export class Hub implements AsyncDisposable {
     const peer = this.#peers.get(info.id)
     if (peer === undefined || this.#state !== 'open') return
     this.metrics.framesIn++
-    peer.lastSeen = this.#elapsed()
+    peer.lastSeen = this.#silence.now()
     let messages: Message[]
     try {
       // Views, not a copy per value: what the hub keeps is copied where it is kept (a committed
@@ -1058,8 +1055,16 @@ export class Hub implements AsyncDisposable {
 
   // ---- heartbeats --------------------------------------------------------------------------
 
+  #armHeartbeat(): void {
+    this.#silence.armed(this.#heartbeatMs)
+    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+  }
+
   #heartbeat(): void {
     if (this.#state !== 'open') return
+    // Fired late, this hub stalled: what its peers sent meanwhile is still unread (S6.2).
+    this.#silence.fired(this.#heartbeatMs)
+    this.metrics.stalls = this.#silence.stalls
     const endpoint = this.#endpoint
     if (endpoint !== undefined) {
       this.#broadcast(
@@ -1079,18 +1084,15 @@ export class Hub implements AsyncDisposable {
         this.#broadcast(endpoint, Topics.store(name), frame)
         for (const prefix of store.views.keys()) this.#broadcast(endpoint, Topics.view(name, prefix), frame)
       }
-      const now = this.#elapsed()
-      const resumed = this.#stalls.check(now, this.#heartbeatMs)
-      this.metrics.stalls = this.#stalls.stalls
-      const deadline = now - 3 * this.#heartbeatMs
+      const deadline = this.#silence.now() - 3 * this.#heartbeatMs
       for (const peer of this.#peers.values()) {
-        if (Math.max(peer.lastSeen, resumed) < deadline) {
+        if (peer.lastSeen < deadline) {
           this.metrics.peerTimeouts++
           endpoint.disconnect(peer.info.id, 'heartbeat timeout')
         }
       }
     }
-    this.#heartbeatTimer = this.#clock.setTimeout(() => this.#heartbeat(), this.#heartbeatMs)
+    this.#armHeartbeat()
   }
 
   // ---- frames out --------------------------------------------------------------------------

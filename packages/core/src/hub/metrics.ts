@@ -43,7 +43,7 @@ export interface HubMetrics {
   /**
    * Heartbeats that ran more than a period late: the hub's event loop was held up (recovery,
    * a long task, a paused process), with what peers sent meanwhile still unread. Their
-   * silence then counts from when the hub resumed, so the stall drops no link.
+   * silence leaves out the time the heartbeat was late by, so the stall drops no link.
    */
   stalls: number
   /**

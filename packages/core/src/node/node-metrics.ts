@@ -97,7 +97,7 @@ export interface NodeMetrics {
   /**
    * Heartbeat ticks that ran more than a period late: the node's event loop was held up, with
    * what the hub sent meanwhile still unread. The hub's silence (S6.2) and a sync's then count
-   * from when the node resumed, so the stall drops no link and restarts no sync.
+   * without the time the tick was late by, so the stall drops no link and restarts no sync.
    */
   stalls: number
   /** Events received and handed to this node's subscriptions, each once however many take it (S7). */

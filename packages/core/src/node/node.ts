@@ -27,7 +27,7 @@ import { count, total } from '../util/counters.js'
 import { toMillis } from '../util/duration.js'
 import { randomId } from '../util/ids.js'
 import { checkName, checkSchema, checkViewPrefix, Topics } from '../util/names.js'
-import { StallWatch } from '../util/stall-watch.js'
+import { SilenceClock } from '../util/silence-clock.js'
 import type { EventSubscription, SubscribeOptions } from './event-subscription.js'
 import { KeyReads, type ReadOptions, type ReadResult } from './key-reads.js'
 import type { NodeConfig } from './node-config.js'
@@ -139,6 +139,8 @@ export class ConcordNode implements AsyncDisposable {
   readonly #clock: Clock
   /** Durations are measured on this (see {@link Clock.elapsed}). */
   readonly #elapsed: () => number
+  /** Silence from the hub and a sync's lack of progress are measured on this: elapsed time less this node's stalls. */
+  readonly #silence: SilenceClock
   readonly #maxPending: number
   readonly #writeTimeout: number
   readonly #staleAfterConfig: number | undefined
@@ -182,8 +184,6 @@ export class ConcordNode implements AsyncDisposable {
   #outboxBytes = 0
   #flushScheduled = false
   #timer: TimerHandle | undefined
-  /** Stalls of the node's own event loop, not counted as the hub's silence. */
-  readonly #stalls = new StallWatch()
   /** Holds the process alive from `start` to `close` (see `NodeConfig.keepAlive`). */
   #keepAlive: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
@@ -191,6 +191,7 @@ export class ConcordNode implements AsyncDisposable {
   constructor(readonly config: NodeConfig) {
     this.#clock = config.clock ?? systemClock
     this.#elapsed = elapsedOf(this.#clock)
+    this.#silence = new SilenceClock(this.#elapsed)
     this.#maxPending = config.maxPendingWrites ?? 100_000
     this.#writeTimeout = toMillis(config.writeTimeout ?? 30_000)
     this.#staleAfterConfig = config.staleAfter === undefined ? undefined : toMillis(config.staleAfter)
@@ -257,8 +258,7 @@ export class ConcordNode implements AsyncDisposable {
       return
     }
     void this.#endpoint.subscribe(Topics.hub).catch(() => {})
-    this.#stalls.armed(this.#elapsed())
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+    this.#armTick()
     // The node's own timers are unref'd, and a transport holds the event loop open at most
     // while a link is up: a program waiting on the node would end while it reconnects.
     if (this.config.keepAlive !== false) this.#keepAlive ??= setInterval(noop, 2 ** 30)
@@ -399,7 +399,7 @@ export class ConcordNode implements AsyncDisposable {
     },
     maxValueSize: () => this.#maxValueSize(),
     syncBufferLimit: () => this.#syncBufferLimit,
-    now: () => this.#elapsed(),
+    now: () => this.#silence.now(),
     metrics: this.metrics,
   }
 
@@ -545,7 +545,7 @@ export class ConcordNode implements AsyncDisposable {
   #linkUp(): void {
     if (this.#status === 'closed') return
     this.#link = 'hello'
-    this.#lastHeard = this.#elapsed()
+    this.#lastHeard = this.#silence.now()
     this.#sendHello()
   }
 
@@ -584,8 +584,7 @@ export class ConcordNode implements AsyncDisposable {
       // Tick at the hub's pace: it drops peers silent for three of its heartbeats.
       this.#heartbeatMs = period
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
-      this.#stalls.armed(this.#elapsed())
-      this.#timer = this.#clock.setTimeout(() => this.#tick(), period)
+      this.#armTick()
     }
     this.#maxFrame = Math.min(this.config.transport.capabilities.maxFrameSize, maxFrameSize)
     this.#link = 'ready'
@@ -617,7 +616,7 @@ export class ConcordNode implements AsyncDisposable {
 
   #onFrame(frame: Uint8Array, topic: string | undefined): void {
     if (this.#status === 'closed') return
-    this.#lastHeard = this.#elapsed()
+    this.#lastHeard = this.#silence.now()
     let messages: HubMessage[]
     try {
       // Views: every value is decoded by its schema (which copies what it keeps) before the
@@ -782,25 +781,32 @@ export class ConcordNode implements AsyncDisposable {
     }
   }
 
+  #armTick(): void {
+    this.#silence.armed(this.#heartbeatMs)
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+  }
+
   #tick(): void {
     if (this.#status === 'closed') return
+    // Fired late, this node stalled: what the hub sent meanwhile is still unread (S6.2).
+    this.#silence.fired(this.#heartbeatMs)
+    this.metrics.stalls = this.#silence.stalls
     const now = this.#elapsed()
+    const quiet = this.#silence.now()
     const staleAfter = this.#staleAfterConfig ?? 3 * this.#heartbeatMs
-    // After a stall of this node's own, what the hub sent meanwhile is still unread.
-    const resumed = this.#stalls.check(now, this.#heartbeatMs)
-    this.metrics.stalls = this.#stalls.stalls
-    if (this.#link !== 'down' && now - Math.max(this.#lastHeard, resumed) > staleAfter) {
+    if (this.#link !== 'down' && quiet - this.#lastHeard > staleAfter) {
       // Silence (S6.2): count the link as lost and let the transport build a new one.
-      this.#linkDown(new UnavailableError(`no word from the hub for ${Math.round(now - this.#lastHeard)} ms`))
+      this.#linkDown(
+        new UnavailableError(`no word from the hub for ${Math.round(quiet - this.#lastHeard)} ms`),
+      )
       this.#endpoint?.reconnect()
     } else if (this.#link === 'ready' && now - this.#lastSent >= this.#heartbeatMs) {
       this.#send({ type: MessageType.PING, nonce: now & 0x7fffffff })
     }
-    if (this.#link === 'ready')
-      for (const store of this.#stores.values()) store._watchdog(now, staleAfter, resumed)
+    if (this.#link === 'ready') for (const store of this.#stores.values()) store._watchdog(quiet, staleAfter)
     this.#expire(now)
     if (this.#status === 'connecting') this.#expireAnswered()
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#heartbeatMs)
+    this.#armTick()
   }
 
   /** Writes and publishes older than `writeTimeout` reject with `UnavailableError` (S3.7). */

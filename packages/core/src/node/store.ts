@@ -30,7 +30,7 @@ export interface StoreHost extends WriteHost {
   detach(store: Clone, openId: number | undefined): void
   /** What a sync may buffer of the broadcasts that arrive meanwhile (see `NodeLimits`). */
   syncBufferLimit(): SyncBufferLimit
-  /** The node's clock. */
+  /** The node's time for silence: how long a sync made no progress is measured on it. */
   now(): number
   /** The node's counters: a clone counts its syncs and resyncs there. */
   readonly metrics: NodeMetrics
@@ -56,7 +56,7 @@ export interface Clone extends WriteTarget {
   _mutations(message: Mutations, unicast: boolean): void
   _heartbeat(epoch: string, seq: number): void
   _openFailed(error: Error): void
-  _watchdog(now: number, staleAfter: number, resumed: number): void
+  _watchdog(now: number, staleAfter: number): void
   /**
    * Fails the waiting writes answered when the node's link-down time was at most `cutoff`
    * (`timeout` ms of it ago); returns how many.
@@ -425,12 +425,10 @@ export class Store<T = unknown, I = T> extends WritableStore<T, I> implements Cl
 
   /**
    * @internal Called by the node every heartbeat: a sync that made no progress for
-   * `staleAfter` ms (a lost reply or broadcast) starts over. `resumed`: when the node last
-   * resumed from a stall of its own, before which no silence counts.
+   * `staleAfter` ms (a lost reply or broadcast) starts over.
    */
-  _watchdog(now: number, staleAfter: number, resumed: number): void {
-    if (this.#sync !== undefined && now - Math.max(this.#syncProgress, resumed) > staleAfter)
-      this.#resync('stalled')
+  _watchdog(now: number, staleAfter: number): void {
+    if (this.#sync !== undefined && now - this.#syncProgress > staleAfter) this.#resync('stalled')
   }
 
   /** @internal */
