@@ -2,7 +2,10 @@
  * `concord demo`: a hub and two node processes sharing a store, in ten seconds and with
  * nothing to install: ZeroMQ on loopback, SQLite in a temporary folder. The demo process
  * starts `concord serve` and two `concord demo --role` processes (alice and bob), prints
- * each one's lines with its name in front, and exits 0 once they are done.
+ * each one's lines with its name in front, and exits 0 once they are done. The two nodes
+ * write their lines straight to the demo's own stdout, so they appear in the order they were
+ * written: bob's "update counter" before alice's "sees counter = 2". Relayed through a pipe
+ * each, they could swap on a loaded machine (the demo reads whichever pipe it gets to first).
  *
  * The roles coordinate through the store itself (each waits to *see* the other's write),
  * never through sleeps.
@@ -106,7 +109,8 @@ async function runRole(
   ctx: CommandContext,
 ): Promise<number> {
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(DEADLINE_MS)])
-  const say = (text: string) => line(ctx.stdout, text)
+  const tag = input.options.tag
+  const say = (text: string) => line(ctx.stdout, typeof tag === 'string' ? `${tag} ${text}` : text)
   return withNode({ ...ctx, signal }, input.globals, async (session) => {
     await (role === 'alice' ? alice : bob)(session, say, signal)
     return 0
@@ -127,10 +131,12 @@ async function orchestrate(ctx: CommandContext): Promise<number> {
     new URL(import.meta.url.endsWith('.ts') ? './bin.ts' : './bin.js', import.meta.url),
   )
   const children = new Set<ChildProcess>()
-  const start = (name: string, args: string[]) => {
+  // The nodes share this process's stdout when it is the real one (not a test's stream).
+  const direct = ctx.stdout === process.stdout
+  const start = (name: string, args: string[], shareStdout = false) => {
     const child = spawn(process.execPath, [...process.execArgv, bin, ...args, '--config', config], {
       cwd: ctx.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', shareStdout ? 'inherit' : 'pipe', 'pipe'],
       env: { ...ctx.env, NO_COLOR: '1' } as NodeJS.ProcessEnv,
     })
     children.add(child)
@@ -140,7 +146,7 @@ async function orchestrate(ctx: CommandContext): Promise<number> {
         resolve(code ?? (signal === null ? 1 : 128))
       })
     })
-    const lines = createInterface({ input: child.stdout! })
+    const lines = shareStdout ? undefined : createInterface({ input: child.stdout! })
     const errors = createInterface({ input: child.stderr! })
     errors.on('line', (text) => void say(name, text))
     return { child, exited, lines }
@@ -153,7 +159,7 @@ async function orchestrate(ctx: CommandContext): Promise<number> {
     await say('demo', `a hub and two nodes, alice and bob, in ${dir}`)
     const hub = start('hub', ['serve'])
     const address = await new Promise<string>((resolve, reject) => {
-      hub.lines.on('line', (text) => {
+      hub.lines!.on('line', (text) => {
         // The demo stops the hub itself: its "Ctrl-C to stop" would only confuse here.
         if (!text.startsWith('ready;')) void say('hub', text)
         const m = /^listening on (\S+)/.exec(text)
@@ -162,8 +168,9 @@ async function orchestrate(ctx: CommandContext): Promise<number> {
       void hub.exited.then((code) => reject(new Error(`the hub exited with code ${code} before listening`)))
     })
     const nodes = ROLES.map((role) => {
-      const node = start(role, ['demo', '--role', role, '--hub', address])
-      node.lines.on('line', (text) => void say(role, text))
+      const args = ['demo', '--role', role, '--hub', address]
+      const node = start(role, direct ? [...args, '--tag', tag(role)] : args, direct)
+      node.lines?.on('line', (text) => void say(role, text))
       return node.exited
     })
     const codes = await Promise.all(nodes)
@@ -188,6 +195,11 @@ export const demo: Command = {
     'Starts a hub (concord serve) and two nodes, alice and bob, in a temporary folder, prints what each\nsees, and exits when they are done. Nothing to install: ZeroMQ and SQLite are embedded.',
   options: {
     role: { type: 'string', value: 'ROLE', description: 'internal: run one of the demo nodes (alice, bob)' },
+    tag: {
+      type: 'string',
+      value: 'TAG',
+      description: 'internal: what a demo node puts in front of each of its lines',
+    },
   },
   args: { min: 0, max: 0 },
   async run(input, ctx) {
