@@ -43,6 +43,8 @@ export function keyReadTests({ h, probe }: SuiteContext): void {
       expect(node.metrics.snapshots).toBe(0)
       expect(hub.metrics.snapshots).toBe(0)
       expect(hub.metrics.reads).toBe(5)
+      expect(node.metrics.reads).toBe(5)
+      expect(total(node.metrics.readErrors)).toBe(0)
       expect(masterSeq(hub, 'kv')).toBe(cas + 1)
     })
 
@@ -72,8 +74,12 @@ export function keyReadTests({ h, probe }: SuiteContext): void {
       expect(total(hub.metrics.readsRefused)).toBe(probe.has.transportFor ? 3 : 2)
       expect(hub.metrics.readsRefused.ERR_UNKNOWN_STORE).toBe(1)
       expect(hub.metrics.readsRefused.ERR_SCHEMA_MISMATCH).toBe(1)
+      // The node counts its refusals as the hub does.
+      expect(node.metrics.readErrors).toEqual({ ERR_UNKNOWN_STORE: 1, ERR_SCHEMA_MISMATCH: 1 })
+      expect(node.metrics.reads).toBe(0)
       // The node goes on.
       expect((await node.read('kv', 'k', { schema: Text })).value).toBe('secret')
+      expect(node.metrics.reads).toBe(1)
     })
 
     it('S2.7 S9.1 a key that cannot travel is refused before anything is sent; an entry over the node’s frame limit is refused with TooLargeError', async () => {

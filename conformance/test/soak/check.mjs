@@ -394,6 +394,11 @@ export function nodeMetricsViolations(name, metrics, { viewer = false, ledger } 
     (c) => c !== 'ERR_CONFLICT' && c !== 'ERR_UNAVAILABLE',
   )
   if (codes.length > 0) bad(`writeErrors has ${codes.join(', ')}: ${JSON.stringify(metrics.writeErrors)}`)
+  // A write-only node reads back some of its writes (node.read): the hub refuses none of them
+  // (a known store, its schema, no access rules); only chaos can leave one unanswered.
+  const readCodes = Object.keys(metrics.readErrors).filter((c) => c !== 'ERR_UNAVAILABLE')
+  if (readCodes.length > 0)
+    bad(`readErrors has ${readCodes.join(', ')}: ${JSON.stringify(metrics.readErrors)}`)
   if (viewer && metrics.writesSent !== 0)
     bad(`writesSent is ${metrics.writesSent} for a node that never writes`)
   if (ledger !== undefined) {
@@ -434,7 +439,7 @@ export function hubMetricsViolations(name, metrics) {
   if (codes.length > 0) bad(`writeErrors has ${codes.join(', ')}: ${JSON.stringify(metrics.writeErrors)}`)
   // Every node opens the hub's stores with the hub's schemas, with every permission, and
   // publishes strings on a topic whose schema is a string: nothing of that is refused.
-  for (const counter of ['opensRefused', 'writersRefused'])
+  for (const counter of ['opensRefused', 'writersRefused', 'readsRefused'])
     if (Object.keys(metrics[counter]).length > 0) bad(`${counter} is ${JSON.stringify(metrics[counter])}`)
   if (metrics.eventsRefused !== 0) bad(`eventsRefused is ${metrics.eventsRefused}`)
   // Correct nodes send nothing malformed (S9.1): what a node sent on a link before it ended

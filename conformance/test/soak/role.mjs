@@ -11,6 +11,9 @@ import { redisTransport } from '@concord/transport-redis'
 import { zmqTransport } from '@concord/transport-zmq'
 import { configureOps, opFor } from './ops.mjs'
 
+/** A write-only node reads back one of this many of its writes through the hub (node.read). */
+const READ_EVERY = 8
+
 const [role, json] = process.argv.slice(2)
 const options = JSON.parse(json ?? '{}')
 configureOps(options.ops)
@@ -303,6 +306,30 @@ if (role === 'hub') {
   }
   setInterval(flush, 25)
 
+  /**
+   * Read your writes through the hub (node.read, S3.2): once a write-only handle's write
+   * resolved at `seq`, a one-key read answers that seq or a later one. A `kv` key may be gone
+   * (another writer's remove or clear, an expiry); a counter or log key of this incarnation is
+   * written by it alone and never removed. A read the hub could not answer in time (chaos) is
+   * not a finding; any other refusal is.
+   */
+  const readBack = async (op, seq) => {
+    let result
+    try {
+      result = await node.read(op.store, op.key, { schema: schemas[op.store] })
+    } catch (error) {
+      if (error?.code !== 'ERR_UNAVAILABLE' && error?.code !== 'ERR_CLOSED')
+        breach(
+          `read of ${op.store}/${op.key} after ${op.kind} at seq ${seq}: ${error?.code} ${error?.message}`,
+        )
+      return
+    }
+    if (result.found ? result.seq < seq : op.store !== 'kv')
+      breach(
+        `${op.kind} ${op.store}/${op.key} resolved to seq ${seq}; a read then answered ${result.found ? `seq ${result.seq}` : 'absent'}`,
+      )
+  }
+
   const run = async (op) => {
     const store = stores[op.store]
     switch (op.kind) {
@@ -341,7 +368,10 @@ if (role === 'hub') {
         try {
           const seq = await run(op)
           outcomes.push([n, seq])
-          if (writeOnly) continue
+          if (writeOnly) {
+            if (n % READ_EVERY === 0 && op.kind !== 'remove' && op.kind !== 'clear') await readBack(op, seq)
+            continue
+          }
           // Read your writes (S3.2): once it resolved, the clone shows the write or a later one.
           const store = stores[op.store]
           if (store.seq < seq)

@@ -29,6 +29,10 @@ describe('one-key reads without a link (S3.7)', () => {
         expect(read).toBeInstanceOf(UnavailableError)
         expect((read as Error).message).toBe('no answer from the hub within 50 ms')
       }
+      // Counted: the two that timed out; not the one refused before it was sent (it never
+      // waited), nor any answer.
+      expect(node.metrics.readErrors).toEqual({ ERR_UNAVAILABLE: 2 })
+      expect(node.metrics.reads).toBe(0)
     } finally {
       await node.close()
     }

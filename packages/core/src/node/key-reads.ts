@@ -2,7 +2,9 @@ import type { Schema } from '@concord/schema/contract'
 import { ClosedError, UnavailableError } from '../errors.js'
 import { MessageType, type NodeMessage, type Read, type ReadValue } from '../protocol/messages.js'
 import { abortableWait, throwIfAborted } from '../util/abort.js'
+import { count } from '../util/counters.js'
 import { checkName, checkSchema } from '../util/names.js'
+import type { NodeMetrics } from './node-metrics.js'
 import type { CallOptions } from './types.js'
 import { checkKeyToSend } from './writable-store.js'
 
@@ -43,6 +45,8 @@ export interface ReadsHost {
   unsend(message: NodeMessage): void
   /** What a key may take as UTF-8: a quarter of a frame. */
   maxValueSize(): number
+  /** The node's counters of reads. */
+  readonly metrics: Pick<NodeMetrics, 'reads' | 'readErrors'>
 }
 
 interface PendingRead {
@@ -116,11 +120,13 @@ export class KeyReads {
   answered(message: ReadValue): void {
     const pending = this.#take(message.reqId)
     if (pending === undefined) return
+    this.host.metrics.reads++
     if (message.value === null) return pending.resolve({ found: false, value: undefined, seq: 0 })
     let value: unknown
     try {
       value = pending.schema.decode(message.value)
     } catch (error) {
+      this.#failed(error)
       return pending.reject(error as Error)
     }
     pending.resolve({ found: true, value, seq: message.seq })
@@ -128,7 +134,10 @@ export class KeyReads {
 
   /** The hub refused read `reqId` (unknown store, no `read` permission, another schema, …). */
   refused(reqId: number, error: Error): void {
-    this.#take(reqId)?.reject(error)
+    const pending = this.#take(reqId)
+    if (pending === undefined) return
+    this.#failed(error)
+    pending.reject(error)
   }
 
   /** A new link is ready: every read without an answer is sent (again) on it. */
@@ -141,7 +150,9 @@ export class KeyReads {
     for (const [reqId, pending] of this.#pending) {
       if (pending.issuedAt > cutoff) break
       this.#pending.delete(reqId)
-      pending.reject(new UnavailableError(`no answer from the hub within ${writeTimeout} ms`))
+      const error = new UnavailableError(`no answer from the hub within ${writeTimeout} ms`)
+      this.#failed(error)
+      pending.reject(error)
     }
   }
 
@@ -149,6 +160,10 @@ export class KeyReads {
   close(error: Error): void {
     for (const pending of this.#pending.values()) pending.reject(error)
     this.#pending.clear()
+  }
+
+  #failed(error: unknown): void {
+    count(this.host.metrics.readErrors, (error as { code?: string }).code ?? 'ERR_UNKNOWN')
   }
 
   #take(reqId: number): PendingRead | undefined {

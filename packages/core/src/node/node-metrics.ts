@@ -75,6 +75,15 @@ export interface NodeMetrics {
   writesOverLimit: number
   /** Writes the master refused, by error code (S3.3): its `metrics.writeErrors` for this node. */
   writeErrors: Record<string, number>
+  /** One-key reads (`node.read`) the hub answered, the key found or absent: its `metrics.reads` for this node. */
+  reads: number
+  /**
+   * One-key reads that rejected, by error code: refused by the hub (an unknown store, no `read`
+   * permission, another schema, an entry over this node's frame: its `metrics.readsRefused`),
+   * no answer within `writeTimeout` (`ERR_UNAVAILABLE`), a value the reader's schema cannot
+   * decode. Not those the caller aborted or the node's close ended.
+   */
+  readErrors: Record<string, number>
   /**
    * Writes sent, not acknowledged, when the hub restarted: they rejected with
    * `UnavailableError` ("may or may not have been applied"), as resending could apply them twice.
@@ -152,6 +161,8 @@ export function newNodeMetrics(): NodeMetrics {
     ackedWriteTimeouts: 0,
     writesOverLimit: 0,
     writeErrors: {},
+    reads: 0,
+    readErrors: {},
     writesInDoubt: 0,
     writesLost: 0,
     linksUp: 0,

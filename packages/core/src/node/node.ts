@@ -226,6 +226,7 @@ export class ConcordNode implements AsyncDisposable {
       send: (message) => this.#send(message),
       unsend: (message) => this.#unsend(message),
       maxValueSize: () => this.#maxValueSize(),
+      metrics: this.metrics,
     })
     for (const [prefix, topic] of Object.entries(config.topics ?? {})) this.topic(prefix, topic.schema)
   }
