@@ -120,16 +120,22 @@ export class KeyReads {
   answered(message: ReadValue): void {
     const pending = this.#take(message.reqId)
     if (pending === undefined) return
-    this.host.metrics.reads++
-    if (message.value === null) return pending.resolve({ found: false, value: undefined, seq: 0 })
     let value: unknown
-    try {
-      value = pending.schema.decode(message.value)
-    } catch (error) {
-      this.#failed(error)
-      return pending.reject(error as Error)
+    if (message.value !== null) {
+      try {
+        value = pending.schema.decode(message.value)
+      } catch (error) {
+        // Answered, but not with a value this reader can use: an error, not a read.
+        this.#failed(error)
+        return pending.reject(error as Error)
+      }
     }
-    pending.resolve({ found: true, value, seq: message.seq })
+    this.host.metrics.reads++
+    pending.resolve(
+      message.value === null
+        ? { found: false, value: undefined, seq: 0 }
+        : { found: true, value, seq: message.seq },
+    )
   }
 
   /** The hub refused read `reqId` (unknown store, no `read` permission, another schema, …). */
