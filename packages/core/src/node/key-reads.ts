@@ -1,10 +1,10 @@
 import type { Schema } from '@concord/schema/contract'
 import { ClosedError, UnavailableError } from '../errors.js'
-import { MessageType, type NodeMessage, type Read, type ReadValue } from '../protocol/messages.js'
+import { MessageType, type Read, type ReadValue } from '../protocol/messages.js'
 import { abortableWait, throwIfAborted } from '../util/abort.js'
 import { count } from '../util/counters.js'
 import { checkName, checkSchema } from '../util/names.js'
-import type { NodeMetrics } from './node-metrics.js'
+import type { RequestHost } from './request-host.js'
 import type { CallOptions } from './types.js'
 import { checkKeyToSend } from './writable-store.js'
 
@@ -27,28 +27,6 @@ export interface ReadResult<T> {
   readonly seq: number
 }
 
-/** What the one-key reads of a node need from the node: its link and its limits. */
-export interface ReadsHost {
-  /** How many writes, publishes and reads may be pending together (`maxPendingWrites`). */
-  readonly maxPending: number
-  /** The node's monotonic time in ms. */
-  now(): number
-  closed(): boolean
-  /** True while the link is ready: what is sent now reaches this hub. */
-  ready(): boolean
-  /** The writes and publishes pending, which count against {@link maxPending} with the reads. */
-  pendingOther(): number
-  /** A new id for a request to the hub, unique on the node. */
-  nextRequestId(): number
-  send(message: NodeMessage): void
-  /** Takes `message` back out of the outbox, if it has not left yet. */
-  unsend(message: NodeMessage): void
-  /** What a key may take as UTF-8: a quarter of a frame. */
-  maxValueSize(): number
-  /** The node's counters of reads. */
-  readonly metrics: Pick<NodeMetrics, 'reads' | 'readErrors'>
-}
-
 interface PendingRead {
   readonly message: Read
   readonly schema: Schema
@@ -67,7 +45,7 @@ export class KeyReads {
   /** Reads waiting for an answer, by request id, oldest first. */
   readonly #pending = new Map<number, PendingRead>()
 
-  constructor(readonly host: ReadsHost) {}
+  constructor(readonly host: RequestHost) {}
 
   /** How many reads wait for an answer. */
   get size(): number {
@@ -84,7 +62,7 @@ export class KeyReads {
       checkSchema('read', options?.schema)
       throwIfAborted(options.signal)
       checkKeyToSend(key, host.maxValueSize())
-      if (host.pendingOther() + this.#pending.size >= host.maxPending) {
+      if (host.pending() >= host.maxPending) {
         throw new UnavailableError(`${host.maxPending} writes, publishes and reads are pending`)
       }
       message = {

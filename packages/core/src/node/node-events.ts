@@ -2,13 +2,7 @@ import type { AnySchema, Schema } from '@concord/schema/contract'
 import { AbortedError, ClosedError, TooLargeError, UnavailableError } from '../errors.js'
 import { longestTopicMatch, topicMatches } from '../ports/authorizer.js'
 import type { NodeEndpoint } from '../ports/transport.js'
-import {
-  type EventMessage,
-  MessageType,
-  type NodeMessage,
-  type Publish,
-  type Subscribe,
-} from '../protocol/messages.js'
+import { type EventMessage, MessageType, type Publish, type Subscribe } from '../protocol/messages.js'
 import { abortableWait, onAbort, throwIfAborted } from '../util/abort.js'
 import { count } from '../util/counters.js'
 import { checkName, checkSchema, isTopic, Topics } from '../util/names.js'
@@ -19,7 +13,7 @@ import {
   type SubscribeOptions,
   type Subscriber,
 } from './event-subscription.js'
-import type { NodeMetrics } from './node-metrics.js'
+import type { RequestHost } from './request-host.js'
 import type { CallOptions } from './types.js'
 
 /** Options of `publish`. */
@@ -29,28 +23,11 @@ export interface PublishOptions extends CallOptions {
 }
 
 /** What the events of a node need from the node that holds them: its link, its counters, its limits. */
-export interface EventsHost {
-  readonly metrics: NodeMetrics
+export interface EventsHost extends RequestHost {
   /** The groups this node is in (S7.5). */
   readonly groups: readonly string[]
-  /** How many writes and publishes may be pending together (`maxPendingWrites`). */
-  readonly maxPending: number
-  /** The node's monotonic time in ms. */
-  now(): number
-  closed(): boolean
-  /** True while the link is ready: what is sent now reaches this hub. */
-  ready(): boolean
-  /** The writes pending, which count against {@link maxPending} with the publishes. */
-  pendingWrites(): number
-  /** A new id for a request to the hub, unique on the node. */
-  nextRequestId(): number
-  send(message: NodeMessage): void
-  /** Takes `message` back out of the outbox, if it has not left yet. */
-  unsend(message: NodeMessage): void
   /** The transport endpoint, once connected. */
   endpoint(): NodeEndpoint | undefined
-  /** What an event (topic, group and payload) may take: what a store value may, a quarter of a frame. */
-  maxValueSize(): number
   /** Counts a message from the hub refused (S9.1). */
   refused(error: unknown): void
 }
@@ -163,7 +140,7 @@ export class NodeEvents {
       throw new TypeError(
         `no payload schema for topic '${topic}': register one with node.topic() or pass bytes`,
       )
-    if (host.pendingWrites() + this.#publishes.size >= host.maxPending) {
+    if (host.pending() >= host.maxPending) {
       host.metrics.publishesOverLimit++
       throw new UnavailableError(`${host.maxPending} writes and publishes are pending`)
     }

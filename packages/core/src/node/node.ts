@@ -33,6 +33,7 @@ import { KeyReads, type ReadOptions, type ReadResult } from './key-reads.js'
 import type { NodeConfig } from './node-config.js'
 import { NodeEvents, type PublishOptions } from './node-events.js'
 import { type NodeMetrics, newNodeMetrics } from './node-metrics.js'
+import type { RequestHost } from './request-host.js'
 import { type Clone, Store, type StoreHost, type SyncBufferLimit } from './store.js'
 import { StoreWriter, type WriterHost } from './store-writer.js'
 import type { OpenOptions, StatusChange, WriterOptions } from './types.js'
@@ -201,33 +202,25 @@ export class ConcordNode implements AsyncDisposable {
     }
     this.#maxFrame = config.transport.capabilities.maxFrameSize
     for (const group of config.groups ?? []) checkName('group', group)
-    this.#events = new NodeEvents({
+    const requests: RequestHost = {
       metrics: this.metrics,
-      groups: this.config.groups ?? [],
       maxPending: this.#maxPending,
+      pending: () => this.#pendingRequests(),
       now: () => this.#elapsed(),
       closed: () => this.#status === 'closed',
       ready: () => this.#link === 'ready',
-      pendingWrites: () => this.#writes.size + this.#reads.size,
       nextRequestId: () => ++this.#nextRequestId,
       send: (message) => this.#send(message),
       unsend: (message) => this.#unsend(message),
-      endpoint: () => this.#endpoint,
       maxValueSize: () => this.#maxValueSize(),
+    }
+    this.#events = new NodeEvents({
+      ...requests,
+      groups: this.config.groups ?? [],
+      endpoint: () => this.#endpoint,
       refused: (error) => this.#refused(error),
     })
-    this.#reads = new KeyReads({
-      maxPending: this.#maxPending,
-      now: () => this.#elapsed(),
-      closed: () => this.#status === 'closed',
-      ready: () => this.#link === 'ready',
-      pendingOther: () => this.#writes.size + this.#events.pending,
-      nextRequestId: () => ++this.#nextRequestId,
-      send: (message) => this.#send(message),
-      unsend: (message) => this.#unsend(message),
-      maxValueSize: () => this.#maxValueSize(),
-      metrics: this.metrics,
-    })
+    this.#reads = new KeyReads(requests)
     for (const [prefix, topic] of Object.entries(config.topics ?? {})) this.topic(prefix, topic.schema)
   }
 
@@ -468,6 +461,11 @@ export class ConcordNode implements AsyncDisposable {
     return this.#reads.read(name, key, options)
   }
 
+  /** Writes, publishes and reads pending together: what `maxPendingWrites` bounds (S3.7). */
+  #pendingRequests(): number {
+    return this.#writes.size + this.#events.pending + this.#reads.size
+  }
+
   #submitWrite<R>(
     store: WriteTarget,
     message: Write,
@@ -475,7 +473,7 @@ export class ConcordNode implements AsyncDisposable {
     result: (ack: WriteAck) => R,
   ): Promise<R> {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
-    if (this.#writes.size + this.#events.pending + this.#reads.size >= this.#maxPending) {
+    if (this.#pendingRequests() >= this.#maxPending) {
       this.metrics.writesOverLimit++
       return Promise.reject(
         new UnavailableError(

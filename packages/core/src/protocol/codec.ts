@@ -294,19 +294,20 @@ export function decodeFrame(
   return messages
 }
 
-/** How many of a layout's fields every message of its type carries (all but the optional ones). */
-function requiredFields(layout: readonly Field[]): number {
-  let count = 0
-  for (const [, , optional] of layout) if (optional === undefined) count++
-  return count
-}
+/** How many of its layout's fields every message of a type carries (all but the optional ones), by type. */
+const requiredFields: Record<number, number> = Object.fromEntries(
+  Object.entries(layouts).map(([type, layout]) => [
+    type,
+    layout.filter(([, , optional]) => !optional).length,
+  ]),
+)
 
 function fromWire(wire: unknown): Message {
   if (!Array.isArray(wire) || typeof wire[0] !== 'number') throw new ProtocolError('malformed message')
   const layout = layouts[wire[0]]
   if (layout === undefined) throw new ProtocolError(`unknown message type ${wire[0]}`)
   // Extra trailing fields are tolerated: a later build may append optional ones.
-  if (wire.length < requiredFields(layout) + 1)
+  if (wire.length < requiredFields[wire[0]]! + 1)
     throw new ProtocolError(`message type ${wire[0]} is truncated`)
   const message: Record<string, unknown> = { type: wire[0] }
   for (let i = 0; i < layout.length; i++) {
