@@ -37,8 +37,10 @@ export const pub: Command = {
       )
       // publish resolves to nothing but the hub's word that it routed the event: say that.
       if (globals.json) {
-        const to = group === undefined ? '' : `,"group":${JSON.stringify(group)}`
-        await line(ctx.stdout, `{"published":true,"topic":${JSON.stringify(topic)}${to}}`)
+        await line(
+          ctx.stdout,
+          JSON.stringify({ published: true, topic, ...(group === undefined ? {} : { group }) }),
+        )
       } else await line(ctx.stderr, `published to ${topic}`)
       return 0
     })
