@@ -105,6 +105,29 @@ export function singleRowCommitsPerSecond({ dir, rows = 500, synchronous = 'FULL
   return upsertRowsPerSecond({ dir, rows, perTransaction: 1, synchronous })
 }
 
+/**
+ * The median time of one transaction of one upsert (keys in order, as a stream of puts), in µs:
+ * what a lone put's commit costs the hub under `synchronous` (`NORMAL` is `durability:
+ * 'relaxed'`, `FULL` is `'sync'`).
+ */
+export function commitMicros({ dir, samples = 500, synchronous = 'NORMAL' } = {}) {
+  return inFolder(dir, (folder) => {
+    const { db, upsert } = openTable(folder, synchronous)
+    try {
+      const commit = db.transaction((i) => upsert.run(keyOf(i, 'sequential'), VALUE, i + 1, null))
+      const times = []
+      for (let i = 0; i < samples; i++) {
+        const start = process.hrtime.bigint()
+        commit(i)
+        times.push(Number(process.hrtime.bigint() - start) / 1_000)
+      }
+      return median(times)
+    } finally {
+      db.close()
+    }
+  })
+}
+
 /** Point reads (`SELECT … WHERE key = ?`) per second over a table of `rows` entries, in random order. */
 export function pointReadsPerSecond({ dir, rows = 100_000, reads = 500_000 } = {}) {
   return inFolder(dir, (folder) => {
