@@ -106,26 +106,22 @@ export function singleRowCommitsPerSecond({ dir, rows = 500, synchronous = 'FULL
 }
 
 /**
- * The median time of one transaction of one upsert (keys in order, as a stream of puts), in µs:
- * what a lone put's commit costs the hub under `synchronous` (`NORMAL` is `durability:
- * 'relaxed'`, `FULL` is `'sync'`).
+ * One transaction of one upsert per call, keys in order (a stream of puts), as a lone put's
+ * commit costs the hub under `synchronous` (`NORMAL` is `durability: 'relaxed'`, `FULL` is
+ * `'sync'`). `commit()` commits the next put; `close()` removes the folder.
  */
-export function commitMicros({ dir, samples = 500, synchronous = 'NORMAL' } = {}) {
-  return inFolder(dir, (folder) => {
-    const { db, upsert } = openTable(folder, synchronous)
-    try {
-      const commit = db.transaction((i) => upsert.run(keyOf(i, 'sequential'), VALUE, i + 1, null))
-      const times = []
-      for (let i = 0; i < samples; i++) {
-        const start = process.hrtime.bigint()
-        commit(i)
-        times.push(Number(process.hrtime.bigint() - start) / 1_000)
-      }
-      return median(times)
-    } finally {
+export function putCommitter({ dir, synchronous = 'NORMAL' } = {}) {
+  const folder = mkdtempSync(join(dir ?? tmpdir(), 'concord-raw-bench-'))
+  const { db, upsert } = openTable(folder, synchronous)
+  let i = 0
+  const transaction = db.transaction(() => upsert.run(keyOf(i, 'sequential'), VALUE, ++i, null))
+  return {
+    commit: () => transaction(),
+    close() {
       db.close()
-    }
-  })
+      rmSync(folder, { recursive: true, force: true })
+    },
+  }
 }
 
 /** Point reads (`SELECT … WHERE key = ?`) per second over a table of `rows` entries, in random order. */

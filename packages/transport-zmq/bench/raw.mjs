@@ -52,10 +52,11 @@ export async function dealerRouterRoundTrips({
  * request to the ROUTER (this process), which sends it back to the sender and to each of
  * `listeners` DEALERs (child processes that only read), as a hub acknowledges a write and
  * broadcasts it to the clones. The ceiling for one-in-flight puts on this machine.
- * @param {{ listeners?: number, total?: number, size?: number }} [options]
+ * `beforeReply(body)`, when given, runs on each request before it is sent on (a hub's commit).
+ * @param {{ listeners?: number, total?: number, size?: number, beforeReply?: (body: Buffer) => void }} [options]
  * @returns {Promise<number>} round trips per second
  */
-export async function fanOutRoundTrips({ listeners = 3, total = 10_000, size = 100 } = {}) {
+export async function fanOutRoundTrips({ listeners = 3, total = 10_000, size = 100, beforeReply } = {}) {
   const router = new Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
   await router.bind('tcp://127.0.0.1:0')
   const readers = Array.from({ length: listeners }, startPeer)
@@ -69,6 +70,7 @@ export async function fanOutRoundTrips({ listeners = 3, total = 10_000, size = 1
           await router.send([id, body])
           continue
         }
+        beforeReply?.(body)
         await router.send([id, body])
         for (const listener of ids) await router.send([listener, body])
       }
