@@ -1,11 +1,13 @@
-/** One-key reads (`node.read`) without a hub: bounded in number and in time, like writes (S3.7). */
+/** One-key reads (`node.read`) in particular setups: no hub (bounds in number and time, S3.7), a hub with smaller frames, large values. */
 import { t } from '@concord/schema'
 import { describe, expect, it } from 'vitest'
 import { createHub, createNode } from '../src/compose.js'
 import { TooLargeError, UnavailableError } from '../src/errors.js'
+import type { Hub } from '../src/hub/hub.js'
 import { memoryNetwork, memoryTransport } from '../src/memory/index.js'
 import type { NodeStatus } from '../src/node/node.js'
 import { constantBackoff } from '../src/ports/backoff.js'
+import type { HubEndpoint, Transport } from '../src/ports/transport.js'
 import { manualClock } from '../src/util/manual-clock.js'
 
 describe('one-key reads without a link (S3.7)', () => {
@@ -79,6 +81,57 @@ describe('one-key reads queued before the link came up', () => {
       expect(hub.metrics.reads).toBe(2)
       expect(node.metrics.readErrors).toEqual({ ERR_TOO_LARGE: 1 })
       expect(statuses).toEqual(['connected'])
+    } finally {
+      await node.close()
+      await hub.close()
+    }
+  })
+})
+
+describe('one-key reads of large values', () => {
+  it('S6.5 the hub hands its answers to a burst of reads to the transport as they are made: it holds at most about a frame of them', async () => {
+    const maxFrameSize = 1 << 20
+    const inner = memoryTransport({ maxFrameSize })
+    // Each frame the hub sends, with how many reads it had answered when it sent it.
+    const sent: { reads: number; bytes: number }[] = []
+    let hub: Hub | undefined
+    const transport: Transport = {
+      capabilities: inner.capabilities,
+      async listen(address, handlers, options) {
+        const endpoint = await inner.listen(address, handlers, options)
+        const recording: HubEndpoint = {
+          address: endpoint.address,
+          send(peerId, frame) {
+            sent.push({ reads: hub?.metrics.reads ?? 0, bytes: frame.byteLength })
+            return endpoint.send(peerId, frame)
+          },
+          broadcast: (topic, frame) => endpoint.broadcast(topic, frame),
+          disconnect: (peerId, reason) => endpoint.disconnect(peerId, reason),
+          close: () => endpoint.close(),
+        }
+        return recording
+      },
+      connect: (address, handlers, options) => inner.connect(address, handlers, options),
+    }
+    const schema = t.string()
+    hub = await createHub({ transport, listen: 'memory://reads', stores: { kv: { schema } } })
+    const node = await createNode({ transport, hub: hub.address })
+    try {
+      const value = 'v'.repeat(200_000)
+      await (await node.writer('kv', { schema })).put('big', value)
+      sent.length = 0
+      const reads = await Promise.all(Array.from({ length: 100 }, () => node.read('kv', 'big', { schema })))
+      expect(reads.every((read) => read.value === value)).toBe(true)
+      // What the hub had answered and not yet handed over, at each send: its answers' bytes
+      // less the bytes of the frames before.
+      let before = 0
+      let held = 0
+      for (const frame of sent) {
+        held = Math.max(held, frame.reads * value.length - before)
+        before += frame.bytes
+      }
+      expect(held).toBeLessThan(maxFrameSize)
+      expect(hub.metrics.peerQueueOverflows).toBe(0)
     } finally {
       await node.close()
       await hub.close()

@@ -1251,6 +1251,10 @@ function estimateSize(message: HubMessage, wire: unknown[]): number {
   switch (message.type) {
     case MessageType.SNAPSHOT_CHUNK:
     case MessageType.MUTATIONS:
+    // A value as large as a frame: counted as it is, the outbox leaves once it holds half a
+    // frame, so a burst of reads of large values is handed to the transport's bounded queue
+    // as it is answered instead of held whole until the turn ends.
+    case MessageType.READ_VALUE:
       return wireSize(wire)
     default:
       return 64
