@@ -1,6 +1,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type WriteResult, WriteResults } from '../src/hub/write-results.js'
+import {
+  DEPARTED_WHOLE_ERRORS,
+  WHOLE_ERRORS,
+  type WriteResult,
+  WriteResults,
+} from '../src/hub/write-results.js'
 
 const error = (n: number) => ({ code: 'VALIDATION', message: `bad ${n}` })
 
@@ -113,5 +118,27 @@ describe('WriteResults: outcomes of resent writes (S3.7)', () => {
     })
     expect(results.get(10_000)).toMatchObject({ code: 'ERR_CONFLICT', actualSeq: 10_000 })
     expect(results.wholeRefusals).toBe(256)
+  })
+})
+
+describe('WriteResults.keepWhole', () => {
+  it('S3.7 a table told to keep fewer refusals whole (its node left) keeps the latest, the older by code and actualSeq, and takes the old bound again when told', () => {
+    const results = new WriteResults(1024)
+    for (let id = 1; id <= 300; id++)
+      results.record(id, { code: 'ERR_CONFLICT', message: `lost ${id}`, actualSeq: id })
+    expect(results.wholeRefusals).toBe(WHOLE_ERRORS)
+    results.keepWhole(DEPARTED_WHOLE_ERRORS)
+    expect(results.wholeRefusals).toBe(DEPARTED_WHOLE_ERRORS)
+    expect(results.get(300)).toEqual({ code: 'ERR_CONFLICT', message: 'lost 300', actualSeq: 300 })
+    expect(results.get(285)).toEqual({ code: 'ERR_CONFLICT', message: 'lost 285', actualSeq: 285 })
+    expect(results.get(284)).toEqual({
+      code: 'ERR_CONFLICT',
+      message: expect.stringContaining('the hub no longer keeps the rest of its answer'),
+      actualSeq: 284,
+    })
+    results.keepWhole(WHOLE_ERRORS)
+    for (let id = 301; id <= 600; id++) results.record(id, { code: 'ERR_FORBIDDEN', message: `no ${id}` })
+    expect(results.wholeRefusals).toBe(WHOLE_ERRORS)
+    expect(results.get(345)).toEqual({ code: 'ERR_FORBIDDEN', message: 'no 345' })
   })
 })

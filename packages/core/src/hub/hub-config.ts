@@ -69,8 +69,9 @@ export interface HubLimits {
    * Write outcomes kept for all the nodes that left, together (each table holds up to
    * `writeResultsPerNode`). Past it, the nodes that left first keep only their last write id:
    * a write they resend is answered "may or may not have been applied". Default 1 048 576
-   * (18 bytes each: 18 MiB, outside the JavaScript heap, plus the last 256 refusals of each
-   * table kept whole, about 50 KiB; older refusals keep only their code and `actualSeq`).
+   * (18 bytes each: 18 MiB, outside the JavaScript heap, plus the last 16 refusals of each
+   * departed node kept whole, about 3 KiB a node; older refusals keep only their code and
+   * `actualSeq`).
    */
   readonly departedWriteResults?: number
   /** Distinct event topics numbered for loss detection. Default 65 536. */

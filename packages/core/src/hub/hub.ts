@@ -52,7 +52,7 @@ import { Master, type MasterConfig, type Settlement } from './master.js'
 import { type HubMetrics, newHubMetrics } from './metrics.js'
 import { entrySize, type FlatMutations, MutationChunker } from './mutation-chunker.js'
 import type { CommittedBatch } from './mutation-log.js'
-import { WriteResults } from './write-results.js'
+import { DEPARTED_WHOLE_ERRORS, WHOLE_ERRORS, WriteResults } from './write-results.js'
 
 /** The smallest frame limit a node may ask for: below it, frames would not carry their headers. */
 const MIN_PEER_FRAME = 4096
@@ -336,6 +336,7 @@ export class Hub implements AsyncDisposable {
       const node = this.#nodes.get(peer.nodeId)
       if (node?.peerId === peer.info.id) {
         node.peerId = undefined
+        node.results.keepWhole(DEPARTED_WHOLE_ERRORS)
         this.#boundDeparted()
       }
     }
@@ -534,6 +535,7 @@ export class Hub implements AsyncDisposable {
       this.#nodes.set(nodeId, node)
     }
     node.peerId = peer.info.id
+    node.results.keepWhole(WHOLE_ERRORS)
     this.#queue(peer, {
       type: MessageType.WELCOME,
       version: PROTOCOL_VERSION,
@@ -1251,6 +1253,10 @@ function estimateSize(message: HubMessage, wire: unknown[]): number {
   switch (message.type) {
     case MessageType.SNAPSHOT_CHUNK:
     case MessageType.MUTATIONS:
+    // A value as large as a frame: counted as it is, the outbox leaves once it holds half a
+    // frame, so a burst of reads of large values is handed to the transport's bounded queue
+    // as it is answered instead of held whole until the turn ends.
+    case MessageType.READ_VALUE:
       return wireSize(wire)
     default:
       return 64

@@ -14,6 +14,12 @@ const FAILED = 3
  * each table hold 65 536 of them. Older refusals keep their code and `actualSeq` in the slot.
  */
 export const WHOLE_ERRORS = 256
+/**
+ * Refusals the table of a node that left keeps whole: a hub remembers up to
+ * `rememberedNodes` (4096) of them, and 256 whole refusals each would be 200 MiB. A node
+ * that links again resends only the writes unanswered when its link went, its latest.
+ */
+export const DEPARTED_WHOLE_ERRORS = 16
 /** Error codes by number, for refusals kept in their slot (the codes are a small fixed set). */
 const CODES: string[] = []
 const CODE_IDS = new Map<string, number>()
@@ -57,11 +63,11 @@ export class WriteResults {
   #first = 0
 
   /** `wholeErrors`: the latest refusals kept whole (see {@link WHOLE_ERRORS}). */
-  constructor(
-    limit: number,
-    readonly wholeErrors = WHOLE_ERRORS,
-  ) {
+  #wholeErrors: number
+
+  constructor(limit: number, wholeErrors = WHOLE_ERRORS) {
     this.#limit = limit
+    this.#wholeErrors = wholeErrors
     const capacity = Math.min(64, ceilPowerOfTwo(limit))
     this.#mask = capacity - 1
     this.#ids = new Float64Array(capacity)
@@ -78,6 +84,21 @@ export class WriteResults {
   /** Refusals kept whole now (at most `wholeErrors`, but for codes without a number). */
   get wholeRefusals(): number {
     return this.#errors.size
+  }
+
+  /** The latest refusals kept whole (see {@link WHOLE_ERRORS}). */
+  get wholeErrors(): number {
+    return this.#wholeErrors
+  }
+
+  /**
+   * Keeps the latest `count` refusals whole from now on, the older ones as code and
+   * `actualSeq` in their slot: {@link DEPARTED_WHOLE_ERRORS} when the node leaves,
+   * {@link WHOLE_ERRORS} when it links again.
+   */
+  keepWhole(count: number): void {
+    this.#wholeErrors = count
+    this.#trimWhole()
   }
 
   /** True when the outcome of `writeId` is remembered (settled or still pending). */
@@ -137,13 +158,14 @@ export class WriteResults {
     }
     this.#errors.delete(writeId)
     this.#errors.set(writeId, error)
-    if (id === undefined || this.#errors.size <= this.wholeErrors) return
-    // The oldest refusal kept whole whose slot can say it instead.
+    if (id !== undefined) this.#trimWhole()
+  }
+
+  /** Past `wholeErrors`, the oldest refusals kept whole whose slot can say them instead go. */
+  #trimWhole(): void {
     for (const [old, whole] of this.#errors) {
-      if (CODE_IDS.has(whole.code)) {
-        this.#errors.delete(old)
-        return
-      }
+      if (this.#errors.size <= this.#wholeErrors) return
+      if (CODE_IDS.has(whole.code)) this.#errors.delete(old)
     }
   }
 

@@ -124,9 +124,25 @@ export class KeyReads {
     pending.reject(error)
   }
 
-  /** A new link is ready: every read without an answer is sent (again) on it. */
+  /**
+   * A new link is ready: every read without an answer is sent (again) on it. A read made
+   * before the link came up was checked against the transport's frame limit alone; the hub's
+   * may be smaller, and a key over it rejects with `TooLargeError` rather than go in a frame
+   * the hub refuses whole (with what travels beside it), again on every link.
+   */
   welcome(): void {
-    for (const pending of this.#pending.values()) this.host.send(pending.message)
+    const limit = this.host.maxValueSize()
+    for (const [reqId, pending] of this.#pending) {
+      try {
+        checkKeyToSend(pending.message.key, limit)
+      } catch (error) {
+        this.#pending.delete(reqId)
+        this.#failed(error)
+        pending.reject(error as Error)
+        continue
+      }
+      this.host.send(pending.message)
+    }
   }
 
   /** Reads older than `cutoff` reject with `UnavailableError` (S3.7). */

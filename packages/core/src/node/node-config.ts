@@ -20,7 +20,7 @@ export interface NodeConfig {
   readonly backoff?: Backoff
   /** Silence from the hub after which the link counts as lost (S6.2). Default 3 heartbeats. */
   readonly staleAfter?: Duration
-  /** Writes and publishes outstanding at once before new ones reject with `UnavailableError` (S3.7). Default 100 000. */
+  /** Writes, publishes and one-key reads outstanding at once before new ones reject with `UnavailableError` (S3.7). Default 100 000. */
   readonly maxPendingWrites?: number
   /** How long a write may wait for the master before it rejects with `UnavailableError` (S3.7). Default 30 s. */
   readonly writeTimeout?: Duration

@@ -81,7 +81,8 @@ export interface NodeMetrics {
    * One-key reads that rejected, by error code: refused by the hub (an unknown store, no `read`
    * permission, another schema, an entry over this node's frame: its `metrics.readsRefused`),
    * no answer within `writeTimeout` (`ERR_UNAVAILABLE`), a value the reader's schema cannot
-   * decode. Not those the caller aborted or the node's close ended.
+   * decode, a key read while the link was down that proved over the hub's frame limit once it
+   * came up (`ERR_TOO_LARGE`). Not those the caller aborted or the node's close ended.
    */
   readErrors: Record<string, number>
   /**

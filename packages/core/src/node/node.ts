@@ -167,7 +167,13 @@ export class ConcordNode implements AsyncDisposable {
   #downSince: number | undefined
   /** Frames a full link queue refused, in order, waiting for room (see `#sendNow`). */
   #held: Uint8Array[] = []
+  /**
+   * When the link last took a held frame, on {@link #heldClock}: elapsed time less what the
+   * retry timer fired late by, so a stall of this process is not taken for a link that
+   * takes nothing (the timer may run before the heartbeat's tick has seen the stall).
+   */
   #heldSince = 0
+  readonly #heldClock: SilenceClock
   #retryMs = 1
   #retryTimer: TimerHandle | undefined
   readonly #statusQueues = new Set<BoundedQueue<StatusChange<NodeStatus>>>()
@@ -193,6 +199,7 @@ export class ConcordNode implements AsyncDisposable {
     this.#clock = config.clock ?? systemClock
     this.#elapsed = elapsedOf(this.#clock)
     this.#silence = new SilenceClock(this.#elapsed)
+    this.#heldClock = new SilenceClock(this.#elapsed)
     this.#maxPending = config.maxPendingWrites ?? 100_000
     this.#writeTimeout = toMillis(config.writeTimeout ?? 30_000)
     this.#staleAfterConfig = config.staleAfter === undefined ? undefined : toMillis(config.staleAfter)
@@ -886,22 +893,25 @@ export class ConcordNode implements AsyncDisposable {
     // instead would resend the same burst on the next one, and again (S3.7).
     this.#held.push(frame)
     if (this.#held.length === 1) {
-      this.#heldSince = this.#lastSent
+      this.#heldSince = this.#heldClock.now()
       this.#retryMs = 1
       this.#retryHeld()
     }
   }
 
   #retryHeld(): void {
+    this.#heldClock.armed(this.#retryMs)
     this.#retryTimer = this.#clock.setTimeout(() => this.#sendHeld(), this.#retryMs)
   }
 
   /** Sends the frames held back by a full queue, in order, as far as the link takes them. */
   #sendHeld(): void {
     this.#retryTimer = undefined
+    // Fired late, this node stalled: the link was not asked meanwhile (S3.7, S6.2).
+    this.#heldClock.fired(this.#retryMs)
     const endpoint = this.#endpoint
     if (endpoint === undefined || this.#link !== 'ready') return this.#dropHeld()
-    const now = this.#elapsed()
+    const now = this.#heldClock.now()
     let sent = 0
     while (sent < this.#held.length && endpoint.send(this.#held[sent]!)) sent++
     if (sent > 0) {
@@ -915,7 +925,7 @@ export class ConcordNode implements AsyncDisposable {
       // Nothing taken for that long: the link is as good as lost. Start over on a new one;
       // pending writes are resent there and the hub answers duplicates from its table.
       this.#linkDown(
-        new UnavailableError(`the link to the hub took no frame for ${now - this.#heldSince} ms`),
+        new UnavailableError(`the link to the hub took no frame for ${Math.round(now - this.#heldSince)} ms`),
       )
       endpoint.reconnect()
       return
