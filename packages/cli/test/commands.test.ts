@@ -560,7 +560,7 @@ describe('failures', () => {
       const r = await cli.run([...argv, '--config', other])
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(
-        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+\) and the (reader|writer)'s \(cs1:\w+\) differ: /,
+        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+, count\) and the (reader|writer)'s \(cs1:\w+\) differ: /,
       )
       expect(r.stderr).toContain(
         `: stores.counters in ${other} is int here, and must be the type the hub's config gives the store\n`,
