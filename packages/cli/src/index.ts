@@ -47,4 +47,5 @@ export {
 export { formatInterval, formatTime, formatValue } from './format.js'
 export { hasHumanForm, type ParseValueOptions, parseInput, parseValue } from './parse-value.js'
 export { type GlobalOptions, NodeSession, withNode } from './session.js'
+export { readZeekTsv, type ZeekTsvRow } from './zeek-log.js'
 export { formatZeekType, type ParseTypeOptions, parseZeekType } from './zeek-types.js'

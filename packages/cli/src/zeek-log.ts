@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { AnySchemaType } from '@concord/schema'
-import { interval, time, ValidationError } from '@concord/schema'
+import type { AnySchemaType, Infer } from '@concord/schema'
+import { interval, isConcordError, time, ValidationError } from '@concord/schema'
 import { UsageError } from './errors.js'
 import { parseValue, unwrap } from './parse-value.js'
 import { formatZeekType } from './zeek-types.js'
@@ -329,4 +329,46 @@ export function zeekJsonRow(
     throw new ValidationError(problems.map((message) => ({ path: '', code: 'extra' as const, message })))
   }
   return row
+}
+
+/** One data line of a Zeek TSV log, read by {@link readZeekTsv}: its value, or why not. */
+export type ZeekTsvRow<T> =
+  | { readonly line: number; readonly value: T; readonly error?: undefined }
+  | { readonly line: number; readonly value?: undefined; readonly error: ValidationError }
+
+/**
+ * Reads the lines of a Zeek TSV log (`conn.log`: `#separator`, `#fields`, `#types`, then a
+ * row per line) into values of `schema`, a record schema whose fields are the log's columns
+ * (`id.orig_h` for a nested one), as `concord import` reads them: `-` is unset, `(empty)` an
+ * empty set or string, `\xNN` an escaped byte, a port's protocol comes from the `proto`
+ * column. Yields each data line with its 1-based line number and either its value, checked
+ * against `schema`, or the `ValidationError` naming the column at fault: a bad row does not
+ * stop the reading. Throws `UsageError` (`ERR_USAGE`) before the first row when the header
+ * does not fit the schema, listing every problem, and at a later header (logs concatenated)
+ * that does not.
+ */
+export async function* readZeekTsv<S extends AnySchemaType>(
+  schema: S,
+  lines: Iterable<string> | AsyncIterable<string>,
+  /** `name`: what messages call the schema ("… is not a field of store 'conn'"), default `records`. */
+  options: { readonly name?: string } = {},
+): AsyncGenerator<ZeekTsvRow<Infer<S>>> {
+  const reader = new ZeekTsvReader(new RecordBuilder(schema, options.name ?? 'records'))
+  let line = 0
+  for await (const text of lines) {
+    line++
+    if (text === '' || reader.headerLine(text)) continue
+    let read: ZeekTsvRow<Infer<S>>
+    try {
+      const row = reader.row(text)
+      const issues = schema.validate(row)
+      if (issues.length > 0) throw new ValidationError(issues)
+      // Through the codec, so defaulted fields are filled in as a store's reader sees them.
+      read = { line, value: schema.decode(schema.encode(row as never)) as Infer<S> }
+    } catch (error) {
+      if (!isConcordError(error, 'ERR_SCHEMA_INVALID')) throw error
+      read = { line, error: error as ValidationError }
+    }
+    yield read
+  }
 }

@@ -218,6 +218,20 @@ describe('update', () => {
     expect((await cli.run(['get', 'counters', 'once'])).stdout).toBe('1\n')
   })
 
+  test('a negative DELTA for a count is a usage error that names the op that subtracts', async () => {
+    const before = (await cli.run(['get', 'counters', 'n'])).stdout
+    const down = await cli.run(['update', 'counters', 'n', '-1', '--op', 'increment'])
+    expect(down.code).toBe(2)
+    expect(down.stderr).toBe(
+      'concord: ERR_USAGE: bad DELTA: a count\'s delta is never negative, found "-1": use --op decrement 1\n',
+    )
+    const up = await cli.run(['update', 'counters', 'n', '-2', '--op', 'decrement'])
+    expect(up.stderr).toBe(
+      'concord: ERR_USAGE: bad DELTA: a count\'s delta is never negative, found "-2": use --op increment 2\n',
+    )
+    expect((await cli.run(['get', 'counters', 'n'])).stdout).toBe(before)
+  })
+
   test('an op that does not fit the store is a usage error', async () => {
     const r = await cli.run(['update', 'counters', 'x', 'a', '--op', 'push'])
     expect(r.code).toBe(2)
@@ -560,7 +574,7 @@ describe('failures', () => {
       const r = await cli.run([...argv, '--config', other])
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(
-        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+\) and the (reader|writer)'s \(cs1:\w+\) differ: /,
+        /^concord: ERR_SCHEMA_MISMATCH: store 'counters': the master's schema \(cs1:\w+, count\) and the (reader|writer)'s \(cs1:\w+\) differ: /,
       )
       expect(r.stderr).toContain(
         `: stores.counters in ${other} is int here, and must be the type the hub's config gives the store\n`,

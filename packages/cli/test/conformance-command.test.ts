@@ -49,6 +49,8 @@ describe('concord conformance', () => {
       module: TCP_SOURCE,
       calls: 'tcpTransport()',
       name: 'tcp',
+      address: 'tcp://127.0.0.1:0',
+      defaultAddress: true,
     })
     expect(report.persistence).toEqual({ label: 'memory' })
     expect(report.offered).toEqual({
@@ -73,7 +75,9 @@ describe('concord conformance', () => {
     expect(new Set(report.tests.map((t) => t.suite))).toEqual(new Set(['transport', 'store', 'events']))
 
     const text = formatReport(report, false)
-    expect(text).toContain(`transport: tcpTransport() from ${TCP_SOURCE} (tcp)`)
+    expect(text).toContain(
+      `transport: tcpTransport() from ${TCP_SOURCE} (tcp), listening on tcp://127.0.0.1:0 (the default: export 'address' from the module for another)`,
+    )
     expect(text).toContain('persistence: the in-memory persistence of @concord/core')
     expect(text.find((l) => l.startsWith('S2.1 '))).toMatch(/^S2\.1\s+ok\s+\d+ passed$/)
     expect(text.find((l) => l.startsWith('S10.1 '))).toMatch(/^S10\.1\s+ok\s+\d+ passed$/)
@@ -114,7 +118,9 @@ describe('concord conformance', () => {
     )
     const { code, lines } = await cli.run(['conformance', '--transport', broken])
     expect(code).toBe(1)
-    expect(lines).toContain(`transport: createTransport() from ${broken} (tcp)`)
+    expect(lines).toContain(
+      `transport: createTransport() from ${broken} (tcp), listening on tcp://127.0.0.1:0 (the default: export 'address' from the module for another)`,
+    )
     expect(lines.find((l) => l.startsWith('S8.2 '))).toMatch(/^S8\.2\s+FAIL\s+\d+ passed, 1 failed$/)
     // Under its rule, then with its error among the failures.
     const under = lines.findIndex((l) => l.startsWith('S8.2 '))
@@ -132,6 +138,41 @@ describe('concord conformance', () => {
     expect(lines.find((l) => l.startsWith('S2.1 '))).toMatch(/^S2\.1\s+ok\s+/)
     expect(lines.at(-1)).toMatch(
       /^\d+ tests: \d+ passed, 1 failed \(S8\.2\); \d+ rules in [\d.]+s: NOT conformant$/,
+    )
+  }, 60_000)
+
+  test("the report's first line names the listen address, and says when it is the default a module with another address form must replace", async () => {
+    // A transport of its own address form that forgot to export `address`: every test fails
+    // on the default tcp://127.0.0.1:0, and the header says where that address came from.
+    const local = await ws.file(
+      'local-transport.mjs',
+      [
+        `import { tcpTransport } from ${JSON.stringify(pathToFileURL(TCP_SOURCE).href)}`,
+        '',
+        'export function localTransport() {',
+        '  const inner = tcpTransport()',
+        '  const check = (address) => {',
+        "    if (!address.startsWith('local://')) throw new TypeError('not a local:// address: ' + address)",
+        "    return address.replace('local://', 'tcp://')",
+        '  }',
+        '  return {',
+        "    capabilities: { ...inner.capabilities, name: 'local' },",
+        '    listen: async (address, handlers, options) => inner.listen(check(address), handlers, options),',
+        '    connect: async (address, handlers, options) => inner.connect(check(address), handlers, options),',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    )
+    const failing = await cli.run(['conformance', '--transport', local, '--json'])
+    expect(failing.code).toBe(1)
+    const report = JSON.parse(failing.stdout) as ConformanceReport
+    expect(report.transport).toMatchObject({ address: 'tcp://127.0.0.1:0', defaultAddress: true })
+    expect(formatReport(report, false)[0]).toBe(
+      `transport: localTransport() from ${local} (local), listening on tcp://127.0.0.1:0 (the default: export 'address' from the module for another)`,
+    )
+    expect(report.tests.find((t) => t.state === 'failed')?.errors.join('\n')).toContain(
+      'not a local:// address: tcp://127.0.0.1:0',
     )
   }, 60_000)
 

@@ -3,11 +3,13 @@
  * lines, with the real conn-sample.log and altered copies of it.
  */
 import { readFileSync } from 'node:fs'
-import { ValidationError } from '@concord/schema'
-import { describe, expect, test } from 'vitest'
+import { decode, encode, t, ValidationError } from '@concord/schema'
+import { describe, expect, expectTypeOf, test } from 'vitest'
 import { zeekData } from '../../../test-support/zeek-data.js'
+// The conn.log record a program builds with `t` (as the schema README shows), and that package's test reader.
+import { Conn as ProgramConn, parseZeekTsv } from '../../schema/test/zeek.js'
 import { UsageError } from '../src/errors.js'
-import { RecordBuilder, ZeekTsvReader, zeekJsonRow } from '../src/zeek-log.js'
+import { RecordBuilder, readZeekTsv, ZeekTsvReader, zeekJsonRow } from '../src/zeek-log.js'
 import { parseZeekType } from '../src/zeek-types.js'
 import { connRecord } from './support/conn.js'
 
@@ -126,5 +128,52 @@ describe("Zeek's JSON log lines", () => {
     }
     expect(thrown).toBeInstanceOf(ValidationError)
     expect((thrown as ValidationError).issues.map((i) => `${i.path}: ${i.message}`)).toEqual([message])
+  })
+})
+
+describe('readZeekTsv, for programs', () => {
+  const collect = async <T>(rows: AsyncIterable<T>): Promise<T[]> => {
+    const out: T[] = []
+    for await (const row of rows) out.push(row)
+    return out
+  }
+
+  test('reads the real conn-sample.log into typed values, each with its line number', async () => {
+    const rows = await collect(readZeekTsv(ProgramConn, LOG))
+    expect(rows.map((r) => r.line)).toEqual([9, 10, 11, 12, 13, 14, 15, 16, 17, 18])
+    expect(rows.every((r) => r.error === undefined)).toBe(true)
+    // The values the schema package's own test reader gives, field for field, defaults filled in.
+    expect(rows.map((r) => r.value)).toEqual(
+      parseZeekTsv(LOG.join('\n')).map((row) => decode(ProgramConn, encode(ProgramConn, row as never))),
+    )
+    const first = rows[0]!.value!
+    expect(first.ts).toBe(1521911721255387000n)
+    expect(first.id.orig_p).toEqual({ port: 39681, proto: 'tcp' })
+    expect(first.missed_bytes).toBe(0n)
+    expectTypeOf(first.id.orig_p.port).toEqualTypeOf<number>()
+    expectTypeOf(first.missed_bytes).toEqualTypeOf<bigint>()
+  })
+
+  test('a bad row is yielded with its error and line, and reading goes on', async () => {
+    const lines = [...LOG]
+    expect(lines[8]).toContain('\t39681\t')
+    lines[8] = lines[8]!.replace('\t39681\t', '\t99999\t')
+    const rows = await collect(readZeekTsv(ProgramConn, lines))
+    expect(rows).toHaveLength(10)
+    expect(rows[0]!.line).toBe(9)
+    expect(rows[0]!.error).toBeInstanceOf(ValidationError)
+    expect(rows[0]!.error!.message).toContain('id.orig_p')
+    expect(rows.slice(1).every((r) => r.value !== undefined)).toBe(true)
+  })
+
+  test('a header that does not fit the schema throws UsageError before any row, naming the schema', async () => {
+    const Narrow = t.record({ uid: t.string(), ts: t.time() })
+    const rows = readZeekTsv(Narrow, LOG, { name: 'conns' })
+    const error = await rows.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).toBeInstanceOf(UsageError)
+    expect((error as Error).message).toContain("column 'id.orig_h' is not a field of store 'conns'")
   })
 })

@@ -72,3 +72,72 @@ it('S8.2 an open refused for want of read permission says which store may not be
   )
   expect(hub.metrics.opensRefused).toEqual({ ERR_FORBIDDEN: 2 })
 })
+
+it("S2.2 a refusal of another schema names the hub's schema in words beside the fingerprints", async () => {
+  const transport = memoryTransport()
+  const Host = t.record({ addr: t.addr(), seen: t.time() })
+  const hub = await createHub({
+    transport,
+    listen: 'memory://*',
+    persistence: memoryPersistence(),
+    stores: { hosts: { schema: Host }, counts: { schema: t.count() } },
+    topics: { 'zeek/conn': { schema: t.string() } },
+  })
+  closers.push(() => hub.close())
+  const node = await createNode({ transport, hub: hub.address })
+  closers.push(() => node.close())
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => expect.unreachable('the hub accepted another schema'),
+      (error: unknown) => {
+        expect(error).toBeInstanceOf(SchemaMismatchError)
+        return (error as Error).message
+      },
+    )
+  const fp = (schema: { fingerprint: string }) => schema.fingerprint
+  expect(await refusal(node.open('counts', { schema: t.int() }))).toBe(
+    `store 'counts': the master's schema (${fp(t.count())}, count) and the clone's (${fp(t.int())}) differ`,
+  )
+  expect(await refusal(node.writer('hosts', { schema: t.time() }))).toBe(
+    `store 'hosts': the master's schema (${fp(Host)}, ${Host.describe()}) and the writer's (${fp(t.time())}) differ`,
+  )
+  expect(await refusal(node.read('counts', 'k', { schema: t.string() }))).toContain(
+    `(${fp(t.count())}, count)`,
+  )
+  node.topic('zeek/conn', t.count())
+  const sub = node.subscribe('zeek/conn')
+  expect(await refusal(sub.ready)).toBe(
+    `topic 'zeek/conn': the hub's payload schema (${fp(t.string())}, string) and the subscriber's (${fp(t.count())}) differ`,
+  )
+  expect(await refusal(node.publish('zeek/conn/new', 1n))).toBe(
+    `topic 'zeek/conn/new': the hub's payload schema (${fp(t.string())}, string) and the publisher's (${fp(t.count())}) differ`,
+  )
+})
+
+it('S2.2 a long schema is quoted up to 200 characters, cut on a whole character', async () => {
+  const transport = memoryTransport()
+  const fields: Record<string, ReturnType<typeof t.string>> = {}
+  // Names of emoji: a cut counted in UTF-16 units would split one (`record("` is 8 units).
+  for (let i = 0; i < 3; i++) fields[`${'\u{1F600}'.repeat(120)}${i}`] = t.string()
+  const Wide = t.record(fields)
+  const hub = await createHub({
+    transport,
+    listen: 'memory://*',
+    persistence: memoryPersistence(),
+    stores: { wide: { schema: Wide } },
+  })
+  closers.push(() => hub.close())
+  const node = await createNode({ transport, hub: hub.address })
+  closers.push(() => node.close())
+  const error = await node.open('wide', { schema: t.string() }).then(
+    () => expect.unreachable('the hub accepted another schema'),
+    (e: unknown) => e as Error,
+  )
+  const quoted = /\(cs1:[^,]+, (.*)\) and the clone's/u.exec(error.message)?.[1]
+  expect([...quoted!]).toHaveLength(200)
+  expect(quoted!.endsWith('…')).toBe(true)
+  expect(Wide.describe().startsWith(quoted!.slice(0, -1))).toBe(true)
+  // No half of a surrogate pair (encodeURIComponent throws on one), nor its U+FFFD stand-in.
+  expect(() => encodeURIComponent(quoted!)).not.toThrow()
+  expect(quoted).not.toContain('\uFFFD')
+})

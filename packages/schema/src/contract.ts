@@ -119,6 +119,12 @@ export interface Schema<T = unknown, I = T> {
    * and the other way round. Optional: when absent, only equal fingerprints are compatible.
    */
   compatibleWith?(other: string): boolean
+  /**
+   * The schema's canonical text (`count`, `record("a":addr)`), which core puts in the
+   * messages that refuse another schema (S2.2). Optional: without it they give the
+   * fingerprint alone.
+   */
+  describe?(): string
 }
 
 /** Any schema, whatever its value types (for configuration objects that hold many). */

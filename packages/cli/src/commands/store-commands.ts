@@ -178,7 +178,17 @@ inserted); \`concord get\` shows the value.`,
           argValue(table.key, text.slice(0, at), false, 'table key'),
           argValue(table.value, text.slice(at + 1), globals.json, 'table value'),
         ]
-      } else delta = argValue(schema as AnySchemaType, text, globals.json, 'DELTA', { now: ctx.now })
+      } else {
+        const counter = op === 'increment' || op === 'decrement'
+        if (counter && unwrap(schema as AnySchemaType).def.kind === 'count' && /^-\d/.test(text)) {
+          // A count never goes below 0, nor does its delta: the other op subtracts.
+          const other = op === 'increment' ? 'decrement' : 'increment'
+          throw new UsageError(
+            `bad DELTA: a count's delta is never negative, found "${text}": use --op ${other} ${text.slice(1)}`,
+          )
+        }
+        delta = argValue(schema as AnySchemaType, text, globals.json, 'DELTA', { now: ctx.now })
+      }
       const { writer } = await session.writer(name)
       const result = await session.call(`update '${key}'`, (signal) =>
         writer.update(key, delta, { op, ...expiry, signal }),

@@ -45,6 +45,10 @@ export interface AdapterInfo {
   readonly calls?: string
   /** `capabilities.name` of what the module made. */
   readonly name?: string
+  /** A transport's first listen address: the module's `address`, else `tcp://127.0.0.1:0`. */
+  readonly address?: string
+  /** True when that address is `tcp://127.0.0.1:0`, the default for a module that exports none. */
+  readonly defaultAddress?: boolean
 }
 
 /** The whole report; `--json` prints it as is. */
@@ -129,7 +133,11 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
 function adapterLine(side: string, adapter: AdapterInfo): string {
   if (adapter.module === undefined) return `${side}: the in-memory ${side} of @concord/core`
   const call = adapter.calls === undefined ? '' : `${adapter.calls} from `
-  return `${side}: ${call}${adapter.label}${adapter.name === undefined ? '' : ` (${adapter.name})`}`
+  const listen =
+    adapter.address === undefined
+      ? ''
+      : `, listening on ${adapter.address}${adapter.defaultAddress === true ? " (the default: export 'address' from the module for another)" : ''}`
+  return `${side}: ${call}${adapter.label}${adapter.name === undefined ? '' : ` (${adapter.name})`}${listen}`
 }
 
 function seconds(ms: number): string {

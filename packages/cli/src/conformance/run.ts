@@ -281,11 +281,15 @@ export async function runConformance(run: ConformanceRun): Promise<ConformanceOu
       if (target === undefined) return { label: 'memory' }
       const name = infos.find((i) => i[side] !== undefined)?.[side]
       const calls = infos.find((i) => i.calls?.[side] !== undefined)?.calls?.[side]
+      const first = side === 'transport' ? infos.find((i) => i.address !== undefined) : undefined
       return {
         label: target.label,
         module: target.file,
         ...(calls === undefined ? {} : { calls }),
         ...(name === undefined ? {} : { name }),
+        ...(first?.address === undefined
+          ? {}
+          : { address: first.address, defaultAddress: first.defaultAddress === true }),
       }
     }
     const passed = tests.filter((t) => t.state === 'passed').length

@@ -57,6 +57,10 @@ export interface EnvInfo {
   readonly persistence?: string
   /** What was called in the user's modules: `tcpTransport()`, `default.env()`. */
   readonly calls?: { readonly transport?: string; readonly persistence?: string }
+  /** The first listen address the environment gave (`address()`), when it has a transport. */
+  readonly address?: string
+  /** Whether that address is {@link DEFAULT_ADDRESS}, what a module that exports none gets. */
+  readonly defaultAddress?: boolean
   readonly has: Readonly<
     Record<'transportFor' | 'faults' | 'crash' | 'failCommits' | 'failReads' | 'corrupt', boolean>
   >
@@ -183,8 +187,10 @@ function envInfo(env: Partial<ConformanceEnv>): EnvInfo {
     void instance.close().catch(() => {})
   }
   const name = env.transport?.capabilities?.name
+  const address = firstAddress(env)
   return {
     ...(name === undefined ? {} : { transport: name }),
+    ...(address === undefined ? {} : { address, defaultAddress: address === DEFAULT_ADDRESS }),
     ...(persistence === undefined ? {} : { persistence }),
     has: {
       transportFor: typeof env.transportFor === 'function',
@@ -194,6 +200,17 @@ function envInfo(env: Partial<ConformanceEnv>): EnvInfo {
       failReads: typeof env.failReads === 'function',
       corrupt: typeof env.corrupt === 'function',
     },
+  }
+}
+
+/** What `env.address()` gives, for the report; a bad one fails the suites' own calls, not this. */
+function firstAddress(env: Partial<ConformanceEnv>): string | undefined {
+  if (typeof env.address !== 'function') return undefined
+  try {
+    const address: unknown = env.address()
+    return typeof address === 'string' ? address : undefined
+  } catch {
+    return undefined
   }
 }
 

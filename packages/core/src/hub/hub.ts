@@ -961,7 +961,7 @@ export class Hub implements AsyncDisposable {
           new SchemaMismatchError(
             schema.fingerprint,
             fingerprint,
-            `topic '${message.topic}': the hub's payload schema (${schema.fingerprint}) and the publisher's (${fingerprint}) differ`,
+            `topic '${message.topic}': the hub's payload schema (${named(schema)}) and the publisher's (${fingerprint}) differ`,
           ),
         )
       }
@@ -1048,7 +1048,7 @@ export class Hub implements AsyncDisposable {
         new SchemaMismatchError(
           schema.fingerprint,
           message.fingerprint,
-          `topic '${message.prefix}': the hub's payload schema (${schema.fingerprint}) and the subscriber's (${message.fingerprint}) differ`,
+          `topic '${message.prefix}': the hub's payload schema (${named(schema)}) and the subscriber's (${message.fingerprint}) differ`,
         ),
       )
     }
@@ -1198,8 +1198,24 @@ function schemaMismatch(
   return new SchemaMismatchError(
     schema.fingerprint,
     fingerprint,
-    `store '${store.master.name}': the master's schema (${schema.fingerprint}) and the ${handle}'s (${fingerprint}) differ`,
+    `store '${store.master.name}': the master's schema (${named(schema)}) and the ${handle}'s (${fingerprint}) differ`,
   )
+}
+
+/** The most of a schema's text a refusal quotes (S2.2): enough for a type, a record's first fields. */
+const SCHEMA_TEXT_MAX = 200
+
+/**
+ * `schema` as a refusal names it (S2.2): its fingerprint, then its canonical text when it has
+ * one (cut at {@link SCHEMA_TEXT_MAX} characters), so that whoever holds another schema
+ * reads which one the hub has. Only a peer the hub already authorized for the store or topic
+ * gets it.
+ */
+function named(schema: Schema): string {
+  const text = typeof schema.describe === 'function' ? schema.describe() : undefined
+  if (typeof text !== 'string' || text === '') return schema.fingerprint
+  const chars = [...text]
+  return `${schema.fingerprint}, ${chars.length > SCHEMA_TEXT_MAX ? `${chars.slice(0, SCHEMA_TEXT_MAX - 1).join('')}…` : text}`
 }
 
 /** A write whose outcome depends on the stored state (a put's or a clear's never does). */
