@@ -26,7 +26,10 @@ describe('one-key reads without a link (S3.7)', () => {
       // A third would be over the bound: refused at once, as a write would be.
       const over = await node.read('kv', 'c', { schema: t.string() }).catch((e: unknown) => e)
       expect(over).toBeInstanceOf(UnavailableError)
-      expect((over as Error).message).toBe('2 writes, publishes and reads are pending')
+      expect((over as Error).message).toBe(
+        '2 writes, publishes and reads are pending: the master is unreachable or slow (S3.7)',
+      )
+      expect(node.metrics.readsOverLimit).toBe(1)
       // The node looks at its requests on each heartbeat (1 s until a hub says otherwise).
       clock.advance(2_000)
       for (const read of [await first, await second]) {
@@ -36,6 +39,7 @@ describe('one-key reads without a link (S3.7)', () => {
       // Counted: the two that timed out; not the one refused before it was sent (it never
       // waited), nor any answer.
       expect(node.metrics.readErrors).toEqual({ ERR_UNAVAILABLE: 2 })
+      expect(node.metrics.readsOverLimit).toBe(1)
       expect(node.metrics.reads).toBe(0)
     } finally {
       await node.close()

@@ -4,7 +4,7 @@ import { MessageType, type Read, type ReadValue } from '../protocol/messages.js'
 import { abortableWait, throwIfAborted } from '../util/abort.js'
 import { count } from '../util/counters.js'
 import { checkName, checkSchema } from '../util/names.js'
-import type { RequestHost } from './request-host.js'
+import { overPendingBound, type RequestHost } from './request-host.js'
 import type { CallOptions } from './types.js'
 import { checkKeyToSend } from './writable-store.js'
 
@@ -63,7 +63,8 @@ export class KeyReads {
       throwIfAborted(options.signal)
       checkKeyToSend(key, host.maxValueSize())
       if (host.pending() >= host.maxPending) {
-        throw new UnavailableError(`${host.maxPending} writes, publishes and reads are pending`)
+        host.metrics.readsOverLimit++
+        throw overPendingBound(host.maxPending)
       }
       message = {
         type: MessageType.READ,

@@ -13,7 +13,7 @@ import {
   type SubscribeOptions,
   type Subscriber,
 } from './event-subscription.js'
-import type { RequestHost } from './request-host.js'
+import { overPendingBound, type RequestHost } from './request-host.js'
 import type { CallOptions } from './types.js'
 
 /** Options of `publish`. */
@@ -142,7 +142,7 @@ export class NodeEvents {
       )
     if (host.pending() >= host.maxPending) {
       host.metrics.publishesOverLimit++
-      throw new UnavailableError(`${host.maxPending} writes and publishes are pending`)
+      throw overPendingBound(host.maxPending)
     }
     const message: Publish = {
       type: MessageType.PUBLISH,

@@ -69,8 +69,8 @@ export interface NodeMetrics {
    */
   ackedWriteTimeouts: number
   /**
-   * Writes refused at once, with `UnavailableError`, because `maxPendingWrites` writes and
-   * publishes were outstanding (S3.7): nothing was sent or queued.
+   * Writes refused at once, with `UnavailableError`, because `maxPendingWrites` writes,
+   * publishes and one-key reads were outstanding (S3.7): nothing was sent or queued.
    */
   writesOverLimit: number
   /** Writes the master refused, by error code (S3.3): its `metrics.writeErrors` for this node. */
@@ -85,6 +85,11 @@ export interface NodeMetrics {
    * came up (`ERR_TOO_LARGE`). Not those the caller aborted or the node's close ended.
    */
   readErrors: Record<string, number>
+  /**
+   * One-key reads refused at once, with `UnavailableError`, because `maxPendingWrites` writes,
+   * publishes and one-key reads were outstanding (S3.7): nothing was sent or queued.
+   */
+  readsOverLimit: number
   /**
    * Writes sent, not acknowledged, when the hub restarted: they rejected with
    * `UnavailableError` ("may or may not have been applied"), as resending could apply them twice.
@@ -143,8 +148,8 @@ export interface NodeMetrics {
    */
   publishErrors: Record<string, number>
   /**
-   * Publishes refused at once, with `UnavailableError`, because `maxPendingWrites` writes and
-   * publishes were outstanding (S3.7): nothing was sent or queued.
+   * Publishes refused at once, with `UnavailableError`, because `maxPendingWrites` writes,
+   * publishes and one-key reads were outstanding (S3.7): nothing was sent or queued.
    */
   publishesOverLimit: number
 }
@@ -164,6 +169,7 @@ export function newNodeMetrics(): NodeMetrics {
     writeErrors: {},
     reads: 0,
     readErrors: {},
+    readsOverLimit: 0,
     writesInDoubt: 0,
     writesLost: 0,
     linksUp: 0,

@@ -33,7 +33,7 @@ import { KeyReads, type ReadOptions, type ReadResult } from './key-reads.js'
 import type { NodeConfig } from './node-config.js'
 import { NodeEvents, type PublishOptions } from './node-events.js'
 import { type NodeMetrics, newNodeMetrics } from './node-metrics.js'
-import type { RequestHost } from './request-host.js'
+import { overPendingBound, type RequestHost } from './request-host.js'
 import { type Clone, Store, type StoreHost, type SyncBufferLimit } from './store.js'
 import { StoreWriter, type WriterHost } from './store-writer.js'
 import type { OpenOptions, StatusChange, WriterOptions } from './types.js'
@@ -482,11 +482,7 @@ export class ConcordNode implements AsyncDisposable {
     if (this.#status === 'closed') return Promise.reject(new ClosedError('the node is closed'))
     if (this.#pendingRequests() >= this.#maxPending) {
       this.metrics.writesOverLimit++
-      return Promise.reject(
-        new UnavailableError(
-          `${this.#maxPending} writes are pending: the master is unreachable or slow (S3.7)`,
-        ),
-      )
+      return Promise.reject(overPendingBound(this.#maxPending))
     }
     return new Promise<R>((resolve, reject) => {
       const pending = new PendingWrite(

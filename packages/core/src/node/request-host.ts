@@ -1,3 +1,4 @@
+import { UnavailableError } from '../errors.js'
 import type { NodeMessage } from '../protocol/messages.js'
 import type { NodeMetrics } from './node-metrics.js'
 
@@ -23,4 +24,14 @@ export interface RequestHost {
   unsend(message: NodeMessage): void
   /** What a key, or an event (topic, group and payload), may take: a quarter of a frame. */
   maxValueSize(): number
+}
+
+/**
+ * The refusal of a write, publish or one-key read made while `maxPending` of them are
+ * outstanding (S3.7): nothing was sent or queued.
+ */
+export function overPendingBound(maxPending: number): UnavailableError {
+  return new UnavailableError(
+    `${maxPending} writes, publishes and reads are pending: the master is unreachable or slow (S3.7)`,
+  )
 }
